@@ -1,0 +1,331 @@
+/**
+ * The cache behind one wrapped function: entries in slots, a key index, the
+ * recency list, expiry and in-flight work, and the counters.
+ *
+ * @module
+ */
+
+import { type Clock, SystemClock } from "./clock.ts";
+import { abandonedError, CacheClosedError } from "./errors.ts";
+import {
+  type Flight,
+  type FlightObserver,
+  InflightRegistry,
+} from "./inflight.ts";
+import { ABSENT, ArgumentsKeys } from "./key.ts";
+import { RecencyList } from "./lru.ts";
+import type { ResolvedOptions } from "./options.ts";
+import { ExpiryQueue } from "./ttl.ts";
+
+/** Hit and miss counts and sizes, as `cacheInfo()` reports them. */
+export interface CacheInfo {
+  /** Calls answered from an entry, in-flight entries included. */
+  hits: number;
+  /** Calls that ran the function. */
+  misses: number;
+  /** The configured bound; `Infinity` when unbounded. */
+  maxSize: number;
+  /** Entries held now, in-flight ones included. */
+  currSize: number;
+}
+
+/** The configuration and state flags, as `cacheParameters()` reports them. */
+export interface CacheParameters {
+  /** The configured bound; `Infinity` when unbounded. */
+  maxSize: number;
+  /** The configured ttl in milliseconds, `undefined` when unset. */
+  ttl: number | undefined;
+  /** The configured jitter in milliseconds, `undefined` when unset. */
+  jitter: number | undefined;
+  /** Entries whose work is still in flight. */
+  tasks: number;
+  /** Whether `cacheClose()` has been called. */
+  closed: boolean;
+}
+
+/** Options of `cacheClose()`. */
+export interface CloseOptions {
+  /**
+   * `true` waits for in-flight work and keeps its entries; `false` abandons
+   * it, rejecting its callers with an `AbortError`.
+   *
+   * @default {false}
+   */
+  wait?: boolean;
+}
+
+const SCHEDULER_CHANGE_WARNING =
+  "alruCache detected a scheduler change (the global timer functions were replaced, as when fake timers are installed or removed) and cleared the cache of";
+
+function sameValueZero(a: unknown, b: unknown): boolean {
+  return a === b || (a !== a && b !== b);
+}
+
+/** An LRU cache of the outcomes of one async function. */
+export class AsyncLruCache<R> implements FlightObserver<R> {
+  readonly #fn: (...args: unknown[]) => unknown;
+  readonly #name: string;
+  readonly #maxSize: number;
+  readonly #ttl: number | undefined;
+  readonly #jitter: number;
+  readonly #random: () => number;
+  readonly #key: ((...args: unknown[]) => unknown) | undefined;
+  readonly #configuredJitter: number | undefined;
+
+  readonly #index = new Map<unknown, number>();
+  readonly #list = new RecencyList();
+  readonly #argumentsKeys = new ArgumentsKeys();
+  readonly #inflight: InflightRegistry<R> = new InflightRegistry<R>(this);
+  // Per slot: the key, the promise callers get, and the work if unsettled.
+  #keys: unknown[] = [];
+  #promises: (Promise<R> | undefined)[] = [];
+  #flights: (Flight<R> | undefined)[] = [];
+  #expiry: ExpiryQueue | undefined = undefined;
+
+  // The global setTimeout the cache is bound to; null for an explicit clock,
+  // which is never re-checked, and undefined before the first call.
+  #boundSetTimeout: unknown;
+  #warnedSchedulerChange = false;
+
+  #hits = 0;
+  #misses = 0;
+  #tasks = 0;
+  #closed = false;
+
+  constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
+    this.#fn = fn;
+    this.#name = fn.name || "anonymous";
+    this.#maxSize = options.maxSize;
+    this.#ttl = options.ttl;
+    this.#configuredJitter = options.jitter;
+    this.#jitter = options.jitter ?? 0;
+    this.#random = options.random;
+    this.#key = options.key;
+    if (options.clock !== undefined) {
+      this.#boundSetTimeout = null;
+      this.#useClock(options.clock);
+    }
+  }
+
+  /** Whether keys come from the arguments themselves rather than a `key` option. */
+  get usesArgumentKeys(): boolean {
+    return this.#key === undefined;
+  }
+
+  /**
+   * The promise of the entry under `key` when the call is a plain hit, after
+   * counting it; `undefined` when {@linkcode call} must handle the call.
+   */
+  hit(key: unknown): Promise<R> | undefined {
+    if (
+      this.#closed ||
+      (this.#boundSetTimeout !== null &&
+        globalThis.setTimeout !== this.#boundSetTimeout)
+    ) {
+      return undefined;
+    }
+    const slot = this.#index.get(key);
+    if (slot === undefined) return undefined;
+    this.#hits++;
+    this.#list.touch(slot);
+    return this.#promises[slot];
+  }
+
+  /** Answers a call with `args` made on `thisArg`. */
+  call(thisArg: unknown, args: ArrayLike<unknown>): Promise<R> {
+    if (this.#closed) {
+      return Promise.reject(new CacheClosedError(this.#name));
+    }
+    if (
+      this.#boundSetTimeout !== null &&
+      globalThis.setTimeout !== this.#boundSetTimeout
+    ) {
+      this.#bindToCurrentScheduler();
+    }
+    let key: unknown;
+    try {
+      key = this.#keyOf(thisArg, args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (key !== ABSENT) {
+      const slot = this.#index.get(key);
+      if (slot !== undefined) {
+        this.#hits++;
+        this.#list.touch(slot);
+        return this.#promises[slot]!;
+      }
+    }
+    return this.#miss(thisArg, args, key);
+  }
+
+  /** Whether an entry, settled or in flight, exists for `args`. */
+  contains(args: ArrayLike<unknown>): boolean {
+    const key = this.#keyOf(undefined, args);
+    return key !== ABSENT && this.#index.has(key);
+  }
+
+  /** Removes the entry for `args`; says whether there was one. */
+  invalidate(args: ArrayLike<unknown>): boolean {
+    const key = this.#keyOf(undefined, args);
+    const slot = key === ABSENT ? undefined : this.#index.get(key);
+    if (slot === undefined) return false;
+    this.#remove(slot);
+    return true;
+  }
+
+  /** Drops every entry and resets the counters. */
+  clear(): void {
+    this.#removeAll();
+    this.#hits = this.#misses = 0;
+  }
+
+  /** Closes the cache; see {@linkcode CloseOptions}. */
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.#closed = true;
+    this.#expiry?.clear();
+    if (!options.wait) {
+      this.#inflight.abandonAll(() => abandonedError(this.#name));
+    }
+    await this.#inflight.whenSettled();
+  }
+
+  info(): CacheInfo {
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      maxSize: this.#maxSize,
+      currSize: this.#list.size,
+    };
+  }
+
+  parameters(): CacheParameters {
+    return {
+      maxSize: this.#maxSize,
+      ttl: this.#ttl,
+      jitter: this.#configuredJitter,
+      tasks: this.#tasks,
+      closed: this.#closed,
+    };
+  }
+
+  /** Records the outcome of work whose entry may still be in the cache. */
+  fulfilled(flight: Flight<R>, _value: R): void {
+    const slot = flight.slot;
+    if (slot === -1) return;
+    this.#settle(flight, slot);
+    if (this.#closed || this.#ttl === undefined) return;
+    const lifetime = this.#jitter > 0
+      ? this.#ttl + this.#random() * this.#jitter
+      : this.#ttl;
+    if (lifetime <= 0) this.#remove(slot);
+    else if (lifetime !== Infinity) this.#expiry!.schedule(slot, lifetime);
+  }
+
+  /** Drops the entry of work that failed or was abandoned. */
+  rejected(flight: Flight<R>, _reason: unknown): void {
+    if (flight.slot !== -1) this.#remove(flight.slot);
+  }
+
+  #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
+    if (this.#key !== undefined) {
+      return this.#key.apply(thisArg, args as unknown[]);
+    }
+    return args.length === 1 ? args[0] : this.#argumentsKeys.find(args);
+  }
+
+  #miss(thisArg: unknown, args: ArrayLike<unknown>, key: unknown): Promise<R> {
+    let result: unknown;
+    try {
+      result = this.#fn.apply(thisArg, args as unknown[]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+    const slot = this.#list.add();
+    const sizeBefore = this.#index.size;
+    this.#index.set(key, slot);
+    // The function may have called the cache with the same key while it ran;
+    // the entry made then lost its index entry just now and must go too.
+    if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
+    const flight = this.#inflight.start(result, slot);
+    this.#keys[slot] = key;
+    this.#promises[slot] = flight.promise;
+    this.#flights[slot] = flight;
+    this.#tasks++;
+    while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
+    this.#misses++;
+    return flight.promise;
+  }
+
+  #settle(flight: Flight<R>, slot: number): void {
+    flight.slot = -1;
+    this.#flights[slot] = undefined;
+    this.#tasks--;
+  }
+
+  #remove(slot: number): void {
+    const key = this.#keys[slot];
+    this.#index.delete(key);
+    if (this.#key === undefined) this.#argumentsKeys.release(key);
+    this.#forget(slot);
+  }
+
+  // Frees a slot whose key is already out of the index.
+  #forget(slot: number): void {
+    const flight = this.#flights[slot];
+    if (flight !== undefined) this.#settle(flight, slot);
+    this.#expiry?.cancel(slot);
+    this.#keys[slot] = undefined;
+    this.#promises[slot] = undefined;
+    this.#list.delete(slot);
+  }
+
+  #removeShadowed(key: unknown, newSlot: number): void {
+    for (const slot of this.#list.slots()) {
+      if (slot !== newSlot && sameValueZero(this.#keys[slot], key)) {
+        this.#forget(slot);
+        return;
+      }
+    }
+  }
+
+  #removeAll(): void {
+    for (const slot of this.#list.slots()) {
+      const flight = this.#flights[slot];
+      if (flight !== undefined) flight.slot = -1;
+    }
+    this.#index.clear();
+    this.#argumentsKeys.clear();
+    this.#list.clear();
+    this.#expiry?.clear();
+    this.#keys = [];
+    this.#promises = [];
+    this.#flights = [];
+    this.#tasks = 0;
+  }
+
+  #useClock(clock: Clock): void {
+    if (this.#ttl === undefined) return;
+    if (this.#expiry === undefined) {
+      this.#expiry = new ExpiryQueue(clock, (slot) => this.#remove(slot));
+    } else {
+      this.#expiry.rebind(clock);
+    }
+  }
+
+  #bindToCurrentScheduler(): void {
+    if (this.#boundSetTimeout !== undefined) {
+      if (!this.#warnedSchedulerChange) {
+        this.#warnedSchedulerChange = true;
+        console.warn(
+          `${SCHEDULER_CHANGE_WARNING} ${this.#name}. In-flight work is left to finish. This is expected only in tests.`,
+        );
+      }
+      this.#removeAll();
+      this.#hits = this.#misses = 0;
+    }
+    this.#boundSetTimeout = globalThis.setTimeout;
+    this.#useClock(new SystemClock());
+  }
+}

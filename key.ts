@@ -1,0 +1,94 @@
+/**
+ * Cache keys for argument lists. One argument is its own key; other lists map
+ * to an interned {@linkcode ArgumentsKey}, found through a trie of Maps, so
+ * that looking a list up builds no array or string and compares every
+ * position with SameValueZero.
+ *
+ * @module
+ */
+
+/** The key of one argument list of length other than one. */
+export class ArgumentsKey {
+  /** The arguments, as the first call with them passed them. */
+  readonly args: readonly unknown[];
+  constructor(args: readonly unknown[]) {
+    this.args = args;
+  }
+}
+
+/** The key of a call without arguments. */
+export const NO_ARGUMENTS: ArgumentsKey = new ArgumentsKey([]);
+
+/** What {@linkcode ArgumentsKeys.find} returns for a list that has no key yet. */
+export const ABSENT: unique symbol = Symbol("absent");
+
+type Node = Map<unknown, unknown>;
+
+/**
+ * Interns one {@linkcode ArgumentsKey} per distinct list of two or more
+ * arguments, for as long as the owner holds it.
+ */
+export class ArgumentsKeys {
+  // By arity: a Map from the first argument to a Map from the second, and so
+  // on; the last level maps the last argument to the key.
+  readonly #roots: (Node | undefined)[] = [];
+
+  /** The key of `args`, or {@linkcode ABSENT} if no entry has one. */
+  find(args: ArrayLike<unknown>): unknown {
+    const arity = args.length;
+    if (arity === 0) return NO_ARGUMENTS;
+    let node: unknown = this.#roots[arity];
+    for (let i = 0; i < arity; i++) {
+      if (node === undefined) return ABSENT;
+      node = (node as Node).get(args[i]);
+    }
+    return node === undefined ? ABSENT : node;
+  }
+
+  /** The key of `args`, made if needed. Call {@linkcode release} when its entry goes. */
+  intern(args: ArrayLike<unknown>): unknown {
+    const arity = args.length;
+    if (arity === 0) return NO_ARGUMENTS;
+    let node = this.#roots[arity];
+    if (node === undefined) this.#roots[arity] = node = new Map();
+    for (let i = 0; i < arity - 1; i++) {
+      let child = node.get(args[i]) as Node | undefined;
+      if (child === undefined) node.set(args[i], child = new Map());
+      node = child;
+    }
+    let key = node.get(args[arity - 1]) as ArgumentsKey | undefined;
+    if (key === undefined) {
+      key = new ArgumentsKey(Array.from(args));
+      node.set(args[arity - 1], key);
+    }
+    return key;
+  }
+
+  /** Drops `key` and the trie nodes only it used; other keys are ignored. */
+  release(key: unknown): void {
+    if (!(key instanceof ArgumentsKey) || key === NO_ARGUMENTS) return;
+    const args = key.args;
+    const root = this.#roots[args.length];
+    if (root !== undefined && this.#prune(root, args, 0)) {
+      this.#roots[args.length] = undefined;
+    }
+  }
+
+  /** Drops every key. */
+  clear(): void {
+    this.#roots.length = 0;
+  }
+
+  // Deletes the path below `node`; says whether `node` is left empty.
+  #prune(node: Node, args: readonly unknown[], depth: number): boolean {
+    if (depth === args.length - 1) {
+      node.delete(args[depth]);
+    } else {
+      const child = node.get(args[depth]) as Node | undefined;
+      if (child !== undefined && this.#prune(child, args, depth + 1)) {
+        node.delete(args[depth]);
+      }
+    }
+    return node.size === 0;
+  }
+}

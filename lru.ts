@@ -1,0 +1,110 @@
+/**
+ * The recency order of a cache's entries, as a doubly linked list over slot
+ * numbers held in typed arrays. Promoting or dropping an entry rewrites a few
+ * integers: no Map entry is deleted and re-inserted, nothing is allocated.
+ *
+ * @module
+ */
+
+const NONE = -1;
+const INITIAL_CAPACITY = 16;
+
+/**
+ * Slots ordered from least to most recently used. A slot is a small integer
+ * that the owner uses to index its own per-entry arrays; freed slots are
+ * reused.
+ */
+export class RecencyList {
+  #prev: Int32Array;
+  #next: Int32Array;
+  #oldest = NONE;
+  #newest = NONE;
+  #size = 0;
+  // Freed slots are chained through #next; #fresh is the first never-used slot.
+  #freeHead = NONE;
+  #fresh = 0;
+
+  constructor() {
+    this.#prev = new Int32Array(INITIAL_CAPACITY);
+    this.#next = new Int32Array(INITIAL_CAPACITY);
+  }
+
+  /** How many slots are in the list. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The least recently used slot, or -1 when empty. */
+  get oldest(): number {
+    return this.#oldest;
+  }
+
+  /** Takes a free slot and makes it the most recently used. */
+  add(): number {
+    let slot = this.#freeHead;
+    if (slot !== NONE) {
+      this.#freeHead = this.#next[slot];
+    } else {
+      slot = this.#fresh++;
+      if (slot === this.#prev.length) this.#grow();
+    }
+    this.#linkNewest(slot);
+    this.#size++;
+    return slot;
+  }
+
+  /** Makes `slot` the most recently used. */
+  touch(slot: number): void {
+    if (slot === this.#newest) return;
+    this.#unlink(slot);
+    this.#linkNewest(slot);
+  }
+
+  /** Takes `slot` out of the order and frees it for reuse. */
+  delete(slot: number): void {
+    this.#unlink(slot);
+    this.#next[slot] = this.#freeHead;
+    this.#freeHead = slot;
+    this.#size--;
+  }
+
+  /** Empties the list; every slot is free again. */
+  clear(): void {
+    this.#oldest = this.#newest = this.#freeHead = NONE;
+    this.#size = this.#fresh = 0;
+  }
+
+  /** Yields the slots from least to most recently used. */
+  *slots(): IterableIterator<number> {
+    for (let slot = this.#oldest; slot !== NONE; slot = this.#next[slot]) {
+      yield slot;
+    }
+  }
+
+  #linkNewest(slot: number): void {
+    this.#prev[slot] = this.#newest;
+    this.#next[slot] = NONE;
+    if (this.#newest === NONE) this.#oldest = slot;
+    else this.#next[this.#newest] = slot;
+    this.#newest = slot;
+  }
+
+  #unlink(slot: number): void {
+    const prev = this.#prev[slot];
+    const next = this.#next[slot];
+    if (prev === NONE) this.#oldest = next;
+    else this.#next[prev] = next;
+    if (next === NONE) this.#newest = prev;
+    else this.#prev[next] = prev;
+  }
+
+  #grow(): void {
+    const capacity = this.#prev.length * 2;
+    const prev = new Int32Array(capacity);
+    const next = new Int32Array(capacity);
+    prev.set(this.#prev);
+    next.set(this.#next);
+    this.#prev = prev;
+    this.#next = next;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The options of `alruCache` and their validation.
+ *
+ * @module
+ */
+
+import type { Clock } from "./clock.ts";
+
+/**
+ * Options of {@linkcode alruCache}. All are optional.
+ *
+ * @typeParam A The wrapped function's parameters.
+ */
+export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
+  /**
+   * Most entries kept, in-flight ones included. `Infinity` or `null` means
+   * unbounded; `0` keeps nothing, so every call runs the function.
+   *
+   * @default {128}
+   */
+  maxSize?: number | null;
+  /**
+   * Milliseconds an entry lives after its call settles successfully. `0`
+   * drops it as soon as it settles, which still shares concurrent calls.
+   * Unset (or `null`) means entries never expire.
+   */
+  ttl?: number | null;
+  /**
+   * Milliseconds of random extra lifetime, uniform in `[0, jitter)` and drawn
+   * per entry, so that entries made together do not all expire together.
+   * Needs `ttl`.
+   */
+  jitter?: number | null;
+  /**
+   * Derives the cache key from a call's arguments; keys are compared with
+   * SameValueZero. By default one argument is its own key and longer or
+   * shorter lists are compared position by position.
+   */
+  key?: (...args: A) => unknown;
+  /**
+   * Where time and timers come from, such as a {@linkcode ManualClock} in
+   * tests. A cache given a clock is bound to it for good.
+   *
+   * @default {the runtime's timers, unref'd}
+   */
+  clock?: Clock;
+  /**
+   * Source of uniform random numbers in `[0, 1)` for jitter.
+   *
+   * @default {Math.random}
+   */
+  random?: () => number;
+}
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  maxSize: number;
+  ttl: number | undefined;
+  jitter: number | undefined;
+  key: ((...args: unknown[]) => unknown) | undefined;
+  clock: Clock | undefined;
+  random: () => number;
+}
+
+const DEFAULT_MAX_SIZE = 128;
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "function") return "a function";
+  if (value !== null && typeof value === "object") {
+    return Array.isArray(value) ? "an array" : "an object";
+  }
+  return String(value);
+}
+
+function optionalNumber(
+  name: string,
+  value: unknown,
+): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `alruCache option "${name}" must be a number; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value >= 0)) {
+    throw new RangeError(
+      `alruCache option "${name}" must be a non-negative number of milliseconds; received ${value}`,
+    );
+  }
+  return value;
+}
+
+function optionalFunction<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `alruCache option "${name}" must be a function; received ${
+        describe(value)
+      }`,
+    );
+  }
+  return value as F;
+}
+
+function maxSizeOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_SIZE;
+  if (value === null) return Infinity;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `alruCache option "maxSize" must be a number, Infinity or null; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 0)) {
+    throw new RangeError(
+      `alruCache option "maxSize" must be a non-negative integer, Infinity or null; received ${value}`,
+    );
+  }
+  return value;
+}
+
+function clockOf(value: unknown): Clock | undefined {
+  if (value === undefined) return undefined;
+  const clock = value as Partial<Clock> | null;
+  const missing = ["now", "setTimeout", "clearTimeout"].filter((method) =>
+    typeof clock?.[method as keyof Clock] !== "function"
+  );
+  if (missing.length > 0) {
+    throw new TypeError(
+      `alruCache option "clock" must have the methods now, setTimeout and clearTimeout; received ${
+        describe(value)
+      } without ${missing.join(", ")}`,
+    );
+  }
+  return value as Clock;
+}
+
+/** Checks `options` and applies the defaults; throws on the first bad option. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `alruCache options must be an object; received ${describe(options)}`,
+    );
+  }
+  const given = options as Record<string, unknown>;
+  const maxSize = maxSizeOf(given.maxSize);
+  const ttl = optionalNumber("ttl", given.ttl);
+  const jitter = optionalNumber("jitter", given.jitter);
+  if (jitter !== undefined && ttl === undefined) {
+    throw new TypeError(
+      `alruCache option "jitter" is set without "ttl" (jitter requires ttl); received jitter ${jitter}`,
+    );
+  }
+  return {
+    maxSize,
+    ttl,
+    jitter,
+    key: optionalFunction("key", given.key),
+    clock: clockOf(given.clock),
+    random: optionalFunction<() => number>("random", given.random) ??
+      Math.random,
+  };
+}
