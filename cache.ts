@@ -113,10 +113,11 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   }
 
   /**
-   * The promise of the entry under `key` when the call is a plain hit, after
-   * counting it; `undefined` when {@linkcode call} must handle the call.
+   * For a call of `arity` (at most two) arguments, when it is a plain hit:
+   * counts it and returns the entry's promise. Otherwise returns `undefined`,
+   * and {@linkcode call} must handle the call. Only for argument keys.
    */
-  hit(key: unknown): Promise<R> | undefined {
+  hit(arity: number, first: unknown, second: unknown): Promise<R> | undefined {
     if (
       this.#closed ||
       (this.#boundSetTimeout !== null &&
@@ -124,7 +125,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     ) {
       return undefined;
     }
-    const slot = this.#index.get(key);
+    const slot = this.#index.get(
+      arity === 1 ? first : this.#argumentsKeys.findShort(arity, first, second),
+    );
     if (slot === undefined) return undefined;
     this.#hits++;
     this.#list.touch(slot);

@@ -45,6 +45,14 @@ export class ArgumentsKeys {
     return node === undefined ? ABSENT : node;
   }
 
+  /** {@linkcode find} for a list of `arity` 0 or 2, given as its items. */
+  findShort(arity: number, first: unknown, second: unknown): unknown {
+    if (arity === 0) return NO_ARGUMENTS;
+    const node = this.#roots[2]?.get(first) as Node | undefined;
+    const key = node?.get(second);
+    return key === undefined ? ABSENT : key;
+  }
+
   /** The key of `args`, made if needed. Call {@linkcode release} when its entry goes. */
   intern(args: ArrayLike<unknown>): unknown {
     const arity = args.length;

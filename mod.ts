@@ -132,14 +132,18 @@ export function alruCache<A extends unknown[], R>(
   );
   const argumentKeys = cache.usesArgumentKeys;
 
-  // `arguments` is read by index rather than gathered with rest parameters
-  // so that a one-argument hit allocates nothing.
+  const call = function (this: unknown, ...args: unknown[]) {
+    return cache.call(this, args);
+  };
+  // Hits of up to two arguments read `arguments` by index and forward it
+  // untouched otherwise, so that V8 never materialises it: such a hit
+  // allocates nothing.
   const cached = function (this: unknown): Promise<Awaited<R>> {
-    if (argumentKeys && arguments.length === 1) {
-      const promise = cache.hit(arguments[0]);
+    if (argumentKeys && arguments.length <= 2) {
+      const promise = cache.hit(arguments.length, arguments[0], arguments[1]);
       if (promise !== undefined) return promise;
     }
-    return cache.call(this, arguments);
+    return call.apply(this, arguments as unknown as unknown[]);
   } as CachedFunction<A, Awaited<R>>;
 
   Object.defineProperties(cached, {
