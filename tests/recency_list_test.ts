@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { RecencyList } from "../lru.ts";
+
+Deno.test("RecencyList keeps slots from least to most recently used", () => {
+  const list = new RecencyList();
+  const a = list.add();
+  const b = list.add();
+  const c = list.add();
+  assert.deepEqual([...list.slots()], [a, b, c]);
+  list.touch(a);
+  assert.deepEqual([...list.slots()], [b, c, a]);
+  assert.equal(list.oldest, b);
+  list.touch(a);
+  assert.deepEqual([...list.slots()], [b, c, a]);
+  list.delete(c);
+  assert.deepEqual([...list.slots()], [b, a]);
+  assert.equal(list.size, 2);
+});
+
+Deno.test("RecencyList reuses freed slots before growing", () => {
+  const list = new RecencyList();
+  const a = list.add();
+  list.add();
+  list.delete(a);
+  assert.equal(list.add(), a);
+  list.clear();
+  assert.equal(list.size, 0);
+  assert.equal(list.oldest, -1);
+  assert.deepEqual([...list.slots()], []);
+  assert.equal(list.add(), 0);
+});
+
+Deno.test("RecencyList grows past its first capacity and keeps its order", () => {
+  const list = new RecencyList();
+  const slots = Array.from({ length: 1_000 }, () => list.add());
+  assert.equal(new Set(slots).size, 1_000);
+  for (let i = 0; i < slots.length; i += 2) list.touch(slots[i]);
+  const odd = slots.filter((_, i) => i % 2 === 1);
+  const even = slots.filter((_, i) => i % 2 === 0);
+  assert.deepEqual([...list.slots()], [...odd, ...even]);
+  while (list.size > 0) list.delete(list.oldest);
+  assert.deepEqual([...list.slots()], []);
+});
