@@ -1,0 +1,159 @@
+/**
+ * SPEC §5: the system clock unrefs its timers, so a process using a cache
+ * with a long ttl exits as soon as its work is done, in Deno and in Node.
+ */
+import assert from "node:assert/strict";
+
+// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
+function test(name: string, fn: () => void | Promise<void>): void {
+  Deno.test({
+    name,
+    fn,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    sanitizeExit: true,
+  });
+}
+
+const MOD_URL = new URL("../mod.ts", import.meta.url);
+// A process that has not exited by then is taken to be kept alive by a timer.
+const KILL_AFTER_MS = 10_000;
+const PROMPT_MS = 5_000;
+
+interface Run {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/** Runs a command to its end, killing it after KILL_AFTER_MS. */
+async function run(
+  command: string,
+  args: string[],
+  cwd: string,
+): Promise<Run> {
+  const controller = new AbortController();
+  const killer = setTimeout(() => controller.abort(), KILL_AFTER_MS);
+  const started = performance.now();
+  try {
+    const output = await new Deno.Command(command, {
+      args,
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      signal: output.signal,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      elapsedMs: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+function assertPromptExit(result: Run, expectedLine: string): void {
+  const detail = `code ${result.code}, signal ${result.signal}, ${
+    Math.round(result.elapsedMs)
+  } ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+  assert.equal(result.signal, null, `killed: ${detail}`);
+  assert.equal(result.code, 0, detail);
+  assert.ok(
+    result.stdout.split("\n").includes(expectedLine),
+    `expected the line ${JSON.stringify(expectedLine)}: ${detail}`,
+  );
+  assert.ok(result.elapsedMs < PROMPT_MS, `not prompt: ${detail}`);
+}
+
+// The same program for both runtimes: a few cached calls with a one-hour
+// ttl (and jitter), leaving settled entries waiting to expire, then a line.
+// The cache is not closed.
+function program(importFrom: string): string {
+  return `import { alruCache } from ${JSON.stringify(importFrom)};
+
+const double = alruCache(async (n) => n * 2, { ttl: 3_600_000, jitter: 1_000 });
+const plain = alruCache(async (n) => n + 1, { ttl: 3_600_000 });
+const results = [];
+results.push(await double(1));
+results.push(await double(1));
+results.push(...await Promise.all([double(2), double(2), double(3)]));
+results.push(await plain(10));
+const info = double.cacheInfo();
+console.log(
+  "done " + results.join(",") + " hits=" + info.hits + " misses=" +
+    info.misses + " size=" + info.currSize,
+);
+`;
+}
+
+const EXPECTED_LINE = "done 2,2,4,4,6,11 hits=2 misses=3 size=3";
+
+test("a Deno process with a cached ttl of one hour exits promptly when its work is done", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alru_exit_deno_" });
+  try {
+    const script = `${dir}/main.js`;
+    await Deno.writeTextFile(script, program(MOD_URL.href));
+    const result = await run(
+      Deno.execPath(),
+      ["run", "-A", "--no-config", script],
+      dir,
+    );
+    assertPromptExit(result, EXPECTED_LINE);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("a Node process with the bundled module and a ttl of one hour exits promptly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alru_exit_node_" });
+  try {
+    const bundle = `${dir}/async_lru.js`;
+    const bundled = await run(
+      Deno.execPath(),
+      [
+        "bundle",
+        "--platform",
+        "browser",
+        "--format",
+        "esm",
+        "-o",
+        bundle,
+        decodeURIComponent(MOD_URL.pathname),
+      ],
+      dir,
+    );
+    assert.equal(
+      bundled.code,
+      0,
+      `deno bundle failed:\n${bundled.stdout}\n${bundled.stderr}`,
+    );
+    const source = await Deno.readTextFile(bundle);
+    assert.match(source, /\bexport\s*\{/, "the bundle is an ES module");
+    assert.doesNotMatch(
+      source,
+      /\bjsr:|\bnpm:/,
+      "the bundle is self-contained",
+    );
+
+    await Deno.writeTextFile(
+      `${dir}/package.json`,
+      JSON.stringify({ type: "module", private: true }),
+    );
+    await Deno.writeTextFile(`${dir}/main.mjs`, program("./async_lru.js"));
+    const result = await run(
+      "node",
+      ["--unhandled-rejections=strict", "main.mjs"],
+      dir,
+    );
+    assertPromptExit(result, EXPECTED_LINE);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

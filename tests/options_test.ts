@@ -1,0 +1,244 @@
+/**
+ * SPEC §1: option validation (error class, message naming the option and
+ * showing the bad value), valid edge values reported by cacheParameters(),
+ * and the wrapper's name and `wrapped`.
+ */
+import assert from "node:assert/strict";
+import { alruCache, ManualClock } from "../mod.ts";
+
+// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
+function test(name: string, fn: () => void | Promise<void>): void {
+  Deno.test({
+    name,
+    fn,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    sanitizeExit: true,
+  });
+}
+
+const work = (n: number) => Promise.resolve(n);
+// Options are passed as loosely typed objects: invalid values are the point.
+type LooseOptions = Record<string, unknown>;
+const make = (options: LooseOptions) => alruCache(work, options as never);
+
+function assertRejectsOption(
+  options: LooseOptions,
+  errorClass: typeof RangeError | typeof TypeError,
+  pattern: RegExp,
+  shown?: string,
+): void {
+  assert.throws(
+    () => make(options),
+    (error: unknown) => {
+      assert.ok(
+        error instanceof errorClass,
+        `expected ${errorClass.name} for ${Deno.inspect(options)}, got ${
+          Deno.inspect(error)
+        }`,
+      );
+      // A RangeError is not a TypeError and vice versa.
+      assert.equal((error as Error).constructor, errorClass);
+      assert.match((error as Error).message, pattern);
+      if (shown !== undefined) {
+        assert.ok(
+          (error as Error).message.includes(shown),
+          `message ${
+            JSON.stringify((error as Error).message)
+          } should show the bad value ${shown}`,
+        );
+      }
+      return true;
+    },
+  );
+}
+
+const rangeCases: [string, LooseOptions, RegExp, string][] = [
+  ["maxSize negative", { maxSize: -1 }, /maxSize/, "-1"],
+  ["maxSize -Infinity", { maxSize: -Infinity }, /maxSize/, "-Infinity"],
+  ["maxSize NaN", { maxSize: NaN }, /maxSize/, "NaN"],
+  ["maxSize non-integer", { maxSize: 1.5 }, /maxSize/, "1.5"],
+  ["maxSize small non-integer", { maxSize: 0.25 }, /maxSize/, "0.25"],
+  ["ttl negative", { ttl: -1 }, /ttl/, "-1"],
+  ["ttl -Infinity", { ttl: -Infinity }, /ttl/, "-Infinity"],
+  ["ttl NaN", { ttl: NaN }, /ttl/, "NaN"],
+  ["jitter negative (with ttl)", { ttl: 10, jitter: -5 }, /jitter/, "-5"],
+  ["jitter NaN (with ttl)", { ttl: 10, jitter: NaN }, /jitter/, "NaN"],
+];
+
+for (const [label, options, pattern, shown] of rangeCases) {
+  test(`invalid option: ${label} -> RangeError`, () => {
+    assertRejectsOption(options, RangeError, pattern, shown);
+  });
+}
+
+const clockMethods = {
+  now: () => 0,
+  setTimeout: () => 1,
+  clearTimeout: () => {},
+};
+
+const typeCases: [string, LooseOptions, RegExp][] = [
+  ["jitter without ttl", { jitter: 10 }, /jitter requires ttl/],
+  ["jitter 0 without ttl", { jitter: 0 }, /jitter requires ttl/],
+  ["key a string", { key: "id" }, /key/],
+  ["key a number", { key: 1 }, /key/],
+  ["key an object", { key: {} }, /key/],
+  ["clock without methods", { clock: {} }, /clock/],
+  ["clock a number", { clock: 5 }, /clock/],
+  ["clock missing now", {
+    clock: { setTimeout: clockMethods.setTimeout, clearTimeout: () => {} },
+  }, /clock/],
+  ["clock missing setTimeout", {
+    clock: { now: () => 0, clearTimeout: () => {} },
+  }, /clock/],
+  ["clock missing clearTimeout", {
+    clock: { now: () => 0, setTimeout: clockMethods.setTimeout },
+  }, /clock/],
+  ["clock with a non-function method", {
+    clock: { ...clockMethods, now: 0 },
+  }, /clock/],
+  ["random a number", { random: 0.5 }, /random/],
+  ["random a string", { random: "Math.random" }, /random/],
+];
+
+for (const [label, options, pattern] of typeCases) {
+  test(`invalid option: ${label} -> TypeError`, () => {
+    assertRejectsOption(options, TypeError, pattern);
+  });
+}
+
+test("invalid option values of the wrong type are rejected, naming the option", () => {
+  for (
+    const [name, value] of [
+      ["maxSize", "5"],
+      ["maxSize", {}],
+      ["ttl", "100"],
+      ["ttl", true],
+    ] as const
+  ) {
+    assert.throws(
+      () => make({ [name]: value }),
+      (error: unknown) =>
+        (error instanceof TypeError || error instanceof RangeError) &&
+        error.message.includes(name),
+      `${name}: ${Deno.inspect(value)}`,
+    );
+  }
+  assert.throws(
+    () => make({ ttl: 10, jitter: "5" }),
+    (error: unknown) =>
+      (error instanceof TypeError || error instanceof RangeError) &&
+      error.message.includes("jitter"),
+  );
+});
+
+test("fn not a function -> TypeError", () => {
+  for (const fn of [undefined, null, 1, "fn", {}, [], Symbol("fn")]) {
+    assert.throws(
+      () => alruCache(fn as unknown as typeof work),
+      (error: unknown) => error instanceof TypeError,
+      Deno.inspect(fn),
+    );
+  }
+});
+
+test("valid option edge values are accepted and reported back", () => {
+  const cases: [LooseOptions, Record<string, unknown>][] = [
+    [{}, { maxSize: 128, ttl: undefined, jitter: undefined }],
+    [{ maxSize: undefined, ttl: undefined, jitter: undefined }, {
+      maxSize: 128,
+      ttl: undefined,
+      jitter: undefined,
+    }],
+    [{ maxSize: 0 }, { maxSize: 0, ttl: undefined, jitter: undefined }],
+    [{ maxSize: 1 }, { maxSize: 1, ttl: undefined, jitter: undefined }],
+    [{ maxSize: Infinity }, {
+      maxSize: Infinity,
+      ttl: undefined,
+      jitter: undefined,
+    }],
+    [{ maxSize: null }, {
+      maxSize: Infinity,
+      ttl: undefined,
+      jitter: undefined,
+    }],
+    [{ ttl: 0 }, { maxSize: 128, ttl: 0, jitter: undefined }],
+    [{ ttl: 1.5 }, { maxSize: 128, ttl: 1.5, jitter: undefined }],
+    [{ ttl: 100, jitter: 0 }, { maxSize: 128, ttl: 100, jitter: 0 }],
+    [{ ttl: 0, jitter: 0 }, { maxSize: 128, ttl: 0, jitter: 0 }],
+    [{ ttl: 100, jitter: 200 }, { maxSize: 128, ttl: 100, jitter: 200 }],
+    [{ maxSize: 32, ttl: 5_000, jitter: 1_000 }, {
+      maxSize: 32,
+      ttl: 5_000,
+      jitter: 1_000,
+    }],
+  ];
+  for (const [options, expected] of cases) {
+    const f = make(options);
+    assert.deepEqual(
+      f.cacheParameters(),
+      { ...expected, tasks: 0, closed: false },
+      Deno.inspect(options),
+    );
+    assert.deepEqual(f.cacheInfo(), {
+      hits: 0,
+      misses: 0,
+      maxSize: expected.maxSize,
+      currSize: 0,
+    }, Deno.inspect(options));
+  }
+});
+
+test("valid function options are accepted", async () => {
+  const clock = new ManualClock();
+  const plainClock = {
+    now: () => clock.now(),
+    setTimeout: (callback: () => void, delay: number) =>
+      clock.setTimeout(callback, delay),
+    clearTimeout: (handle: unknown) => clock.clearTimeout(handle),
+  };
+  const f = make({
+    key: (n: unknown) => n,
+    clock: plainClock,
+    random: () => 0,
+    ttl: 10,
+    jitter: 5,
+  });
+  assert.equal(await f(3), 3);
+  assert.equal(f.cacheContains(3), true);
+  clock.advance(10);
+  assert.equal(f.cacheContains(3), false);
+  assert.equal(clock.pending, 0);
+});
+
+test("the wrapper keeps fn.name and exposes the original as wrapped", async () => {
+  function fetchPep(num: number): Promise<string> {
+    return Promise.resolve(`pep-${num}`);
+  }
+  const f = alruCache(fetchPep);
+  assert.equal(f.name, "fetchPep");
+  assert.equal(f.wrapped, fetchPep);
+  assert.equal(typeof f, "function");
+  assert.equal(await f(8), "pep-8");
+
+  const arrow = (n: number) => n + 1;
+  const g = alruCache(arrow, { maxSize: 0 });
+  assert.equal(g.name, "arrow");
+  assert.equal(g.wrapped, arrow);
+
+  // Two caches of one function are two wrappers around the same original.
+  const h = alruCache(fetchPep);
+  assert.notEqual(h, f);
+  assert.equal(h.wrapped, f.wrapped);
+});
+
+test("the wrapper always returns a promise, also for a synchronous fn", async () => {
+  const f = alruCache((n: number) => n * 2);
+  const first = f(2);
+  assert.ok(first instanceof Promise);
+  assert.equal(await first, 4);
+  const second = f(2);
+  assert.ok(second instanceof Promise);
+  assert.equal(await second, 4);
+});
