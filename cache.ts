@@ -71,6 +71,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   readonly #random: () => number;
   readonly #key: ((...args: unknown[]) => unknown) | undefined;
   readonly #configuredJitter: number | undefined;
+  readonly #passSignal: boolean;
 
   readonly #index = new Map<unknown, number>();
   readonly #list = new RecencyList();
@@ -101,6 +102,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#jitter = options.jitter ?? 0;
     this.#random = options.random;
     this.#key = options.key;
+    this.#passSignal = options.signal;
     if (options.clock !== undefined) {
       this.#boundSetTimeout = null;
       this.#useClock(options.clock);
@@ -131,11 +133,23 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (slot === undefined) return undefined;
     this.#hits++;
     this.#list.touch(slot);
+    const flight = this.#flights[slot];
+    if (flight !== undefined) flight.pinned = true;
     return this.#promises[slot];
   }
 
-  /** Answers a call with `args` made on `thisArg`. */
-  call(thisArg: unknown, args: ArrayLike<unknown>): Promise<R> {
+  /**
+   * Answers a call with `args` made on `thisArg`. A caller that gives
+   * `signal` stops waiting when it aborts; see {@linkcode InflightRegistry.join}.
+   */
+  call(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    signal?: AbortSignal,
+  ): Promise<R> {
+    if (signal !== undefined && signal.aborted) {
+      return Promise.reject(signal.reason);
+    }
     if (this.#closed) {
       return Promise.reject(new CacheClosedError(this.#name));
     }
@@ -156,10 +170,13 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       if (slot !== undefined) {
         this.#hits++;
         this.#list.touch(slot);
-        return this.#promises[slot]!;
+        const flight = this.#flights[slot];
+        return flight === undefined
+          ? this.#promises[slot]!
+          : this.#inflight.join(flight, signal);
       }
     }
-    return this.#miss(thisArg, args, key);
+    return this.#miss(thisArg, args, key, signal);
   }
 
   /** Whether an entry, settled or in flight, exists for `args`. */
@@ -237,10 +254,24 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     return args.length === 1 ? args[0] : this.#argumentsKeys.find(args);
   }
 
-  #miss(thisArg: unknown, args: ArrayLike<unknown>, key: unknown): Promise<R> {
+  #miss(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    key: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
     let result: unknown;
+    let controller: AbortController | undefined;
     try {
-      result = this.#fn.apply(thisArg, args as unknown[]);
+      if (this.#passSignal) {
+        controller = new AbortController();
+        result = this.#fn.apply(thisArg, [
+          ...Array.from(args),
+          controller.signal,
+        ]);
+      } else {
+        result = this.#fn.apply(thisArg, args as unknown[]);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -251,14 +282,14 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     // The function may have called the cache with the same key while it ran;
     // the entry made then lost its index entry just now and must go too.
     if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
-    const flight = this.#inflight.start(result, slot);
+    const flight = this.#inflight.start(result, slot, controller);
     this.#keys[slot] = key;
     this.#promises[slot] = flight.promise;
     this.#flights[slot] = flight;
     this.#tasks++;
     while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
     this.#misses++;
-    return flight.promise;
+    return this.#inflight.join(flight, signal);
   }
 
   #settle(flight: Flight<R>, slot: number): void {

@@ -1,7 +1,10 @@
 /**
  * The registry of work a cache has started and that has not settled yet.
- * Every caller of one piece of work shares its {@linkcode Flight}'s promise;
- * the registry can abandon all of it at once or wait for all of it.
+ * Plain callers of one piece of work share its {@linkcode Flight}'s promise;
+ * a caller with an AbortSignal gets a promise of its own that it can abandon.
+ * When every caller has abandoned the work before it settled, the work's own
+ * signal aborts. The registry can also abandon all work at once, or wait for
+ * all of it.
  *
  * @module
  */
@@ -18,9 +21,16 @@ export class Flight<R> {
   previous: Flight<R> | undefined = undefined;
   next: Flight<R> | undefined = undefined;
   settled = false;
+  /** Aborts the work's own signal, when the function asked for one. */
+  readonly controller: AbortController | undefined;
+  /** Callers with a signal that still wait. */
+  waiters = 0;
+  /** Whether a caller without a signal waits: then the work is never aborted. */
+  pinned = false;
 
-  constructor(slot: number) {
+  constructor(slot: number, controller: AbortController | undefined) {
     this.slot = slot;
+    this.controller = controller;
     this.promise = new Promise<R>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -52,10 +62,14 @@ export class InflightRegistry<R> {
 
   /**
    * Registers the work whose result (a value, promise or thenable) is
-   * `result`, filling cache slot `slot`.
+   * `result`, filling cache slot `slot`; `controller` aborts its signal.
    */
-  start(result: unknown, slot: number): Flight<R> {
-    const flight = new Flight<R>(slot);
+  start(
+    result: unknown,
+    slot: number,
+    controller: AbortController | undefined,
+  ): Flight<R> {
+    const flight = new Flight<R>(slot, controller);
     this.#link(flight);
     Promise.resolve(result).then(
       (value) => this.#fulfil(flight, value as R),
@@ -65,13 +79,45 @@ export class InflightRegistry<R> {
   }
 
   /**
-   * Rejects every unsettled flight's callers with `reason(flight)` and forgets
-   * them; their work's outcome, when it comes, is dropped.
+   * The promise a caller of unsettled `flight` waits on. Without a signal it
+   * is the flight's own promise. With one, it is a promise of the caller's
+   * that rejects with `signal.reason` if the signal aborts first; when the
+   * last caller leaves that way, the work is abandoned and its signal aborts.
+   */
+  join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
+    if (signal === undefined) {
+      flight.pinned = true;
+      return flight.promise;
+    }
+    flight.waiters++;
+    return new Promise<R>((resolve, reject) => {
+      const leave = () => {
+        if (flight.settled) return;
+        reject(signal.reason);
+        if (--flight.waiters === 0 && !flight.pinned) {
+          this.#abandon(flight, signal.reason);
+        }
+      };
+      signal.addEventListener("abort", leave, { once: true });
+      flight.promise.then((value) => {
+        signal.removeEventListener("abort", leave);
+        resolve(value);
+      }, (reason) => {
+        signal.removeEventListener("abort", leave);
+        reject(reason);
+      });
+    });
+  }
+
+  /**
+   * Abandons every unsettled flight: its callers reject with
+   * `reason(flight)`, its signal aborts, and its outcome, when it comes, is
+   * dropped.
    */
   abandonAll(reason: (flight: Flight<R>) => unknown): void {
     for (let flight = this.#first; flight !== undefined;) {
       const next = flight.next;
-      this.#fail(flight, reason(flight));
+      this.#abandon(flight, reason(flight));
       flight = next;
     }
   }
@@ -97,6 +143,11 @@ export class InflightRegistry<R> {
     this.#unlink(flight);
     this.#observer.rejected(flight, reason);
     flight.reject(reason);
+  }
+
+  #abandon(flight: Flight<R>, reason: unknown): void {
+    this.#fail(flight, reason);
+    flight.controller?.abort(reason);
   }
 
   #link(flight: Flight<R>): void {

@@ -51,10 +51,24 @@ export type { CacheInfo, CacheParameters, CloseOptions } from "./cache.ts";
  *
  * @typeParam A The parameters.
  * @typeParam R What the returned promise resolves to.
+ * @typeParam F The wrapped function's type.
  */
-export interface CachedFunction<A extends unknown[], R> {
+export interface CachedFunction<
+  A extends unknown[],
+  R,
+  F = (...args: A) => R | PromiseLike<R>,
+> extends AsyncDisposable {
   /** Answers from the cache, or runs the wrapped function on a miss. */
   (...args: A): Promise<R>;
+  /**
+   * Like a plain call, but this caller stops waiting when `signal` aborts:
+   * its promise rejects with `signal.reason`, and every other caller is
+   * unaffected. When every caller waiting on the same work has stopped, the
+   * work's own signal aborts (see {@linkcode AlruCacheOptions.signal}). An
+   * already-aborted signal rejects at once, without running or counting
+   * anything.
+   */
+  withSignal(signal: AbortSignal, ...args: A): Promise<R>;
   /** Hits, misses, the bound and the number of entries. */
   cacheInfo(): CacheInfo;
   /** The configuration, in-flight entries and whether the cache is closed. */
@@ -79,7 +93,15 @@ export interface CachedFunction<A extends unknown[], R> {
    */
   cacheClose(options?: CloseOptions): Promise<void>;
   /** The function that was wrapped. */
-  readonly wrapped: (...args: A) => R | PromiseLike<R>;
+  readonly wrapped: F;
+  /** Closes the cache without waiting, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return typeof value === "object" && value !== null &&
+    typeof (value as AbortSignal).aborted === "boolean" &&
+    typeof (value as AbortSignal).addEventListener === "function";
 }
 
 /**
@@ -107,7 +129,33 @@ export interface CachedFunction<A extends unknown[], R> {
  * assert.equal(getRate.cacheContains("EUR"), false);
  * ```
  *
- * @typeParam A The parameters of `fn`.
+ * @example A function that takes the shared work's signal
+ * ```ts
+ * import { alruCache } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const started: AbortSignal[] = [];
+ * const load = alruCache((id: string, signal: AbortSignal) => {
+ *   started.push(signal);
+ *   return new Promise<string>(() => {}); // think of a slow fetch(url, { signal })
+ * }, { signal: true });
+ *
+ * const first = new AbortController();
+ * const second = new AbortController();
+ * const calls = [
+ *   load.withSignal(first.signal, "a"),
+ *   load.withSignal(second.signal, "a"),
+ * ];
+ * first.abort();
+ * assert.equal(started[0].aborted, false); // the second caller still waits
+ * second.abort();
+ * assert.equal(started[0].aborted, true); // nobody waits: the work stops
+ * await Promise.allSettled(calls);
+ * assert.equal(load.cacheContains("a"), false);
+ * ```
+ *
+ * @typeParam A The parameters of `fn`, without the trailing signal when
+ * `options.signal` is `true`.
  * @typeParam R What `fn`'s result resolves to.
  * @param fn The function to cache.
  * @param options How many entries to keep, how long, and how keys are made.
@@ -116,9 +164,26 @@ export interface CachedFunction<A extends unknown[], R> {
  * @throws {RangeError} If a numeric option is out of range.
  */
 export function alruCache<A extends unknown[], R>(
+  fn: (...args: [...A, AbortSignal]) => R,
+  options: AlruCacheOptions<A> & { signal: true },
+): CachedFunction<A, Awaited<R>, (...args: [...A, AbortSignal]) => R>;
+/**
+ * Wraps an async function in an LRU cache; see the overload above.
+ *
+ * @typeParam A The parameters of `fn`.
+ * @typeParam R What `fn`'s result resolves to.
+ * @param fn The function to cache.
+ * @param options How many entries to keep, how long, and how keys are made.
+ * @returns The cached function.
+ */
+export function alruCache<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  options?: AlruCacheOptions<A> & { signal?: false },
+): CachedFunction<A, Awaited<R>, (...args: A) => R>;
+export function alruCache<A extends unknown[], R>(
   fn: (...args: A) => R,
   options?: AlruCacheOptions<A>,
-): CachedFunction<A, Awaited<R>> {
+): CachedFunction<A, Awaited<R>, (...args: A) => R> {
   if (typeof fn !== "function") {
     throw new TypeError(
       `alruCache needs a function to wrap; received ${
@@ -144,7 +209,7 @@ export function alruCache<A extends unknown[], R>(
       if (promise !== undefined) return promise;
     }
     return call.apply(this, arguments as unknown as unknown[]);
-  } as CachedFunction<A, Awaited<R>>;
+  } as CachedFunction<A, Awaited<R>, (...args: A) => R>;
 
   Object.defineProperties(cached, {
     name: { value: fn.name, configurable: true },
@@ -165,6 +230,25 @@ export function alruCache<A extends unknown[], R>(
       value: (closeOptions?: CloseOptions) => cache.close(closeOptions),
       enumerable: true,
     },
+    withSignal: {
+      value: (signal: AbortSignal, ...args: A) =>
+        isAbortSignal(signal)
+          ? cache.call(undefined, args, signal)
+          : Promise.reject(
+            new TypeError(
+              `withSignal needs an AbortSignal as its first argument; received ${
+                signal === null ? "null" : typeof signal
+              }`,
+            ),
+          ),
+      enumerable: true,
+    },
   });
+  // Runtimes without explicit resource management lack the symbol.
+  if (typeof Symbol.asyncDispose === "symbol") {
+    Object.defineProperty(cached, Symbol.asyncDispose, {
+      value: () => cache.close(),
+    });
+  }
   return cached;
 }

@@ -50,6 +50,15 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
    * @default {Math.random}
    */
   random?: () => number;
+  /**
+   * Whether the function takes an `AbortSignal` for the shared work, as an
+   * argument after the caller's. It aborts when every caller waiting on the
+   * work has aborted before it settled, or when the cache is closed without
+   * waiting. Keys are made from the caller's arguments only.
+   *
+   * @default {false}
+   */
+  signal?: boolean;
 }
 
 /** Options after validation, with defaults applied. */
@@ -60,6 +69,7 @@ export interface ResolvedOptions {
   key: ((...args: unknown[]) => unknown) | undefined;
   clock: Clock | undefined;
   random: () => number;
+  signal: boolean;
 }
 
 const DEFAULT_MAX_SIZE = 128;
@@ -140,6 +150,18 @@ function clockOf(value: unknown): Clock | undefined {
   return value as Clock;
 }
 
+function signalOf(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `alruCache option "signal" must be a boolean; received ${
+        describe(value)
+      }`,
+    );
+  }
+  return value;
+}
+
 /** Checks `options` and applies the defaults; throws on the first bad option. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
@@ -165,5 +187,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     clock: clockOf(given.clock),
     random: optionalFunction<() => number>("random", given.random) ??
       Math.random,
+    signal: signalOf(given.signal),
   };
 }
