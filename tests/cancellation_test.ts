@@ -214,9 +214,9 @@ Deno.test("aborting the callers of one key never touches another key", async () 
 
 Deno.test("an already-aborted signal rejects at once: fn not called, nothing counted", async () => {
   let calls = 0;
-  const load = alruCache(async (key: string) => {
+  const load = alruCache((key: string) => {
     calls++;
-    return key;
+    return Promise.resolve(key);
   });
   const reason = new Error("gave up");
   await assert.rejects(
@@ -244,7 +244,7 @@ Deno.test("an already-aborted signal rejects at once: fn not called, nothing cou
 });
 
 Deno.test("withSignal counts hits and misses by the usual rules", async () => {
-  const load = alruCache(async (key: string) => key);
+  const load = alruCache((key: string) => Promise.resolve(key));
   const signal = new AbortController().signal;
   assert.equal(await load.withSignal(signal, "k"), "k");
   assert.equal(await load.withSignal(signal, "k"), "k");
@@ -315,9 +315,9 @@ Deno.test("detached work still stops when its last waiter aborts", async () => {
 Deno.test("the function gets the shared signal after the caller's arguments; keys ignore it", async () => {
   const seen: unknown[][] = [];
   const load = alruCache(
-    async (a: number, b: string, signal: AbortSignal) => {
+    (a: number, b: string, signal: AbortSignal) => {
       seen.push([a, b, signal instanceof AbortSignal]);
-      return `${a}${b}`;
+      return Promise.resolve(`${a}${b}`);
     },
     { signal: true, key: (a, b) => `${a}:${b}` },
   );
@@ -328,7 +328,8 @@ Deno.test("the function gets the shared signal after the caller's arguments; key
   assert.equal(load.cacheInvalidate(1, "x"), true);
 
   const single = alruCache(
-    async (id: number, signal: AbortSignal) => signal.aborted ? -1 : id,
+    (id: number, signal: AbortSignal) =>
+      Promise.resolve(signal.aborted ? -1 : id),
     { signal: true },
   );
   assert.equal(await single(5), 5);
@@ -336,7 +337,7 @@ Deno.test("the function gets the shared signal after the caller's arguments; key
 });
 
 Deno.test("withSignal rejects a value that is not an AbortSignal", async () => {
-  const load = alruCache(async (key: string) => key);
+  const load = alruCache((key: string) => Promise.resolve(key));
   await assert.rejects(
     load.withSignal(undefined as unknown as AbortSignal, "k"),
     (error) => error instanceof TypeError && /AbortSignal/.test(error.message),
@@ -347,7 +348,7 @@ Deno.test("withSignal rejects a value that is not an AbortSignal", async () => {
 Deno.test("the signal option must be a boolean", () => {
   assert.throws(
     () =>
-      alruCache(async (key: string) => key, {
+      alruCache((key: string) => Promise.resolve(key), {
         signal: "yes" as unknown as false,
       }),
     (error) => error instanceof TypeError && /signal/.test(error.message),
@@ -391,7 +392,9 @@ Deno.test("a plain call creates no AbortController and adds no listener", async 
     }
   };
   try {
-    const load = alruCache(async (key: number) => key, { maxSize: 2 });
+    const load = alruCache((key: number) => Promise.resolve(key), {
+      maxSize: 2,
+    });
     const calls = [load(1), load(1), load(2), load(3)];
     await Promise.all(calls);
     await load(3);
@@ -412,7 +415,7 @@ Deno.test("await using closes the cache at the end of the scope", async () => {
     cacheParameters(): { closed: boolean };
   };
   {
-    await using load = alruCache(async (key: string) => key, {
+    await using load = alruCache((key: string) => Promise.resolve(key), {
       ttl: 1_000,
       clock,
     });
