@@ -180,14 +180,14 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   }
 
   /** Whether an entry, settled or in flight, exists for `args`. */
-  contains(args: ArrayLike<unknown>): boolean {
-    const key = this.#keyOf(undefined, args);
+  contains(thisArg: unknown, args: ArrayLike<unknown>): boolean {
+    const key = this.#keyOf(thisArg, args);
     return key !== ABSENT && this.#index.has(key);
   }
 
   /** Removes the entry for `args`; says whether there was one. */
-  invalidate(args: ArrayLike<unknown>): boolean {
-    const key = this.#keyOf(undefined, args);
+  invalidate(thisArg: unknown, args: ArrayLike<unknown>): boolean {
+    const key = this.#keyOf(thisArg, args);
     const slot = key === ABSENT ? undefined : this.#index.get(key);
     if (slot === undefined) return false;
     this.#remove(slot);

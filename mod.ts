@@ -32,11 +32,9 @@
  */
 
 import {
-  AsyncLruCache,
-  type CacheInfo,
-  type CacheParameters,
-  type CloseOptions,
-} from "./cache.ts";
+  type CachedFunction,
+  createCachedFunction,
+} from "./cached_function.ts";
 import { type AlruCacheOptions, resolveOptions } from "./options.ts";
 
 export type { Clock } from "./clock.ts";
@@ -44,65 +42,7 @@ export { ManualClock } from "./clock.ts";
 export { CacheClosedError } from "./errors.ts";
 export type { AlruCacheOptions } from "./options.ts";
 export type { CacheInfo, CacheParameters, CloseOptions } from "./cache.ts";
-
-/**
- * A function wrapped by {@linkcode alruCache}: it takes the same arguments,
- * always returns a promise, and carries the cache's methods.
- *
- * @typeParam A The parameters.
- * @typeParam R What the returned promise resolves to.
- * @typeParam F The wrapped function's type.
- */
-export interface CachedFunction<
-  A extends unknown[],
-  R,
-  F = (...args: A) => R | PromiseLike<R>,
-> extends AsyncDisposable {
-  /** Answers from the cache, or runs the wrapped function on a miss. */
-  (...args: A): Promise<R>;
-  /**
-   * Like a plain call, but this caller stops waiting when `signal` aborts:
-   * its promise rejects with `signal.reason`, and every other caller is
-   * unaffected. When every caller waiting on the same work has stopped, the
-   * work's own signal aborts (see {@linkcode AlruCacheOptions.signal}). An
-   * already-aborted signal rejects at once, without running or counting
-   * anything.
-   */
-  withSignal(signal: AbortSignal, ...args: A): Promise<R>;
-  /** Hits, misses, the bound and the number of entries. */
-  cacheInfo(): CacheInfo;
-  /** The configuration, in-flight entries and whether the cache is closed. */
-  cacheParameters(): CacheParameters;
-  /**
-   * Whether an entry, settled or in flight, exists for these arguments.
-   * Changes neither counters nor recency.
-   */
-  cacheContains(...args: A): boolean;
-  /**
-   * Removes the entry for these arguments; says whether there was one.
-   * Running work is not stopped: its callers still get its outcome.
-   */
-  cacheInvalidate(...args: A): boolean;
-  /** Drops every entry, resets hits and misses and cancels expiry timers. */
-  cacheClear(): void;
-  /**
-   * Closes the cache: every later call rejects with a `CacheClosedError` and
-   * expiry timers are cancelled. Without `wait`, in-flight work is abandoned
-   * and its callers reject with an `AbortError`; with `wait: true` the
-   * promise resolves once that work has settled.
-   */
-  cacheClose(options?: CloseOptions): Promise<void>;
-  /** The function that was wrapped. */
-  readonly wrapped: F;
-  /** Closes the cache without waiting, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-function isAbortSignal(value: unknown): value is AbortSignal {
-  return typeof value === "object" && value !== null &&
-    typeof (value as AbortSignal).aborted === "boolean" &&
-    typeof (value as AbortSignal).addEventListener === "function";
-}
+export type { CachedFunction } from "./cached_function.ts";
 
 /**
  * Wraps an async function (or any function returning a value, a promise or a
@@ -191,64 +131,5 @@ export function alruCache<A extends unknown[], R>(
       }`,
     );
   }
-  const cache = new AsyncLruCache<Awaited<R>>(
-    fn as (...args: unknown[]) => unknown,
-    resolveOptions(options),
-  );
-  const argumentKeys = cache.usesArgumentKeys;
-
-  const call = function (this: unknown, ...args: unknown[]) {
-    return cache.call(this, args);
-  };
-  // Hits of up to two arguments read `arguments` by index and forward it
-  // untouched otherwise, so that V8 never materialises it: such a hit
-  // allocates nothing.
-  const cached = function (this: unknown): Promise<Awaited<R>> {
-    if (argumentKeys && arguments.length <= 2) {
-      const promise = cache.hit(arguments.length, arguments[0], arguments[1]);
-      if (promise !== undefined) return promise;
-    }
-    return call.apply(this, arguments as unknown as unknown[]);
-  } as CachedFunction<A, Awaited<R>, (...args: A) => R>;
-
-  Object.defineProperties(cached, {
-    name: { value: fn.name, configurable: true },
-    length: { value: fn.length, configurable: true },
-    wrapped: { value: fn, enumerable: true },
-    cacheInfo: { value: () => cache.info(), enumerable: true },
-    cacheParameters: { value: () => cache.parameters(), enumerable: true },
-    cacheContains: {
-      value: (...args: A) => cache.contains(args),
-      enumerable: true,
-    },
-    cacheInvalidate: {
-      value: (...args: A) => cache.invalidate(args),
-      enumerable: true,
-    },
-    cacheClear: { value: () => cache.clear(), enumerable: true },
-    cacheClose: {
-      value: (closeOptions?: CloseOptions) => cache.close(closeOptions),
-      enumerable: true,
-    },
-    withSignal: {
-      value: (signal: AbortSignal, ...args: A) =>
-        isAbortSignal(signal)
-          ? cache.call(undefined, args, signal)
-          : Promise.reject(
-            new TypeError(
-              `withSignal needs an AbortSignal as its first argument; received ${
-                signal === null ? "null" : typeof signal
-              }`,
-            ),
-          ),
-      enumerable: true,
-    },
-  });
-  // Runtimes without explicit resource management lack the symbol.
-  if (typeof Symbol.asyncDispose === "symbol") {
-    Object.defineProperty(cached, Symbol.asyncDispose, {
-      value: () => cache.close(),
-    });
-  }
-  return cached;
+  return createCachedFunction(fn, { options: resolveOptions(options) });
 }
