@@ -34,8 +34,15 @@
 import {
   type CachedFunction,
   createCachedFunction,
+  isCachedFunction,
 } from "./cached_function.ts";
-import { type AlruCacheOptions, resolveOptions } from "./options.ts";
+import {
+  type AlruCacheDecorator,
+  type CachedMethod,
+  decorateMethod,
+  isDecoratorContext,
+} from "./method.ts";
+import { type AlruCacheOptions, describe, resolveOptions } from "./options.ts";
 
 export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";
@@ -43,6 +50,7 @@ export { CacheClosedError } from "./errors.ts";
 export type { AlruCacheOptions } from "./options.ts";
 export type { CacheInfo, CacheParameters, CloseOptions } from "./cache.ts";
 export type { CachedFunction } from "./cached_function.ts";
+export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
 
 /**
  * Wraps an async function (or any function returning a value, a promise or a
@@ -118,18 +126,169 @@ export function alruCache<A extends unknown[], R>(
  */
 export function alruCache<A extends unknown[], R>(
   fn: (...args: A) => R,
-  options?: AlruCacheOptions<A> & { signal?: false },
-): CachedFunction<A, Awaited<R>, (...args: A) => R>;
-export function alruCache<A extends unknown[], R>(
-  fn: (...args: A) => R,
   options?: AlruCacheOptions<A>,
-): CachedFunction<A, Awaited<R>, (...args: A) => R> {
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `alruCache needs a function to wrap; received ${
-        fn === null ? "null" : typeof fn
-      }`,
+): CachedFunction<A, Awaited<R>, (...args: A) => R>;
+/**
+ * Decorates a class method, `@alruCache` without options: each instance (or,
+ * for a static method, the class) gets its own cache on first use.
+ *
+ * @example A cached method
+ * ```ts
+ * import { alruCache, cacheOf } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Users {
+ *   loads = 0;
+ *
+ *   @alruCache
+ *   async byId(id: number): Promise<string> {
+ *     this.loads++;
+ *     return `user ${id}`;
+ *   }
+ * }
+ *
+ * const users = new Users();
+ * await users.byId(1);
+ * await users.byId(1);
+ * assert.equal(users.loads, 1);
+ * assert.equal(cacheOf(users.byId).cacheInfo().hits, 1);
+ * assert.equal(cacheOf(new Users().byId).cacheInfo().hits, 0);
+ * ```
+ *
+ * @typeParam This The class (for a static method, the constructor) type.
+ * @typeParam A The method's parameters.
+ * @typeParam R The method's return type.
+ * @param method The method being decorated.
+ * @param context The decorator context; only public methods are accepted.
+ * @returns The cached method.
+ * @throws {TypeError} If the member is not a public method.
+ */
+export function alruCache<This, A extends unknown[], R>(
+  method: (this: This, ...args: A) => R,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+): CachedMethod<This, A, R>;
+/**
+ * Makes a method decorator with options, `@alruCache({ maxSize: 32 })` (or
+ * `@alruCache()` for the defaults). The options are checked here, when the
+ * class is defined.
+ *
+ * @example
+ * ```ts
+ * import { alruCache, cacheOf } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Prices {
+ *   @alruCache({ maxSize: 2, ttl: 60_000 })
+ *   async of(item: string): Promise<number> {
+ *     return item.length;
+ *   }
+ *
+ *   @alruCache()
+ *   static async currency(): Promise<string> {
+ *     return "EUR";
+ *   }
+ * }
+ *
+ * const prices = new Prices();
+ * assert.equal(await prices.of("tea"), 3);
+ * assert.equal(cacheOf(prices.of).cacheParameters().maxSize, 2);
+ * assert.equal(await Prices.currency(), "EUR");
+ * await cacheOf(prices.of).cacheClose();
+ * ```
+ *
+ * @param options How many entries to keep, how long, and how keys are made.
+ * @returns A decorator for methods.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If a numeric option is out of range.
+ */
+export function alruCache(
+  options?: AlruCacheOptions<never[]>,
+): AlruCacheDecorator;
+export function alruCache(
+  target?: unknown,
+  optionsOrContext?: unknown,
+): unknown {
+  // Field decorators receive undefined: let decorateMethod say what to do.
+  if (isDecoratorContext(optionsOrContext)) {
+    return decorateMethod(
+      target as (...args: unknown[]) => unknown,
+      optionsOrContext,
+      resolveOptions(undefined),
     );
   }
-  return createCachedFunction(fn, { options: resolveOptions(options) });
+  if (typeof target === "function") {
+    return createCachedFunction(target as (...args: unknown[]) => unknown, {
+      options: resolveOptions(optionsOrContext),
+    });
+  }
+  if (arguments.length === 0 || isPlainObject(target)) {
+    const options = resolveOptions(target);
+    return (method: unknown, context: unknown) => {
+      if (!isDecoratorContext(context)) {
+        throw new TypeError(
+          "alruCache(options) returns a decorator for class methods; to wrap a function, call alruCache(fn, options)",
+        );
+      }
+      return decorateMethod(
+        method as (...args: unknown[]) => unknown,
+        context,
+        options,
+      );
+    };
+  }
+  throw new TypeError(
+    `alruCache needs a function to wrap, or options for a method decorator; received ${
+      describe(target)
+    }`,
+  );
+}
+
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== "object" || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * The cache methods of a function made by {@linkcode alruCache}, typed. A
+ * decorator cannot change a method's TypeScript type, so this is how
+ * TypeScript code reaches `cacheInfo()` and the rest on a decorated method;
+ * it works on cached functions too.
+ *
+ * @example
+ * ```ts
+ * import { alruCache, cacheOf } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Weather {
+ *   @alruCache
+ *   async forecast(city: string): Promise<string> {
+ *     return `sunny in ${city}`;
+ *   }
+ * }
+ *
+ * const weather = new Weather();
+ * await weather.forecast("Oslo");
+ * assert.equal(cacheOf(weather.forecast).cacheContains("Oslo"), true);
+ * assert.throws(() => cacheOf(() => 1), TypeError);
+ * ```
+ *
+ * @typeParam A The function's parameters.
+ * @typeParam R The function's return type.
+ * @param cached A cached function, or a decorated method read from its object.
+ * @returns The same function, typed with the cache's methods.
+ * @throws {TypeError} If `cached` was not made by `alruCache`.
+ */
+export function cacheOf<A extends unknown[], R>(
+  cached: (...args: A) => R,
+): CachedFunction<A, Awaited<R>> {
+  if (!isCachedFunction(cached)) {
+    const name = typeof cached === "function" && cached.name
+      ? cached.name
+      : describe(cached);
+    throw new TypeError(
+      `cacheOf needs a function cached by alruCache, but ${name} is not cached. Decorate the method with @alruCache, or wrap the function with alruCache(fn, options).`,
+    );
+  }
+  return cached as unknown as CachedFunction<A, Awaited<R>>;
 }

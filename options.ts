@@ -36,7 +36,7 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
    * SameValueZero. By default one argument is its own key and longer or
    * shorter lists are compared position by position.
    */
-  key?: (...args: A) => unknown;
+  key?(...args: A): unknown;
   /**
    * Where time and timers come from, such as a {@linkcode ManualClock} in
    * tests. A cache given a clock is bound to it for good.
@@ -74,7 +74,8 @@ export interface ResolvedOptions {
 
 const DEFAULT_MAX_SIZE = 128;
 
-function describe(value: unknown): string {
+/** A short description of a bad value, for error messages. */
+export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "function") return "a function";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   alruCache,
+  type AlruCacheOptions,
   CacheClosedError,
   type CacheInfo,
   type CacheParameters,
@@ -53,7 +54,7 @@ function assertAbortError(reason: unknown): void {
 }
 
 /** A cached function whose every run waits on a gate the test opens. */
-function gated(options: Parameters<typeof alruCache>[1] = {}) {
+function gated(options: AlruCacheOptions<[number]> = {}) {
   const gates = new Map<number, Deferred<number>>();
   let calls = 0;
   async function slowValue(n: number): Promise<number> {

@@ -1,0 +1,143 @@
+/**
+ * `@alruCache` on class methods (TC39 standard decorators): one cache per
+ * instance, or per class for static methods, held so that it never keeps
+ * its instance alive.
+ *
+ * @module
+ */
+
+import {
+  type CachedFunction,
+  createCachedFunction,
+} from "./cached_function.ts";
+import type { ResolvedOptions } from "./options.ts";
+
+/** What a decorated method turns into, as TypeScript sees it. */
+export type CachedMethod<This, A extends unknown[], R> = (
+  this: This,
+  ...args: A
+) => Promise<Awaited<R>>;
+
+/**
+ * A decorator for methods, as `@alruCache(options)` returns it.
+ *
+ * @typeParam This The class (or, for static methods, constructor) type.
+ * @typeParam A The method's parameters.
+ * @typeParam R The method's return type.
+ */
+export type AlruCacheDecorator = <This, A extends unknown[], R>(
+  method: (this: This, ...args: A) => R,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+) => CachedMethod<This, A, R>;
+
+/** Whether `value` is the context object a TC39 decorator receives. */
+export function isDecoratorContext(
+  value: unknown,
+): value is DecoratorContext {
+  return typeof value === "object" && value !== null &&
+    typeof (value as DecoratorContext).kind === "string" &&
+    typeof (value as ClassMethodDecoratorContext).addInitializer ===
+      "function";
+}
+
+function describeMember(context: DecoratorContext): string {
+  const name = context.name === undefined ? "(anonymous)" : String(
+    context.name,
+  );
+  return context.kind === "class" ? `class ${name}` : `${context.kind} ${name}`;
+}
+
+function unsupported(context: DecoratorContext): TypeError {
+  const member = describeMember(context);
+  switch (context.kind) {
+    case "method":
+      return new TypeError(
+        `@alruCache cannot decorate private ${member}: its cache could not be reached through the instance. Make the method public (TypeScript's \`private\` keyword is fine), or wrap a function with alruCache(fn, options) and keep it in a private field.`,
+      );
+    case "field":
+      return new TypeError(
+        `@alruCache cannot decorate ${member}. Initialise the field with alruCache(fn, options) instead, or make it a method.`,
+      );
+    case "getter":
+    case "setter":
+    case "accessor":
+      return new TypeError(
+        `@alruCache cannot decorate ${member}. Decorate a method instead, and call it from the ${context.kind} if needed.`,
+      );
+    default:
+      return new TypeError(
+        `@alruCache cannot decorate ${member}. Decorate its methods instead.`,
+      );
+  }
+}
+
+/**
+ * Turns `method` into a cached method. Each receiver (an instance, or the
+ * class for a static method) gets its own cache on first use. The member
+ * becomes an accessor on the object that defines it, so that
+ * `obj.method` is a per-receiver function carrying its cache's methods.
+ */
+export function decorateMethod<This, A extends unknown[], R>(
+  method: (this: This, ...args: A) => R,
+  context: DecoratorContext,
+  options: ResolvedOptions,
+): CachedMethod<This, A, R> {
+  if (context.kind !== "method" || context.private) throw unsupported(context);
+  const name = context.name;
+  // Weak keys: a receiver's cache lives exactly as long as the receiver.
+  type PerReceiver = CachedFunction<A, Awaited<R>, typeof method>;
+  const perReceiver = new WeakMap<object, PerReceiver>();
+
+  const cachedFor = (receiver: object): PerReceiver => {
+    let cached = perReceiver.get(receiver);
+    if (cached === undefined) {
+      cached = createCachedFunction<A, Awaited<R>, typeof method>(method, {
+        options,
+        receiver,
+      });
+      perReceiver.set(receiver, cached);
+    }
+    return cached;
+  };
+
+  // Called as a plain method (before the accessor is installed, or through
+  // a reference taken from the prototype), it still uses `this`'s cache.
+  const replacement = function (this: This, ...args: A): Promise<Awaited<R>> {
+    return cachedFor(this as object)(...args);
+  };
+
+  let installed = false;
+  context.addInitializer(function (this: unknown) {
+    if (installed) return;
+    // Find the object that defines the member: the class itself for a
+    // static method, a prototype on the instance's chain otherwise.
+    for (
+      let holder = this as object | null;
+      holder !== null;
+      holder = Object.getPrototypeOf(holder)
+    ) {
+      const descriptor = Object.getOwnPropertyDescriptor(holder, name);
+      if (descriptor === undefined) continue;
+      if (descriptor.value === replacement) {
+        Object.defineProperty(holder, name, {
+          get(this: object) {
+            return cachedFor(this);
+          },
+          set(this: object, value: unknown) {
+            Object.defineProperty(this, name, {
+              value,
+              writable: true,
+              configurable: true,
+              enumerable: false,
+            });
+          },
+          configurable: true,
+          enumerable: descriptor.enumerable,
+        });
+        installed = true;
+      }
+      return;
+    }
+  });
+  return replacement;
+}

@@ -1,0 +1,439 @@
+import assert from "node:assert/strict";
+import { alruCache, cacheOf, ManualClock } from "../mod.ts";
+import { deferred, flush } from "./_helpers.ts";
+
+class Service {
+  calls = 0;
+  readonly label: string;
+  constructor(label = "service") {
+    this.label = label;
+  }
+
+  @alruCache
+  async describe(id: number): Promise<string> {
+    this.calls++;
+    return await Promise.resolve(`${this.label} ${id}`);
+  }
+
+  @alruCache({ maxSize: 2 })
+  async pair(a: number, b: number): Promise<number> {
+    this.calls++;
+    return await Promise.resolve(a + b);
+  }
+
+  @alruCache()
+  async label0(): Promise<string> {
+    return await Promise.resolve(this.label);
+  }
+}
+
+Deno.test("the three forms: bare, with options, and alruCache(fn, options)", async () => {
+  const service = new Service();
+  // The decorated methods keep their TypeScript types.
+  const describe: (id: number) => Promise<string> = service.describe;
+  const pair: (a: number, b: number) => Promise<number> = service.pair;
+  assert.equal(await describe.call(service, 1), "service 1");
+  assert.equal(await pair.call(service, 1, 2), 3);
+  assert.equal(await service.label0(), "service");
+  const plain = alruCache(async (n: number) => await Promise.resolve(n * 2), {
+    maxSize: 2,
+  });
+  assert.equal(await plain(2), 4);
+  assert.equal(cacheOf(service.pair).cacheParameters().maxSize, 2);
+  assert.equal(cacheOf(service.describe).cacheParameters().maxSize, 128);
+  assert.equal(cacheOf(plain).cacheParameters().maxSize, 2);
+});
+
+Deno.test("a method caches per instance and reads the instance's fields", async () => {
+  const first = new Service("first");
+  const second = new Service("second");
+  assert.equal(await first.describe(1), "first 1");
+  assert.equal(await first.describe(1), "first 1");
+  assert.equal(await second.describe(1), "second 1");
+  assert.equal(first.calls, 1);
+  assert.equal(second.calls, 1);
+  assert.deepEqual(cacheOf(first.describe).cacheInfo(), {
+    hits: 1,
+    misses: 1,
+    maxSize: 128,
+    currSize: 1,
+  });
+  assert.deepEqual(cacheOf(second.describe).cacheInfo(), {
+    hits: 0,
+    misses: 1,
+    maxSize: 128,
+    currSize: 1,
+  });
+});
+
+Deno.test("obj.method is stable and carries that instance's cache", async () => {
+  const service = new Service();
+  assert.equal(service.describe, service.describe);
+  assert.notEqual(service.describe, new Service().describe);
+  const method = cacheOf(service.describe);
+  await service.describe(7);
+  assert.equal(method.cacheContains(7), true);
+  assert.deepEqual(method.cacheParameters(), {
+    maxSize: 128,
+    ttl: undefined,
+    jitter: undefined,
+    tasks: 0,
+    closed: false,
+  });
+  assert.equal(method.cacheInvalidate(7), true);
+  assert.equal(method.cacheContains(7), false);
+  await service.describe(8);
+  method.cacheClear();
+  assert.equal(method.cacheInfo().currSize, 0);
+  assert.equal(method.cacheInfo().misses, 0);
+  // A detached reference still calls on its own instance.
+  const detached = service.describe;
+  assert.equal(await detached(9), "service 9");
+  assert.equal(method.cacheContains(9), true);
+});
+
+Deno.test("wrapped is the undecorated method, and this is the instance", async () => {
+  const service = new Service("raw");
+  const wrapped = cacheOf(service.describe).wrapped;
+  assert.equal(await wrapped.call(service, 3), "raw 3");
+  assert.equal(cacheOf(service.describe).cacheInfo().misses, 0);
+  assert.equal(service.calls, 1);
+  assert.equal(wrapped.name, "describe");
+  assert.equal(service.describe.name, "describe");
+});
+
+Deno.test("invalidate through the instance, as Python's method tests do", async () => {
+  const service = new Service();
+  await service.describe(1);
+  await service.describe(2);
+  assert.equal(cacheOf(service.describe).cacheInvalidate(1), true);
+  assert.equal(cacheOf(service.describe).cacheInvalidate(1), false);
+  await service.describe(1);
+  assert.equal(service.calls, 3);
+});
+
+Deno.test("close with wait through the instance", async () => {
+  const gate = deferred<string>();
+  class Slow {
+    @alruCache
+    async fetch(_key: string): Promise<string> {
+      return await gate.promise;
+    }
+  }
+  const slow = new Slow();
+  const pending = slow.fetch("a");
+  const closing = cacheOf(slow.fetch).cacheClose({ wait: true });
+  await flush();
+  assert.equal(cacheOf(slow.fetch).cacheParameters().tasks, 1);
+  gate.resolve("done");
+  await closing;
+  assert.equal(await pending, "done");
+  assert.equal(cacheOf(slow.fetch).cacheParameters().closed, true);
+  await assert.rejects(slow.fetch("a"), { name: "CacheClosedError" });
+  // Another instance's cache is not closed.
+  assert.equal(await new Slow().fetch("b").then(() => "ok"), "ok");
+});
+
+Deno.test("static methods share one cache per class", async () => {
+  let loads = 0;
+  class Config {
+    static prefix = "cfg";
+    @alruCache
+    static async get(key: string): Promise<string> {
+      loads++;
+      return await Promise.resolve(`${this.prefix}:${key}`);
+    }
+  }
+  class LocalConfig extends Config {
+    static override prefix = "local";
+  }
+  assert.equal(await Config.get("a"), "cfg:a");
+  assert.equal(await Config.get("a"), "cfg:a");
+  assert.equal(Config.get, Config.get);
+  assert.deepEqual(cacheOf(Config.get).cacheInfo().hits, 1);
+  // A subclass is its own receiver, with its own cache and its own `this`.
+  assert.equal(await LocalConfig.get("a"), "local:a");
+  assert.equal(loads, 2);
+  assert.equal(cacheOf(LocalConfig.get).cacheInfo().misses, 1);
+  assert.equal(cacheOf(Config.get).cacheInfo().misses, 1);
+});
+
+Deno.test("an override that calls super keeps two separate caches", async () => {
+  class Base {
+    baseCalls = 0;
+    @alruCache
+    async value(n: number): Promise<number> {
+      this.baseCalls++;
+      return await Promise.resolve(n);
+    }
+  }
+  class Derived extends Base {
+    derivedCalls = 0;
+    @alruCache
+    override async value(n: number): Promise<number> {
+      this.derivedCalls++;
+      return (await super.value(n)) * 10;
+    }
+  }
+  const derived = new Derived();
+  assert.equal(await derived.value(1), 10);
+  assert.equal(await derived.value(1), 10);
+  assert.equal(derived.derivedCalls, 1);
+  assert.equal(derived.baseCalls, 1);
+  assert.deepEqual(cacheOf(derived.value).cacheInfo().hits, 1);
+  // The base cache of this instance holds the un-multiplied value.
+  cacheOf(derived.value).cacheClear();
+  assert.equal(await derived.value(1), 10);
+  assert.equal(derived.derivedCalls, 2);
+  assert.equal(
+    derived.baseCalls,
+    1,
+    "super.value(1) was a hit in the base cache",
+  );
+  // A plain Base instance is unaffected.
+  const base = new Base();
+  assert.equal(await base.value(1), 1);
+  assert.equal(base.baseCalls, 1);
+});
+
+Deno.test("an undecorated override calling super still uses the base cache", async () => {
+  class Base {
+    calls = 0;
+    @alruCache
+    async value(n: number): Promise<number> {
+      this.calls++;
+      return await Promise.resolve(n);
+    }
+  }
+  class Plain extends Base {
+    override async value(n: number): Promise<number> {
+      return (await super.value(n)) + 1;
+    }
+  }
+  const plain = new Plain();
+  assert.equal(await plain.value(1), 2);
+  assert.equal(await plain.value(1), 2);
+  assert.equal(plain.calls, 1);
+  assert.throws(() => cacheOf(plain.value), TypeError);
+});
+
+Deno.test("ttl works per instance with a ManualClock", async () => {
+  const clock = new ManualClock();
+  class Rates {
+    @alruCache({ ttl: 1_000, clock })
+    async of(currency: string): Promise<number> {
+      return await Promise.resolve(currency.length);
+    }
+  }
+  const a = new Rates();
+  const b = new Rates();
+  await a.of("EUR");
+  clock.advance(500);
+  await b.of("EUR");
+  assert.equal(clock.pending, 2, "one timer per instance cache");
+  clock.advance(500);
+  assert.equal(cacheOf(a.of).cacheContains("EUR"), false);
+  assert.equal(cacheOf(b.of).cacheContains("EUR"), true);
+  clock.advance(500);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("cancellation works through methods", async () => {
+  const runs: AbortSignal[] = [];
+  class Search {
+    @alruCache({ signal: true })
+    query(_text: string, signal?: AbortSignal): Promise<string[]> {
+      runs.push(signal!);
+      return new Promise(() => {});
+    }
+  }
+  const search = new Search();
+  const callers = [new AbortController(), new AbortController()];
+  const calls = callers.map((caller) =>
+    cacheOf(search.query).withSignal(caller.signal, "cats")
+  );
+  callers[0].abort();
+  await assert.rejects(calls[0], { name: "AbortError" });
+  assert.equal(runs[0].aborted, false);
+  callers[1].abort();
+  await assert.rejects(calls[1], { name: "AbortError" });
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0].aborted, true);
+  assert.equal(cacheOf(search.query).cacheContains("cats"), false);
+});
+
+Deno.test("assigning to a cached method replaces it on that instance only", async () => {
+  const mocked = new Service();
+  mocked.describe = () => Promise.resolve("mock");
+  assert.equal(await mocked.describe(1), "mock");
+  assert.equal(await new Service().describe(1), "service 1");
+});
+
+Deno.test("a decorated method never keeps its instance alive", async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, "run with --v8-flags=--expose-gc");
+  const clock = new ManualClock();
+  class Holder {
+    payload = new Array(1_000).fill(0);
+    @alruCache({ ttl: 60_000, clock })
+    async self(n: number): Promise<number> {
+      return await Promise.resolve(n + this.payload.length);
+    }
+  }
+  const collected: string[] = [];
+  const registry = new FinalizationRegistry<string>((name) => {
+    collected.push(name);
+  });
+  await (async () => {
+    for (const name of ["a", "b"]) {
+      const holder = new Holder();
+      await holder.self(1);
+      await holder.self(1);
+      assert.equal(cacheOf(holder.self).cacheInfo().hits, 1);
+      registry.register(holder, name);
+    }
+  })();
+  // Finalisers run as tasks of their own, after a collection.
+  for (let round = 0; round < 50 && collected.length < 2; round++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  assert.deepEqual(collected.sort(), ["a", "b"]);
+  // The caches' expiry timers are still there, holding only the caches.
+  assert.equal(clock.pending, 2);
+  clock.advance(60_000);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("decorating anything but a public method fails at decoration time", () => {
+  const decorate = alruCache as unknown as (
+    value: unknown,
+    context: DecoratorContext,
+  ) => void;
+  const decorateWithOptions = alruCache({
+    maxSize: 1,
+  }) as unknown as typeof decorate;
+  const cases: [string, () => unknown, RegExp][] = [
+    ["private method", () => {
+      class C {
+        @alruCache
+        async #secret(): Promise<number> {
+          return await Promise.resolve(1);
+        }
+        use() {
+          return this.#secret();
+        }
+      }
+      return C;
+    }, /private method #secret.*Make the method public/],
+    ["getter", () => {
+      class C {
+        @decorate
+        get value() {
+          return 1;
+        }
+      }
+      return C;
+    }, /getter value.*Decorate a method instead/],
+    ["setter", () => {
+      class C {
+        @decorate
+        set value(_v: number) {}
+      }
+      return C;
+    }, /setter value/],
+    ["field", () => {
+      class C {
+        @decorate
+        load = () => Promise.resolve(1);
+      }
+      return C;
+    }, /field load.*alruCache\(fn, options\)/],
+    ["accessor", () => {
+      class C {
+        @decorate
+        accessor count = 0;
+      }
+      return C;
+    }, /accessor count/],
+    ["field, with options", () => {
+      class C {
+        @decorateWithOptions
+        load = () => Promise.resolve(1);
+      }
+      return C;
+    }, /field load/],
+    ["class", () => {
+      @decorate
+      class C {}
+      return C;
+    }, /class C.*Decorate its methods/],
+  ];
+  for (const [what, define, message] of cases) {
+    assert.throws(
+      define,
+      (error) => error instanceof TypeError && message.test(error.message),
+      what,
+    );
+  }
+});
+
+Deno.test("bad decorator options fail when the class is defined", () => {
+  assert.throws(() => {
+    class C {
+      @alruCache({ maxSize: -1 })
+      async m(): Promise<number> {
+        return await Promise.resolve(1);
+      }
+    }
+    return C;
+  }, (error) => error instanceof RangeError && /maxSize/.test(error.message));
+});
+
+Deno.test("the decorator from alruCache(options) refuses to wrap a plain function", () => {
+  const decorator = alruCache({ maxSize: 1 }) as unknown as (
+    fn: unknown,
+    context?: unknown,
+  ) => unknown;
+  assert.throws(
+    () => decorator(() => Promise.resolve(1)),
+    (error) =>
+      error instanceof TypeError &&
+      /alruCache\(fn, options\)/.test(error.message),
+  );
+});
+
+Deno.test("cacheOf refuses a function that is not cached, naming it", () => {
+  async function notCached(): Promise<number> {
+    return await Promise.resolve(1);
+  }
+  assert.throws(
+    () => cacheOf(notCached),
+    (error) =>
+      error instanceof TypeError &&
+      /notCached is not cached/.test(error.message),
+  );
+});
+
+Deno.test("decorated methods keep their parameter and return types", () => {
+  const service = new Service();
+  const misuse = () => {
+    // @ts-expect-error: describe takes a number
+    service.describe("1");
+    // @ts-expect-error: describe resolves to a string
+    const wrong: Promise<number> = service.describe(1);
+    return wrong;
+  };
+  assert.equal(typeof misuse, "function");
+  const syncMethod = () => {
+    class Sync {
+      // @ts-expect-error: a cached method returns a promise, so a synchronous method cannot be decorated
+      @alruCache
+      now(): number {
+        return 1;
+      }
+    }
+    return Sync;
+  };
+  assert.equal(typeof syncMethod, "function");
+});
