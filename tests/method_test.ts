@@ -71,6 +71,9 @@ Deno.test("obj.method is stable and carries that instance's cache", async () => 
   assert.equal(service.describe, service.describe);
   assert.notEqual(service.describe, new Service().describe);
   const method = cacheOf(service.describe);
+  // cacheOf only types what is there: the methods hang off obj.method itself.
+  assert.equal(method, service.describe);
+  assert.equal(typeof Reflect.get(service.describe, "cacheInfo"), "function");
   await service.describe(7);
   assert.equal(method.cacheContains(7), true);
   assert.deepEqual(method.cacheParameters(), {
