@@ -57,6 +57,10 @@ export interface CloseOptions {
 const SCHEDULER_CHANGE_WARNING =
   "alruCache detected a scheduler change (the global timer functions were replaced, as when fake timers are installed or removed) and cleared the cache of";
 
+function listOf(arity: number, first: unknown, second: unknown): unknown[] {
+  return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
+}
+
 function sameValueZero(a: unknown, b: unknown): boolean {
   return a === b || (a !== a && b !== b);
 }
@@ -115,27 +119,37 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   }
 
   /**
-   * For a call of `arity` (at most two) arguments, when it is a plain hit:
-   * counts it and returns the entry's promise. Otherwise returns `undefined`,
-   * and {@linkcode call} must handle the call. Only for argument keys.
+   * Answers a plain call (no signal) of `arity` arguments, at most two, given
+   * one by one so that the caller never gathers them into an array; a hit
+   * allocates nothing. Only for argument keys.
    */
-  hit(arity: number, first: unknown, second: unknown): Promise<R> | undefined {
+  callShort(
+    thisArg: unknown,
+    arity: number,
+    first: unknown,
+    second: unknown,
+  ): Promise<R> {
     if (
       this.#closed ||
       (this.#boundSetTimeout !== null &&
         globalThis.setTimeout !== this.#boundSetTimeout)
     ) {
-      return undefined;
+      return this.call(thisArg, listOf(arity, first, second));
     }
-    const slot = this.#index.get(
-      arity === 1 ? first : this.#argumentsKeys.findShort(arity, first, second),
-    );
-    if (slot === undefined) return undefined;
-    this.#hits++;
-    this.#list.touch(slot);
-    const flight = this.#flights[slot];
-    if (flight !== undefined) flight.pinned = true;
-    return this.#promises[slot];
+    const key = arity === 1
+      ? first
+      : this.#argumentsKeys.findShort(arity, first, second);
+    if (key !== ABSENT) {
+      const slot = this.#index.get(key);
+      if (slot !== undefined) {
+        this.#hits++;
+        this.#list.touch(slot);
+        const flight = this.#flights[slot];
+        if (flight !== undefined) flight.pinned = true;
+        return this.#promises[slot]!;
+      }
+    }
+    return this.#miss(thisArg, listOf(arity, first, second), key, undefined);
   }
 
   /**

@@ -109,13 +109,17 @@ export function createCachedFunction<A extends unknown[], R, F>(
   const call = function (this: unknown, ...args: unknown[]) {
     return cache.call(bound ? receiver : this, args);
   };
-  // Hits of up to two arguments read `arguments` by index and forward it
+  // Calls of up to two arguments read `arguments` by index and forward it
   // untouched otherwise, so that V8 never materialises it: such a hit
   // allocates nothing.
   const cached = function (this: unknown): Promise<R> {
     if (argumentKeys && arguments.length <= 2) {
-      const promise = cache.hit(arguments.length, arguments[0], arguments[1]);
-      if (promise !== undefined) return promise;
+      return cache.callShort(
+        bound ? receiver : this,
+        arguments.length,
+        arguments[0],
+        arguments[1],
+      );
     }
     return call.apply(this, arguments as unknown as unknown[]);
   } as CachedFunction<A, R, F>;

@@ -1,0 +1,207 @@
+/**
+ * alruCache beside what a JavaScript user would pick instead, in one run:
+ * the uncached call, the limit (a bare Map of promises: no bound, no
+ * counters), lru-cache's fetch(), p-memoize with quick-lru,
+ * async-cache-dedupe, memoizee with `{ promise: true, max }`, and a minimal
+ * LRU of promises (mnemonist's LRUMapWithDelete holding the pending promise).
+ *
+ * Every iteration makes BATCH awaited calls, so that the harness's own cost
+ * per iteration is spread thin; divide the time by BATCH for one call.
+ * Run with `deno task bench`.
+ */
+import { alruCache, ManualClock } from "../mod.ts";
+import { LRUCache } from "lru-cache";
+import pMemoize from "p-memoize";
+import QuickLRU from "quick-lru";
+import { createCache } from "async-cache-dedupe";
+// @ts-types="@types/memoizee"
+import memoizee from "memoizee";
+import { LRUMapWithDelete } from "mnemonist";
+
+/** Calls per bench iteration. */
+export const BATCH = 100;
+const CAPACITY = 1_000;
+const HOUR = 3_600_000;
+
+type Load = (key: number) => Promise<number>;
+
+function load(key: number): Promise<number> {
+  return Promise.resolve(key);
+}
+
+function loadWithSignal(key: number, _signal: AbortSignal): Promise<number> {
+  return Promise.resolve(key);
+}
+
+function bareMap(): Load {
+  const promises = new Map<number, Promise<number>>();
+  return (key) => {
+    let promise = promises.get(key);
+    if (promise === undefined) promises.set(key, promise = load(key));
+    return promise;
+  };
+}
+
+function lruCacheFetch(ttl?: number): Load {
+  const cache = new LRUCache<number, number>({
+    max: CAPACITY,
+    ttl,
+    fetchMethod: (key) => load(key),
+  });
+  return (key) => cache.fetch(key) as Promise<number>;
+}
+
+function pMemoizeQuickLru(ttl?: number): Load {
+  return pMemoize(load, {
+    cache: new QuickLRU<number, number>({
+      maxSize: CAPACITY,
+      maxAge: ttl,
+    }),
+  });
+}
+
+function asyncCacheDedupe(ttlSeconds = 0): Load {
+  const cache = createCache({
+    ttl: ttlSeconds,
+    storage: { type: "memory", options: { size: CAPACITY } },
+  }).define("load", load);
+  return (key) => cache.load(key) as Promise<number>;
+}
+
+function memoizeePromise(): Load {
+  return memoizee(load, { promise: true, max: CAPACITY });
+}
+
+function minimalLru(): Load {
+  const promises = new LRUMapWithDelete<number, Promise<number>>(CAPACITY);
+  return (key) => {
+    let promise = promises.get(key);
+    if (promise === undefined) promises.set(key, promise = load(key));
+    return promise;
+  };
+}
+
+function alru(ttl?: number): Load {
+  return alruCache(load, {
+    maxSize: CAPACITY,
+    ttl,
+    clock: ttl === undefined ? undefined : new ManualClock(),
+  });
+}
+
+const peers: [name: string, make: () => Load][] = [
+  ["uncached call", () => load],
+  ["bare Map of promises (limit)", bareMap],
+  ["alruCache", () => alru()],
+  ["lru-cache fetch()", () => lruCacheFetch()],
+  ["p-memoize + quick-lru", () => pMemoizeQuickLru()],
+  ["async-cache-dedupe", () => asyncCacheDedupe()],
+  ["memoizee promise", memoizeePromise],
+  ["minimal LRU of promises", minimalLru],
+];
+
+// memoizee's maxAge keeps one host timer per entry alive, so it sits out the
+// ttl group rather than holding the bench process open for an hour.
+const peersWithTtl: [name: string, make: () => Load][] = [
+  ["bare Map of promises (limit)", bareMap],
+  ["alruCache", () => alru(HOUR)],
+  ["lru-cache fetch()", () => lruCacheFetch(HOUR)],
+  ["p-memoize + quick-lru", () => pMemoizeQuickLru(HOUR)],
+  ["async-cache-dedupe", () => asyncCacheDedupe(HOUR / 1_000)],
+  ["minimal LRU of promises", minimalLru],
+];
+
+async function warm(call: Load, keys: number): Promise<void> {
+  for (let key = 0; key < keys; key++) await call(key);
+}
+
+// --- hit: 1,000 warm keys, capacity 1,000 ------------------------------------
+
+for (
+  const [group, list] of [["hit", peers], [
+    "hit with ttl",
+    peersWithTtl,
+  ]] as const
+) {
+  for (const [name, make] of list) {
+    const call = make();
+    await warm(call, CAPACITY);
+    let key = 0;
+    Deno.bench(`${group}: ${name}`, {
+      group,
+      baseline: name.startsWith("bare Map"),
+    }, async () => {
+      for (let i = 0; i < BATCH; i++) {
+        key = key === CAPACITY - 1 ? 0 : key + 1;
+        await call(key);
+      }
+    });
+  }
+}
+
+// --- churn: 2,000 keys cycled through capacity 1,000: every call a miss ------
+
+for (const [name, make] of peers) {
+  if (name.startsWith("bare Map")) continue; // unbounded: it would never miss
+  const call = make();
+  let key = 0;
+  Deno.bench(`churn: ${name}`, {
+    group: "churn",
+    baseline: name === "minimal LRU of promises",
+  }, async () => {
+    for (let i = 0; i < BATCH; i++) {
+      key = key === 2 * CAPACITY - 1 ? 0 : key + 1;
+      await call(key);
+    }
+  });
+}
+
+// --- burst: 100 concurrent calls for one new key -----------------------------
+
+for (const [name, make] of peers) {
+  const call = make();
+  let key = 0;
+  Deno.bench(`burst of 100: ${name}`, {
+    group: "burst",
+    baseline: name.startsWith("bare Map"),
+  }, async () => {
+    const fresh = key++;
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < 100; i++) calls.push(call(fresh));
+    await Promise.all(calls);
+  });
+}
+
+// --- signals: a caller's signal that never aborts, on hits and on churn -------
+
+const neverAborted = new AbortController().signal;
+{
+  const plain = alruCache(load, { maxSize: CAPACITY });
+  const shared = alruCache(loadWithSignal, { maxSize: CAPACITY, signal: true });
+  const fetchCache = new LRUCache<number, number>({
+    max: CAPACITY,
+    fetchMethod: (key, _stale, { signal }) => loadWithSignal(key, signal),
+  });
+  const variants: [string, Load][] = [
+    ["alruCache plain call", (key) => plain(key)],
+    ["alruCache.withSignal", (key) => plain.withSignal(neverAborted, key)],
+    ["alruCache, fn takes the shared signal", (key) => shared(key)],
+    [
+      "lru-cache fetch({ signal })",
+      (key) =>
+        fetchCache.fetch(key, { signal: neverAborted }) as Promise<number>,
+    ],
+  ];
+  for (const [name, call] of variants) {
+    let key = 0;
+    Deno.bench(`signal churn: ${name}`, {
+      group: "signal churn",
+      baseline: name === "alruCache plain call",
+    }, async () => {
+      for (let i = 0; i < BATCH; i++) {
+        key = key === 2 * CAPACITY - 1 ? 0 : key + 1;
+        await call(key);
+      }
+    });
+  }
+}
