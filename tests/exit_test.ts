@@ -3,6 +3,7 @@
  * with a long ttl exits as soon as its work is done, in Deno and in Node.
  */
 import assert from "node:assert/strict";
+import { bundleModule } from "./_bundle.ts";
 
 // Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
 function test(name: string, fn: () => void | Promise<void>): void {
@@ -114,38 +115,7 @@ test("a Deno process with a cached ttl of one hour exits promptly when its work 
 test("a Node process with the bundled module and a ttl of one hour exits promptly", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alru_exit_node_" });
   try {
-    const bundle = `${dir}/async_lru.js`;
-    const bundled = await run(
-      Deno.execPath(),
-      [
-        "bundle",
-        "--platform",
-        "browser",
-        "--format",
-        "esm",
-        "-o",
-        bundle,
-        decodeURIComponent(MOD_URL.pathname),
-      ],
-      dir,
-    );
-    assert.equal(
-      bundled.code,
-      0,
-      `deno bundle failed:\n${bundled.stdout}\n${bundled.stderr}`,
-    );
-    const source = await Deno.readTextFile(bundle);
-    assert.match(source, /\bexport\s*\{/, "the bundle is an ES module");
-    assert.doesNotMatch(
-      source,
-      /\bjsr:|\bnpm:/,
-      "the bundle is self-contained",
-    );
-
-    await Deno.writeTextFile(
-      `${dir}/package.json`,
-      JSON.stringify({ type: "module", private: true }),
-    );
+    await bundleModule(dir);
     await Deno.writeTextFile(`${dir}/main.mjs`, program("./async_lru.js"));
     const result = await run(
       "node",
