@@ -96,6 +96,8 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   #misses = 0;
   #tasks = 0;
   #closed = false;
+  // Set by a close without wait: work started after it is abandoned at once.
+  #abandoning = false;
 
   constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
     this.#fn = fn;
@@ -219,6 +221,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#closed = true;
     this.#expiry?.clear();
     if (!options.wait) {
+      this.#abandoning = true;
       this.#inflight.abandonAll(() => abandonedError(this.#name));
     }
     await this.#inflight.whenSettled();
@@ -249,16 +252,33 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (slot === -1) return;
     this.#settle(flight, slot);
     if (this.#closed || this.#ttl === undefined) return;
-    const lifetime = this.#jitter > 0
-      ? this.#ttl + this.#random() * this.#jitter
-      : this.#ttl;
-    if (lifetime <= 0) this.#remove(slot);
-    else if (lifetime !== Infinity) this.#expiry!.schedule(slot, lifetime);
+    try {
+      const lifetime = this.#jitter > 0
+        ? this.#ttl + this.#draw() * this.#jitter
+        : this.#ttl;
+      if (lifetime <= 0) this.#remove(slot);
+      else if (lifetime !== Infinity) this.#expiry!.schedule(slot, lifetime);
+    } catch (error) {
+      // A throwing random source or clock: an entry that cannot expire is
+      // not kept.
+      this.#remove(slot);
+      throw error;
+    }
   }
 
   /** Drops the entry of work that failed or was abandoned. */
   rejected(flight: Flight<R>, _reason: unknown): void {
     if (flight.slot !== -1) this.#remove(flight.slot);
+  }
+
+  #draw(): number {
+    const fraction = this.#random();
+    if (!(fraction >= 0 && fraction < 1)) {
+      throw new RangeError(
+        `alruCache option "random" must return a number in [0, 1); it returned ${fraction}`,
+      );
+    }
+    return fraction;
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
@@ -289,6 +309,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args);
     const slot = this.#list.add();
     const sizeBefore = this.#index.size;
@@ -298,12 +319,28 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
     const flight = this.#inflight.start(result, slot, controller);
     this.#keys[slot] = key;
-    this.#promises[slot] = flight.promise;
+    this.#promises[slot] = flight.promise!;
     this.#flights[slot] = flight;
     this.#tasks++;
     while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
     this.#misses++;
     return this.#inflight.join(flight, signal);
+  }
+
+  // The function closed its own cache while it ran: its work gets no entry,
+  // and shares the fate of the work that close abandoned or waits for.
+  #startAfterClose(
+    result: unknown,
+    controller: AbortController | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
+    const flight = this.#inflight.start(result, -1, controller);
+    const promise = this.#inflight.join(flight, signal);
+    this.#misses++;
+    if (this.#abandoning) {
+      this.#inflight.abandon(flight, abandonedError(this.#name));
+    }
+    return promise;
   }
 
   #settle(flight: Flight<R>, slot: number): void {

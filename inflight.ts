@@ -11,22 +11,33 @@
 
 /** One piece of running work and the promise its callers share. */
 export class Flight<R> {
-  /** Settles with the work's outcome, or rejects when the work is abandoned. */
-  readonly promise: Promise<R>;
+  /**
+   * Settles with the work's outcome, or rejects when the work is abandoned.
+   * Like everything else the flight holds, it is dropped once the flight
+   * settles: the work's reactions keep the flight alive for as long as the
+   * work lives, which may be forever.
+   */
+  promise: Promise<R> | undefined;
   /** The cache slot this work fills, or -1 once its entry is gone. */
   slot: number;
-  resolve!: (value: R) => void;
-  reject!: (reason: unknown) => void;
+  resolve: ((value: R) => void) | undefined = undefined;
+  reject: ((reason: unknown) => void) | undefined = undefined;
   // Neighbours in the registry's list of unsettled flights.
   previous: Flight<R> | undefined = undefined;
   next: Flight<R> | undefined = undefined;
   settled = false;
   /** Aborts the work's own signal, when the function asked for one. */
-  readonly controller: AbortController | undefined;
+  controller: AbortController | undefined;
   /** Callers with a signal that still wait. */
   waiters = 0;
   /** Whether a caller without a signal waits: then the work is never aborted. */
   pinned = false;
+  /**
+   * The registry while the flight is unsettled. The work's reactions reach
+   * the registry only through here, so that work which never settles does
+   * not keep an abandoned registry, and the cache behind it, alive.
+   */
+  registry: InflightRegistry<R> | undefined = undefined;
 
   constructor(slot: number, controller: AbortController | undefined) {
     this.slot = slot;
@@ -35,6 +46,32 @@ export class Flight<R> {
       this.resolve = resolve;
       this.reject = reject;
     });
+  }
+}
+
+// Takes from a settling flight what it must not keep (see Flight.promise).
+function release<R>(flight: Flight<R>): Pick<Flight<R>, "resolve" | "reject"> {
+  const { resolve, reject } = flight;
+  flight.promise =
+    flight.resolve =
+    flight.reject =
+    flight.controller =
+      undefined;
+  return { resolve, reject };
+}
+
+// Outside the registry's methods, so that the reactions capture nothing but
+// the flight: work that never settles must not keep the registry alive.
+function watchWork<R>(flight: Flight<R>, result: unknown): void {
+  try {
+    Promise.resolve(result).then(
+      (value) => flight.registry?.fulfil(flight, value as R),
+      (reason) => flight.registry?.fail(flight, reason),
+    );
+  } catch (error) {
+    // A promise whose own `then` throws. Fail the work once the caller has
+    // finished registering its entry.
+    queueMicrotask(() => flight.registry?.fail(flight, error));
   }
 }
 
@@ -71,10 +108,7 @@ export class InflightRegistry<R> {
   ): Flight<R> {
     const flight = new Flight<R>(slot, controller);
     this.#link(flight);
-    Promise.resolve(result).then(
-      (value) => this.#fulfil(flight, value as R),
-      (reason) => this.#fail(flight, reason),
-    );
+    watchWork(flight, result);
     return flight;
   }
 
@@ -87,7 +121,16 @@ export class InflightRegistry<R> {
   join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
     if (signal === undefined) {
       flight.pinned = true;
-      return flight.promise;
+      return flight.promise!;
+    }
+    if (signal.aborted) {
+      // Aborted while the key or the function ran: this caller never waits,
+      // and work that nobody else waits for is abandoned at once.
+      if (flight.waiters === 0 && !flight.pinned && !flight.settled) {
+        flight.promise!.catch(() => {});
+        this.abandon(flight, signal.reason);
+      }
+      return Promise.reject(signal.reason);
     }
     flight.waiters++;
     return new Promise<R>((resolve, reject) => {
@@ -95,11 +138,11 @@ export class InflightRegistry<R> {
         if (flight.settled) return;
         reject(signal.reason);
         if (--flight.waiters === 0 && !flight.pinned) {
-          this.#abandon(flight, signal.reason);
+          this.abandon(flight, signal.reason);
         }
       };
       signal.addEventListener("abort", leave, { once: true });
-      flight.promise.then((value) => {
+      flight.promise!.then((value) => {
         signal.removeEventListener("abort", leave);
         resolve(value);
       }, (reason) => {
@@ -117,7 +160,7 @@ export class InflightRegistry<R> {
   abandonAll(reason: (flight: Flight<R>) => unknown): void {
     for (let flight = this.#first; flight !== undefined;) {
       const next = flight.next;
-      this.#abandon(flight, reason(flight));
+      this.abandon(flight, reason(flight));
       flight = next;
     }
   }
@@ -126,31 +169,48 @@ export class InflightRegistry<R> {
   async whenSettled(): Promise<void> {
     const waits: Promise<unknown>[] = [];
     for (let flight = this.#first; flight !== undefined; flight = flight.next) {
-      waits.push(flight.promise.catch(() => {}));
+      waits.push(flight.promise!.catch(() => {}));
     }
     await Promise.all(waits);
   }
 
-  #fulfil(flight: Flight<R>, value: R): void {
+  /**
+   * Settles `flight` with its work's value. If the observer cannot record it
+   * (a throwing clock or random source), callers get that error instead, so
+   * that they never hang.
+   */
+  fulfil(flight: Flight<R>, value: R): void {
     if (flight.settled) return;
     this.#unlink(flight);
-    this.#observer.fulfilled(flight, value);
-    flight.resolve(value);
+    const { resolve, reject } = release(flight);
+    try {
+      this.#observer.fulfilled(flight, value);
+    } catch (error) {
+      this.#observer.rejected(flight, error);
+      reject!(error);
+      return;
+    }
+    resolve!(value);
   }
 
-  #fail(flight: Flight<R>, reason: unknown): void {
+  /** Settles `flight` with its work's rejection reason. */
+  fail(flight: Flight<R>, reason: unknown): void {
     if (flight.settled) return;
     this.#unlink(flight);
+    const { reject } = release(flight);
     this.#observer.rejected(flight, reason);
-    flight.reject(reason);
+    reject!(reason);
   }
 
-  #abandon(flight: Flight<R>, reason: unknown): void {
-    this.#fail(flight, reason);
-    flight.controller?.abort(reason);
+  /** Rejects `flight`'s callers with `reason` and aborts its signal. */
+  abandon(flight: Flight<R>, reason: unknown): void {
+    const controller = flight.controller;
+    this.fail(flight, reason);
+    controller?.abort(reason);
   }
 
   #link(flight: Flight<R>): void {
+    flight.registry = this;
     flight.previous = this.#last;
     if (this.#last === undefined) this.#first = flight;
     else this.#last.next = flight;
@@ -160,6 +220,7 @@ export class InflightRegistry<R> {
 
   #unlink(flight: Flight<R>): void {
     flight.settled = true;
+    flight.registry = undefined;
     const { previous, next } = flight;
     if (previous === undefined) this.#first = next;
     else previous.next = next;

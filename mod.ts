@@ -113,7 +113,7 @@ export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
  */
 export function alruCache<A extends unknown[], R>(
   fn: (...args: [...A, AbortSignal]) => R,
-  options: AlruCacheOptions<A> & { signal: true },
+  options: AlruCacheOptions<NoInfer<A>> & { signal: true },
 ): CachedFunction<A, Awaited<R>, (...args: [...A, AbortSignal]) => R>;
 /**
  * Wraps an async function in an LRU cache; see the overload above.
@@ -126,7 +126,7 @@ export function alruCache<A extends unknown[], R>(
  */
 export function alruCache<A extends unknown[], R>(
   fn: (...args: A) => R,
-  options?: AlruCacheOptions<A>,
+  options?: AlruCacheOptions<NoInfer<A>>,
 ): CachedFunction<A, Awaited<R>, (...args: A) => R>;
 /**
  * Decorates a class method, `@alruCache` without options: each instance (or,

@@ -96,9 +96,11 @@ export class ExpiryQueue {
   };
 
   #arm(deadline: number, now: number): void {
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    this.#armedFor = deadline;
+    this.#disarm();
     this.#timer = this.#clock.setTimeout(this.#fire, deadline - now);
+    // Only once the clock has accepted the timer, so that a throwing clock
+    // leaves the queue ready to arm again.
+    this.#armedFor = deadline;
   }
 
   #disarm(): void {

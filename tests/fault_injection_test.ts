@@ -1,0 +1,2218 @@
+/**
+ * Fault injection (issue 5, point 2). Functions that throw, return odd values
+ * or never settle; thenables that break the rules; `key` and `random` options
+ * and clocks that misbehave; callers that abort at any moment; functions that
+ * call, clear, invalidate or close their own cache while they run.
+ *
+ * After every fault: no unhandled rejection (each test listens for
+ * `unhandledrejection` and fails on one), every caller's promise settles, the
+ * counters agree with the entries (`cacheInfo`, `cacheParameters`,
+ * `cacheContains`), no expiry timer is left behind (`clock.pending`), no
+ * listener stays on a caller's signal, and a fresh call behaves normally.
+ * Time only moves through `ManualClock`.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  alruCache,
+  type AlruCacheOptions,
+  CacheClosedError,
+  type CachedFunction,
+  type CacheInfo,
+  type CacheParameters,
+  ManualClock,
+} from "../mod.ts";
+import { type Deferred, deferred, flush } from "./_helpers.ts";
+
+// ---------------------------------------------------------------- helpers
+
+type Outcome<T> =
+  | { state: "pending" }
+  | { state: "fulfilled"; value: T }
+  | { state: "rejected"; reason: unknown }
+  | { state: "threw"; error: unknown };
+
+/** Follows a promise without ever leaving its rejection unhandled. */
+function track<T>(promise: Promise<T>): { readonly outcome: Outcome<T> } {
+  const box: { outcome: Outcome<T> } = { outcome: { state: "pending" } };
+  promise.then(
+    (value) => {
+      box.outcome = { state: "fulfilled", value };
+    },
+    (reason) => {
+      box.outcome = { state: "rejected", reason };
+    },
+  );
+  return box;
+}
+
+/**
+ * Makes a call and tracks it; a call that throws synchronously instead of
+ * returning a promise is recorded as `threw` rather than ending the test.
+ */
+function attempt<T>(call: () => Promise<T>): { readonly outcome: Outcome<T> } {
+  let promise: Promise<T>;
+  try {
+    promise = call();
+  } catch (error) {
+    return { outcome: { state: "threw", error } };
+  }
+  if (!(promise instanceof Promise)) {
+    return {
+      outcome: {
+        state: "threw",
+        error: new TypeError(`the call returned ${String(promise)}`),
+      },
+    };
+  }
+  return track(promise);
+}
+
+function assertFulfilled<T>(
+  tracked: { readonly outcome: Outcome<T> },
+  value: T,
+  message?: string,
+): void {
+  assert.deepEqual(tracked.outcome, { state: "fulfilled", value }, message);
+  if (tracked.outcome.state === "fulfilled") {
+    assert.ok(Object.is(tracked.outcome.value, value), message);
+  }
+}
+
+function assertRejected(
+  tracked: { readonly outcome: Outcome<unknown> },
+  reason: unknown,
+  message?: string,
+): void {
+  assert.equal(tracked.outcome.state, "rejected", message);
+  if (tracked.outcome.state === "rejected") {
+    assert.ok(
+      Object.is(tracked.outcome.reason, reason),
+      `${message ?? "rejection"}: expected ${String(reason)}, got ${
+        String(tracked.outcome.reason)
+      }`,
+    );
+  }
+}
+
+function assertAbortError(
+  tracked: { readonly outcome: Outcome<unknown> },
+  message?: string,
+): void {
+  assert.equal(tracked.outcome.state, "rejected", message);
+  if (tracked.outcome.state === "rejected") {
+    const reason = tracked.outcome.reason;
+    assert.ok(reason instanceof DOMException, message);
+    assert.equal(reason.name, "AbortError", message);
+  }
+}
+
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A test that fails on any unhandled rejection, reported while the test runs
+ * or in the macrotask after it.
+ */
+function faultTest(name: string, body: () => Promise<void>): void {
+  Deno.test(name, async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (event: PromiseRejectionEvent) => {
+      event.preventDefault();
+      unhandled.push(event.reason);
+    };
+    globalThis.addEventListener("unhandledrejection", onUnhandled);
+    let failure: unknown = undefined;
+    let failed = false;
+    try {
+      await body();
+    } catch (error) {
+      failed = true;
+      failure = error;
+    }
+    try {
+      await flush();
+      await macrotask();
+    } finally {
+      globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    }
+    const report = `unhandled rejections: ${unhandled.map(String).join(", ")}`;
+    if (failed) {
+      if (unhandled.length > 0 && failure instanceof Error) {
+        failure.message += `\n(and ${report})`;
+      }
+      throw failure;
+    }
+    assert.deepEqual(unhandled, [], report);
+  });
+}
+
+interface CacheView<A extends unknown[]> {
+  cacheInfo(): CacheInfo;
+  cacheParameters(): CacheParameters;
+  cacheContains(...args: A): boolean;
+}
+
+interface ExpectedState<A extends unknown[]> {
+  hits: number;
+  misses: number;
+  currSize: number;
+  tasks: number;
+  closed?: boolean;
+  /** Timers scheduled on the clock. */
+  pending?: number;
+  present?: A[];
+  absent?: A[];
+}
+
+/** Checks that counters, entries and timers are what they should be. */
+function assertState<A extends unknown[]>(
+  cached: CacheView<A>,
+  expected: ExpectedState<A>,
+  clock?: ManualClock,
+): void {
+  const info = cached.cacheInfo();
+  const parameters = cached.cacheParameters();
+  assert.deepEqual(
+    {
+      hits: info.hits,
+      misses: info.misses,
+      currSize: info.currSize,
+      tasks: parameters.tasks,
+      closed: parameters.closed,
+    },
+    {
+      hits: expected.hits,
+      misses: expected.misses,
+      currSize: expected.currSize,
+      tasks: expected.tasks,
+      closed: expected.closed ?? false,
+    },
+  );
+  assert.ok(parameters.tasks <= info.currSize, "tasks never exceed currSize");
+  for (const args of expected.present ?? []) {
+    assert.equal(cached.cacheContains(...args), true, `contains ${args}`);
+  }
+  for (const args of expected.absent ?? []) {
+    assert.equal(cached.cacheContains(...args), false, `lacks ${args}`);
+  }
+  if (expected.pending !== undefined) {
+    assert.ok(clock, "a clock to check pending timers on");
+    assert.equal(clock.pending, expected.pending, "timers pending");
+  }
+}
+
+type Listener = EventListenerOrEventListenerObject;
+
+/**
+ * Counts the listeners currently on `signal`, including `once` listeners,
+ * which leave on their own when the signal aborts.
+ */
+function watchListeners(signal: AbortSignal): { readonly count: number } {
+  const live = new Map<Listener, EventListener>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((
+    type: string,
+    listener: Listener,
+    options?: boolean | AddEventListenerOptions,
+  ) => {
+    if (live.has(listener)) {
+      add(type, listener, options);
+      return;
+    }
+    const once = typeof options === "object" && options.once === true;
+    const proxy: EventListener = (event) => {
+      if (once) live.delete(listener);
+      if (typeof listener === "function") listener.call(signal, event);
+      else listener.handleEvent(event);
+    };
+    live.set(listener, proxy);
+    add(type, proxy, options);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((
+    type: string,
+    listener: Listener,
+    options?: boolean | EventListenerOptions,
+  ) => {
+    const proxy = live.get(listener);
+    if (proxy === undefined) {
+      remove(type, listener, options);
+      return;
+    }
+    live.delete(listener);
+    remove(type, proxy, options);
+  }) as typeof signal.removeEventListener;
+  return {
+    get count() {
+      return live.size;
+    },
+  };
+}
+
+function requireGc(): () => void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, "run with --v8-flags=--expose-gc");
+  return gc;
+}
+
+/** Collects until every name in `names` was finalised, or gives up. */
+async function collectUntil(
+  gc: () => void,
+  collected: Set<string>,
+  names: readonly string[],
+): Promise<void> {
+  for (
+    let round = 0;
+    round < 20 && !names.every((name) => collected.has(name));
+    round++
+  ) {
+    gc();
+    // Finalisers run as tasks of their own, after a collection.
+    await macrotask();
+  }
+}
+
+// --------------------------------------------------- fn throws or misbehaves
+
+faultTest(
+  "fn throwing synchronously: the call rejects with that error, nothing is counted or stored",
+  async () => {
+    const clock = new ManualClock();
+    const gate = deferred<void>();
+    const errors = new Map<number, Error>();
+    let runs = 0;
+    const load = alruCache((n: number): Promise<{ n: number }> => {
+      runs++;
+      if (n < 0) {
+        const error = new Error(`sync boom ${n} (${runs})`);
+        errors.set(runs, error);
+        throw error;
+      }
+      return gate.promise.then(() => ({ n }));
+    }, { ttl: 100, clock });
+
+    const single = track(load(-1));
+    await flush();
+    assertRejected(single, errors.get(1));
+    assertState(load, {
+      hits: 0,
+      misses: 0,
+      currSize: 0,
+      tasks: 0,
+      pending: 0,
+      absent: [[-1]],
+    }, clock);
+
+    // Another key's entry is in flight while concurrent callers fail.
+    const inFlight = track(load(3));
+    const controller = new AbortController();
+    const listeners = watchListeners(controller.signal);
+    const failing = [
+      track(load(-1)),
+      track(load(-1)),
+      track(load.withSignal(controller.signal, -1)),
+      track(load(-2)),
+    ];
+    await flush();
+    // Nothing is stored, so nothing is shared: each caller ran fn.
+    assert.equal(runs, 6);
+    failing.forEach((call, i) => assertRejected(call, errors.get(i + 3)));
+    assert.equal(listeners.count, 0);
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 1,
+      pending: 0,
+      present: [[3]],
+      absent: [[-1], [-2]],
+    }, clock);
+
+    gate.resolve();
+    await flush();
+    assert.deepEqual(inFlight.outcome, { state: "fulfilled", value: { n: 3 } });
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 0,
+      pending: 1,
+    }, clock);
+
+    // A fresh call behaves normally.
+    assert.deepEqual(await load(4), { n: 4 });
+    assertState(
+      load,
+      { hits: 0, misses: 2, currSize: 2, tasks: 0, pending: 1 },
+      clock,
+    );
+    clock.advance(100);
+    assertState(
+      load,
+      { hits: 0, misses: 2, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+  },
+);
+
+faultTest(
+  "fn throwing synchronously with signal: true: no listener stays, nothing counted",
+  async () => {
+    const boom = new Error("sync boom");
+    const signals: AbortSignal[] = [];
+    const load = alruCache(
+      (_n: number, signal: AbortSignal): Promise<number> => {
+        signals.push(signal);
+        throw boom;
+      },
+      { signal: true },
+    );
+    const controller = new AbortController();
+    const listeners = watchListeners(controller.signal);
+    const calls = [
+      track(load(1)),
+      track(load.withSignal(controller.signal, 1)),
+    ];
+    await flush();
+    for (const call of calls) assertRejected(call, boom);
+    assert.equal(signals.length, 2);
+    assert.ok(signals.every((signal) => !signal.aborted));
+    assert.equal(listeners.count, 0);
+    controller.abort();
+    assertState(load, { hits: 0, misses: 0, currSize: 0, tasks: 0 });
+  },
+);
+
+faultTest(
+  "fn returning an already-rejected promise: one rejection shared, never stored",
+  async () => {
+    const clock = new ManualClock();
+    const reasons: Error[] = [];
+    let fail = true;
+    const load = alruCache((n: number): Promise<number> => {
+      if (!fail) return Promise.resolve(n * 10);
+      const reason = new Error(`rejected ${reasons.length}`);
+      reasons.push(reason);
+      return Promise.reject(reason);
+    }, { ttl: 50, clock });
+
+    const controller = new AbortController();
+    const listeners = watchListeners(controller.signal);
+    const calls = [
+      track(load(1)),
+      track(load(1)),
+      track(load.withSignal(controller.signal, 1)),
+    ];
+    assertState(load, { hits: 2, misses: 1, currSize: 1, tasks: 1 });
+    await flush();
+    assert.equal(reasons.length, 1);
+    for (const call of calls) assertRejected(call, reasons[0]);
+    assert.equal(listeners.count, 0);
+    assertState(load, {
+      hits: 2,
+      misses: 1,
+      currSize: 0,
+      tasks: 0,
+      pending: 0,
+      absent: [[1]],
+    }, clock);
+
+    // The next call is a miss and runs fn again.
+    const again = track(load(1));
+    await flush();
+    assertRejected(again, reasons[1]);
+    assertState(
+      load,
+      { hits: 2, misses: 2, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+
+    fail = false;
+    assert.equal(await load(1), 10);
+    assert.equal(await load(1), 10);
+    assertState(load, {
+      hits: 3,
+      misses: 3,
+      currSize: 1,
+      tasks: 0,
+      pending: 1,
+      present: [[1]],
+    }, clock);
+  },
+);
+
+faultTest(
+  "fn returning a plain value (number, undefined, null, object...): treated as a resolved value",
+  async () => {
+    const object = { kind: "object" };
+    const notThenable = { then: 5 };
+    const aFunction = () => "function value";
+    const values: unknown[] = [
+      42,
+      0,
+      -0,
+      NaN,
+      undefined,
+      null,
+      false,
+      "",
+      object,
+      notThenable,
+      aFunction,
+      Symbol("value"),
+      10n,
+    ];
+    for (const value of values) {
+      const clock = new ManualClock();
+      let runs = 0;
+      const load = alruCache((_key: string): unknown => {
+        runs++;
+        return value;
+      }, { ttl: 10, clock });
+      const calls = [track(load("k")), track(load("k"))];
+      // The value is adopted a microtask later: until then the entry is in flight.
+      assertState(load, {
+        hits: 1,
+        misses: 1,
+        currSize: 1,
+        tasks: 1,
+        pending: 0,
+      }, clock);
+      await flush();
+      for (const call of calls) assertFulfilled(call, value, String(value));
+      assert.equal(runs, 1);
+      assertState(load, {
+        hits: 1,
+        misses: 1,
+        currSize: 1,
+        tasks: 0,
+        pending: 1,
+        present: [["k"]],
+      }, clock);
+      assert.ok(Object.is(await load("k"), value));
+      clock.advance(10);
+      assertState(load, {
+        hits: 2,
+        misses: 1,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+      }, clock);
+    }
+  },
+);
+
+// ----------------------------------------------- work that never settles
+
+faultTest(
+  "work that never settles: cacheClose() without wait frees everything",
+  async () => {
+    const clock = new ManualClock();
+    const workSignals: AbortSignal[] = [];
+    const load = alruCache((_key: string, signal: AbortSignal) => {
+      workSignals.push(signal);
+      return new Promise<never>(() => {});
+    }, { ttl: 50, maxSize: 3, signal: true, clock });
+
+    const controllers = [new AbortController(), new AbortController()];
+    const listeners = controllers.map((c) => watchListeners(c.signal));
+    const calls = [
+      track(load("a")),
+      track(load("a")),
+      track(load.withSignal(controllers[0].signal, "a")),
+      track(load.withSignal(controllers[1].signal, "b")),
+      track(load("c")),
+      track(load("d")), // evicts "a", whose work keeps running
+    ];
+    assert.equal(load.cacheInvalidate("b"), true); // "b" keeps running too
+    clock.advance(1_000); // in-flight entries never expire
+    await flush();
+    assert.ok(calls.every((call) => call.outcome.state === "pending"));
+    assert.equal(listeners[0].count + listeners[1].count, 2);
+    assertState(load, {
+      hits: 2,
+      misses: 4,
+      currSize: 2,
+      tasks: 2,
+      pending: 0,
+      present: [["c"], ["d"]],
+      absent: [["a"], ["b"]],
+    }, clock);
+
+    const closing = track(load.cacheClose());
+    await flush();
+    assert.deepEqual(closing.outcome, { state: "fulfilled", value: undefined });
+    // All work the cache started is abandoned, evicted and invalidated too.
+    for (const call of calls) assertAbortError(call);
+    const reasonOf = (i: number) =>
+      (calls[i].outcome as { reason: unknown }).reason;
+    assert.equal(
+      reasonOf(0),
+      reasonOf(1),
+      "callers of one work share a reason",
+    );
+    assert.equal(reasonOf(0), reasonOf(2));
+    assert.equal(workSignals.length, 4);
+    for (const signal of workSignals) {
+      assert.equal(signal.aborted, true);
+      assert.equal((signal.reason as DOMException).name, "AbortError");
+    }
+    assert.equal(listeners[0].count + listeners[1].count, 0);
+    assertState(load, {
+      hits: 2,
+      misses: 4,
+      currSize: 0,
+      tasks: 0,
+      closed: true,
+      pending: 0,
+      absent: [["a"], ["b"], ["c"], ["d"]],
+    }, clock);
+
+    // Calls after close reject and count nothing; closing again is harmless.
+    await assert.rejects(load("c"), CacheClosedError);
+    await assert.rejects(
+      load.withSignal(controllers[0].signal, "c"),
+      CacheClosedError,
+    );
+    await load.cacheClose();
+    await load.cacheClose({ wait: true });
+    load.cacheClear();
+    assertState(load, {
+      hits: 0,
+      misses: 0,
+      currSize: 0,
+      tasks: 0,
+      closed: true,
+      pending: 0,
+    }, clock);
+    assert.equal(listeners[0].count, 0);
+  },
+);
+
+faultTest(
+  "after cacheClose(), the keys, signals and promises of callers of never-settling work can be collected",
+  async () => {
+    const gc = requireGc();
+    // Work that never answers and stays reachable, like a socket left open.
+    const hung: Promise<never>[] = [];
+    const collected = new Set<string>();
+    const registry = new FinalizationRegistry<string>((name) => {
+      collected.add(name);
+    });
+    const load = alruCache((_key: object, _signal: AbortSignal) => {
+      const work = new Promise<never>(() => {});
+      hung.push(work);
+      return work;
+    }, { signal: true, maxSize: 2 });
+    const names: string[] = [];
+    await (async () => {
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 4; i++) {
+        const key = { key: i, payload: new Array(100).fill(i) };
+        const controller = new AbortController();
+        const caller = load.withSignal(controller.signal, key);
+        calls.push(caller, load(key));
+        registry.register(key, `key ${i}`);
+        registry.register(controller.signal, `signal ${i}`);
+        registry.register(caller, `caller ${i}`);
+        names.push(`key ${i}`, `signal ${i}`, `caller ${i}`);
+      }
+      await load.cacheClose();
+      for (const settled of await Promise.allSettled(calls)) {
+        assert.equal(settled.status, "rejected");
+        assert.equal(
+          (settled as PromiseRejectedResult).reason.name,
+          "AbortError",
+        );
+      }
+    })();
+    await collectUntil(gc, collected, names);
+    assert.deepEqual([...collected].sort(), [...names].sort());
+    assert.equal(hung.length, 4);
+    assertState(load, {
+      hits: 4,
+      misses: 4,
+      currSize: 0,
+      tasks: 0,
+      closed: true,
+    });
+  },
+);
+
+faultTest(
+  "a closed cache is not kept alive by abandoned work that never settles",
+  async () => {
+    const gc = requireGc();
+    const hung: Promise<never>[] = [];
+    const collected = new Set<string>();
+    const registry = new FinalizationRegistry<string>((name) => {
+      collected.add(name);
+    });
+    const names = ["cached function", "stored value", "abandoned call"];
+    await (async () => {
+      const load = alruCache((key: string) => {
+        if (key !== "hang") return Promise.resolve({ key });
+        const work = new Promise<never>(() => {});
+        hung.push(work);
+        return work;
+      });
+      const value = await load("ok");
+      const abandoned = load("hang");
+      registry.register(load, names[0]);
+      registry.register(value, names[1]);
+      registry.register(abandoned, names[2]);
+      await load.cacheClose();
+      await assert.rejects(abandoned, { name: "AbortError" });
+      // The closed cache keeps its settled entry, as documented.
+      assert.equal(load.cacheContains("ok"), true);
+    })();
+    await collectUntil(gc, collected, names);
+    assert.equal(hung.length, 1, "the hung work is still reachable");
+    assert.deepEqual(
+      [...collected].sort(),
+      [...names].sort(),
+      "nothing of the dropped, closed cache stays reachable through the hung work",
+    );
+  },
+);
+
+// ----------------------------------------------------------- thenables
+
+interface Shared<T> {
+  calls: { readonly outcome: Outcome<T> }[];
+  load: CachedFunction<[string], T, unknown>;
+  clock: ManualClock;
+  listeners: { readonly count: number };
+}
+
+/** Two plain callers and one with a signal, all for one key. */
+async function shareResult<T>(result: () => unknown): Promise<Shared<T>> {
+  const clock = new ManualClock();
+  const load = alruCache((_key: string) => result(), {
+    ttl: 10,
+    clock,
+  }) as unknown as CachedFunction<[string], T, unknown>;
+  const controller = new AbortController();
+  const listeners = watchListeners(controller.signal);
+  const calls = [
+    attempt(() => load("k")),
+    attempt(() => load("k")),
+    attempt(() => load.withSignal(controller.signal, "k")),
+  ];
+  await flush();
+  return { calls, load, clock, listeners };
+}
+
+async function assertSharedValue<T>(shared: Shared<T>, value: T) {
+  const { calls, load, clock, listeners } = shared;
+  for (const call of calls) assertFulfilled(call, value);
+  assert.equal(listeners.count, 0);
+  assertState(load, {
+    hits: 2,
+    misses: 1,
+    currSize: 1,
+    tasks: 0,
+    pending: 1,
+    present: [["k"]],
+  }, clock);
+  assert.ok(Object.is(await load("k"), value));
+  clock.advance(10);
+  assertState(
+    load,
+    { hits: 3, misses: 1, currSize: 0, tasks: 0, pending: 0 },
+    clock,
+  );
+}
+
+async function assertSharedReason<T>(shared: Shared<T>, reason: unknown) {
+  const { calls, load, clock, listeners } = shared;
+  for (const call of calls) assertRejected(call, reason);
+  assert.equal(listeners.count, 0);
+  assertState(load, {
+    hits: 2,
+    misses: 1,
+    currSize: 0,
+    tasks: 0,
+    pending: 0,
+    absent: [["k"]],
+  }, clock);
+  // A fresh call is a miss that runs fn again.
+  const again = track(load("k"));
+  await flush();
+  assert.notEqual(again.outcome.state, "pending");
+  assert.equal(load.cacheInfo().misses, 2);
+}
+
+faultTest(
+  "thenables that break the rules: the first settlement wins and is shared",
+  async () => {
+    const value = { value: 1 };
+    const other = { value: 2 };
+    const error = new Error("thenable boom");
+
+    // Calls both resolve and reject: resolved.
+    await assertSharedValue(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void, reject: (r: unknown) => void) {
+          resolve(value);
+          reject(error);
+        },
+      })),
+      value,
+    );
+    // Calls reject, then resolve: rejected.
+    await assertSharedReason(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void, reject: (r: unknown) => void) {
+          reject(error);
+          resolve(value);
+        },
+      })),
+      error,
+    );
+    // Resolves twice: the first value.
+    await assertSharedValue(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void) {
+          resolve(value);
+          resolve(other);
+        },
+      })),
+      value,
+    );
+    // Resolves with another thenable, which resolves: its value is adopted.
+    await assertSharedValue(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void) {
+          resolve({
+            then(inner: (v: unknown) => void) {
+              inner(value);
+            },
+          });
+        },
+      })),
+      value,
+    );
+    // Resolves with another thenable, which rejects: rejected.
+    await assertSharedReason(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void) {
+          resolve({
+            then(_: unknown, reject: (r: unknown) => void) {
+              reject(error);
+            },
+          });
+        },
+      })),
+      error,
+    );
+    // Resolves with a rejected native promise: rejected.
+    await assertSharedReason(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void) {
+          const rejected = Promise.reject(error);
+          resolve(rejected);
+        },
+      })),
+      error,
+    );
+    // `then` throws before settling: rejected with what it threw.
+    await assertSharedReason(
+      await shareResult<typeof value>(() => ({
+        then() {
+          throw error;
+        },
+      })),
+      error,
+    );
+    // `then` throws after resolving: the value stands.
+    await assertSharedValue(
+      await shareResult<typeof value>(() => ({
+        then(resolve: (v: unknown) => void) {
+          resolve(value);
+          throw error;
+        },
+      })),
+      value,
+    );
+    // The `then` getter throws: rejected with what it threw.
+    let getterCalls = 0;
+    await assertSharedReason(
+      await shareResult<typeof value>(() =>
+        Object.defineProperty({}, "then", {
+          get() {
+            getterCalls++;
+            throw error;
+          },
+        })
+      ),
+      error,
+    );
+    assert.equal(getterCalls, 2, "once for the miss, once for the fresh call");
+    // `then` settles later, from outside: still shared.
+    let settleLater = (_: unknown) => {};
+    const later = await shareResult<typeof value>(() => ({
+      then(resolve: (v: unknown) => void) {
+        settleLater = resolve;
+      },
+    }));
+    assert.ok(later.calls.every((call) => call.outcome.state === "pending"));
+    assertState(later.load, { hits: 2, misses: 1, currSize: 1, tasks: 1 });
+    settleLater(value);
+    settleLater(other);
+    await flush();
+    await assertSharedValue(later, value);
+  },
+);
+
+faultTest(
+  "a native promise whose own then or constructor throws: the call rejects, the cache stays consistent",
+  async () => {
+    const error = new Error("native boom");
+    const withThrowingThen = () => {
+      const promise = Promise.resolve({ value: 1 });
+      Object.defineProperty(promise, "then", {
+        value: () => {
+          throw error;
+        },
+      });
+      return promise;
+    };
+    const withThrowingConstructor = () => {
+      const promise = Promise.resolve({ value: 1 });
+      Object.defineProperty(promise, "constructor", {
+        get() {
+          throw error;
+        },
+      });
+      return promise;
+    };
+    for (
+      const [name, make] of [
+        ["own then throws", withThrowingThen],
+        ["constructor getter throws", withThrowingConstructor],
+      ] as const
+    ) {
+      const clock = new ManualClock();
+      let fault = true;
+      const load = alruCache(
+        (key: string) => fault ? make() : Promise.resolve({ key }),
+        { ttl: 10, clock },
+      );
+      const first = attempt(() => load("k"));
+      await flush();
+      // Like a thenable whose then throws: a rejection, not a synchronous throw.
+      assert.notEqual(
+        first.outcome.state,
+        "threw",
+        `${name}: ${
+          first.outcome.state === "threw" ? String(first.outcome.error) : ""
+        }`,
+      );
+      assertRejected(first, error, name);
+      const { hits, misses } = load.cacheInfo();
+      assert.equal(hits, 0, name);
+      assertState(load, {
+        hits: 0,
+        misses,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+        absent: [["k"]],
+      }, clock);
+      // A fresh call behaves normally.
+      fault = false;
+      const value = attempt(() => load("k"));
+      await flush();
+      assert.deepEqual(value.outcome, {
+        state: "fulfilled",
+        value: { key: "k" },
+      }, name);
+      assertState(load, {
+        hits: 0,
+        misses: misses + 1,
+        currSize: 1,
+        tasks: 0,
+        pending: 1,
+      }, clock);
+      // Nothing stays in flight: closing with wait does not hang.
+      const closing = track(load.cacheClose({ wait: true }));
+      await flush();
+      assert.equal(
+        closing.outcome.state,
+        "fulfilled",
+        `${name}: close waits forever`,
+      );
+    }
+  },
+);
+
+// ------------------------------------------------------- key option throws
+
+faultTest(
+  "the key option throwing: the call rejects with it, nothing counted or stored; contains and invalidate throw it",
+  async () => {
+    const clock = new ManualClock();
+    const keyError = new Error("key boom");
+    let runs = 0;
+    const load = alruCache(async (id: number, _label?: string) => {
+      runs++;
+      return await Promise.resolve({ id });
+    }, {
+      ttl: 20,
+      clock,
+      key: (id: number, _label?: string) => {
+        if (id < 0) throw keyError;
+        return id;
+      },
+    });
+    const stored = await load(1);
+    assertState(
+      load,
+      { hits: 0, misses: 1, currSize: 1, tasks: 0, pending: 1 },
+      clock,
+    );
+
+    const controller = new AbortController();
+    const listeners = watchListeners(controller.signal);
+    const calls = [
+      track(load(-1)),
+      track(load(-1, "x")),
+      track(load.withSignal(controller.signal, -1)),
+    ];
+    await flush();
+    for (const call of calls) assertRejected(call, keyError);
+    assert.equal(runs, 1, "fn is not called");
+    assert.equal(listeners.count, 0);
+    assert.throws(() => load.cacheContains(-1), (e) => e === keyError);
+    assert.throws(() => load.cacheInvalidate(-1), (e) => e === keyError);
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 0,
+      pending: 1,
+      present: [[1]],
+    }, clock);
+
+    // The cache goes on as before.
+    assert.equal(await load(1), stored);
+    assert.deepEqual(await load(2), { id: 2 });
+    assertState(
+      load,
+      { hits: 1, misses: 2, currSize: 2, tasks: 0, pending: 1 },
+      clock,
+    );
+    clock.advance(20);
+    assertState(
+      load,
+      { hits: 1, misses: 2, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+  },
+);
+
+// ------------------------------------------------------ the random option
+
+faultTest(
+  "random at the ends of [0, 1): entries expire at exactly ttl, and just before ttl + jitter",
+  async () => {
+    const ttl = 100;
+    const jitter = 200;
+    const cases = [
+      { random: 0, lifetime: ttl, before: ttl - 0.001 },
+      {
+        random: 0.9999999,
+        lifetime: ttl + 0.9999999 * jitter,
+        before: ttl + jitter - 0.0001,
+      },
+    ];
+    for (const { random, lifetime, before } of cases) {
+      assert.ok(before < lifetime && lifetime < ttl + jitter);
+      const setup = async () => {
+        const clock = new ManualClock();
+        let draws = 0;
+        const load = alruCache(
+          async (n: number) => await Promise.resolve({ n }),
+          {
+            ttl,
+            jitter,
+            random: () => {
+              draws++;
+              return random;
+            },
+            clock,
+          },
+        );
+        await load(1);
+        assert.equal(draws, 1);
+        return { clock, load, draws: () => draws };
+      };
+      // Just before the deadline: present, one timer.
+      const early = await setup();
+      early.clock.advance(before);
+      assertState(early.load, {
+        hits: 0,
+        misses: 1,
+        currSize: 1,
+        tasks: 0,
+        pending: 1,
+        present: [[1]],
+      }, early.clock);
+      early.clock.advance(ttl + jitter - before);
+      assertState(early.load, {
+        hits: 0,
+        misses: 1,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+      }, early.clock);
+      // At the deadline exactly: gone, no timer left.
+      const exact = await setup();
+      exact.clock.advance(lifetime);
+      assertState(exact.load, {
+        hits: 0,
+        misses: 1,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+        absent: [[1]],
+      }, exact.clock);
+      // A fresh call is a miss with a fresh draw.
+      await exact.load(1);
+      assert.equal(exact.draws(), 2);
+      assertState(exact.load, {
+        hits: 0,
+        misses: 2,
+        currSize: 1,
+        tasks: 0,
+        pending: 1,
+      }, exact.clock);
+    }
+  },
+);
+
+faultTest(
+  "random 0 with ttl 0 drops the entry on settling; expiry counts from settling, not from the call",
+  async () => {
+    const clock = new ManualClock();
+    const dedupe = alruCache(async (n: number) => await Promise.resolve(n), {
+      ttl: 0,
+      jitter: 5,
+      random: () => 0,
+      clock,
+    });
+    assert.equal(await dedupe(1), 1);
+    assertState(dedupe, {
+      hits: 0,
+      misses: 1,
+      currSize: 0,
+      tasks: 0,
+      pending: 0,
+    }, clock);
+
+    const work = deferred<string>();
+    let draws = 0;
+    const load = alruCache((_n: number) => work.promise, {
+      ttl: 100,
+      jitter: 200,
+      random: () => {
+        draws++;
+        return 0;
+      },
+      clock,
+    });
+    const call = track(load(1));
+    clock.advance(500); // in flight: never expires, nothing drawn
+    assert.equal(draws, 0);
+    assertState(
+      load,
+      { hits: 0, misses: 1, currSize: 1, tasks: 1, pending: 0 },
+      clock,
+    );
+    work.resolve("v");
+    await flush();
+    assertFulfilled(call, "v");
+    assert.equal(draws, 1);
+    clock.advance(99);
+    assert.equal(load.cacheContains(1), true);
+    clock.advance(1);
+    assertState(
+      load,
+      { hits: 0, misses: 1, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+
+    // Rejected work draws nothing.
+    const failing = alruCache(() => Promise.reject(new Error("no")), {
+      ttl: 100,
+      jitter: 200,
+      random: () => {
+        draws++;
+        return 0;
+      },
+      clock,
+    });
+    await assert.rejects(failing(), { message: "no" });
+    assert.equal(draws, 1);
+  },
+);
+
+faultTest(
+  "random or the clock throwing when an entry settles: callers still settle, no unhandled rejection",
+  async () => {
+    const boom = new Error("random boom");
+    const faults: {
+      name: string;
+      make(clock: ManualClock): AlruCacheOptions<[string]>;
+    }[] = [
+      {
+        name: "random throws once",
+        make(clock) {
+          let first = true;
+          return {
+            ttl: 10,
+            jitter: 10,
+            clock,
+            random: () => {
+              if (first) {
+                first = false;
+                throw boom;
+              }
+              return 0.5;
+            },
+          };
+        },
+      },
+      {
+        name: "clock.setTimeout throws once",
+        make(clock) {
+          let first = true;
+          return {
+            ttl: 10,
+            clock: {
+              now: () => clock.now(),
+              setTimeout(callback: () => void, delay: number) {
+                if (first) {
+                  first = false;
+                  throw boom;
+                }
+                return clock.setTimeout(callback, delay);
+              },
+              clearTimeout: (handle: unknown) => clock.clearTimeout(handle),
+            },
+          };
+        },
+      },
+    ];
+    for (const { name, make } of faults) {
+      const clock = new ManualClock();
+      const load = alruCache(
+        async (key: string) => await Promise.resolve({ key }),
+        make(clock),
+      );
+      const calls = [track(load("a")), track(load("a"))];
+      await flush();
+      for (const call of calls) {
+        assert.notEqual(call.outcome.state, "pending", `${name}: caller hangs`);
+      }
+      assert.deepEqual(calls[0].outcome, calls[1].outcome, name);
+      // The entry may be dropped or kept, as long as it still expires.
+      const { currSize } = load.cacheInfo();
+      assertState(load, { hits: 1, misses: 1, currSize, tasks: 0 });
+      assert.equal(load.cacheContains("a"), currSize === 1, name);
+      assert.ok(clock.pending <= currSize, `${name}: timers without entries`);
+      // Afterwards, a fresh entry expires on time.
+      assert.deepEqual(await load("b"), { key: "b" });
+      assert.equal(clock.pending, 1, `${name}: the fresh entry has a timer`);
+      clock.advance(20);
+      assertState(load, {
+        hits: 1,
+        misses: 2,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+        absent: [["a"], ["b"]],
+      }, clock);
+    }
+  },
+);
+
+// ------------------------------------------- rejection reasons not Errors
+
+faultTest(
+  "rejection reasons that are not Errors are shared as they are",
+  async () => {
+    const frozen = Object.freeze({ code: "E_FROZEN" });
+    const reasons: unknown[] = [
+      undefined,
+      null,
+      "a string",
+      0,
+      frozen,
+      Symbol("s"),
+    ];
+    for (const reason of reasons) {
+      const clock = new ManualClock();
+      const work = deferred<number>();
+      const load = alruCache((_n: number) => work.promise, { ttl: 10, clock });
+      const controller = new AbortController();
+      const listeners = watchListeners(controller.signal);
+      const calls = [
+        track(load(1)),
+        track(load(1)),
+        track(load.withSignal(controller.signal, 1)),
+      ];
+      work.reject(reason);
+      await flush();
+      for (const call of calls) assertRejected(call, reason, String(reason));
+      assert.equal(listeners.count, 0);
+      assertState(load, {
+        hits: 2,
+        misses: 1,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+        absent: [[1]],
+      }, clock);
+      // Already rejected with it: the same.
+      const again = alruCache(() => Promise.reject(reason));
+      const both = [track(again()), track(again())];
+      await flush();
+      for (const call of both) assertRejected(call, reason, String(reason));
+    }
+    assert.ok(Object.isFrozen(frozen));
+  },
+);
+
+// ---------------------------------------------------------- re-entrancy
+
+faultTest(
+  "fn calling its own cache with the same key before returning: the outer entry wins, both callers get their own work",
+  async () => {
+    for (const innerFirst of [true, false]) {
+      const clock = new ManualClock();
+      const works: Deferred<{ run: number }>[] = [];
+      let inner: { readonly outcome: Outcome<{ run: number }> } | undefined;
+      const load = alruCache((key: string): Promise<{ run: number }> => {
+        const work = deferred<{ run: number }>();
+        works.push(work);
+        if (works.length === 1) inner = track(load(key));
+        return work.promise;
+      }, { ttl: 10, clock });
+      const outer = track(load("k"));
+      // The inner call missed too; its entry was replaced by the outer one.
+      assert.equal(works.length, 2);
+      assertState(load, {
+        hits: 0,
+        misses: 2,
+        currSize: 1,
+        tasks: 1,
+        pending: 0,
+        present: [["k"]],
+      }, clock);
+      const outerValue = { run: 0 };
+      const innerValue = { run: 1 };
+      const innerError = new Error("inner failed");
+      if (innerFirst) {
+        works[1].resolve(innerValue);
+        await flush();
+        assertFulfilled(inner!, innerValue);
+        // The inner work's result is not stored over the outer entry.
+        assertState(load, {
+          hits: 0,
+          misses: 2,
+          currSize: 1,
+          tasks: 1,
+          pending: 0,
+        }, clock);
+        works[0].resolve(outerValue);
+      } else {
+        works[0].resolve(outerValue);
+        await flush();
+        // The stale inner work fails later: the outer entry stays.
+        works[1].reject(innerError);
+      }
+      await flush();
+      assertFulfilled(outer, outerValue);
+      if (!innerFirst) assertRejected(inner!, innerError);
+      assertState(load, {
+        hits: 0,
+        misses: 2,
+        currSize: 1,
+        tasks: 0,
+        pending: 1,
+        present: [["k"]],
+      }, clock);
+      assert.equal(await load("k"), outerValue);
+      clock.advance(10);
+      assertState(load, {
+        hits: 1,
+        misses: 2,
+        currSize: 0,
+        tasks: 0,
+        pending: 0,
+      }, clock);
+    }
+  },
+);
+
+faultTest(
+  "fn calling its own cache with other keys before returning: hits, misses and eviction stay consistent",
+  async () => {
+    const clock = new ManualClock();
+    const load = alruCache((key: string): Promise<string> => {
+      if (key === "a") {
+        void load("x"); // a hit on a settled entry: "x" becomes the most recent
+        void load("b"); // a miss
+      }
+      return Promise.resolve(key.toUpperCase());
+    }, { maxSize: 3, ttl: 10, clock });
+    assert.equal(await load("x"), "X");
+    assert.equal(await load("y"), "Y");
+    // Order before "a" goes in: y, x, b. "a" makes four: "y" is evicted.
+    assert.equal(await load("a"), "A");
+    await flush();
+    assertState(load, {
+      hits: 1,
+      misses: 4,
+      currSize: 3,
+      tasks: 0,
+      pending: 1,
+      present: [["x"], ["b"], ["a"]],
+      absent: [["y"]],
+    }, clock);
+    assert.equal(await load("b"), "B");
+    assert.equal(await load("y"), "Y"); // evicts "x", the least recent now
+    assertState(load, {
+      hits: 2,
+      misses: 5,
+      currSize: 3,
+      tasks: 0,
+      present: [["b"], ["a"], ["y"]],
+      absent: [["x"]],
+    });
+    clock.advance(10);
+    assertState(
+      load,
+      { hits: 2, misses: 5, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+  },
+);
+
+faultTest(
+  "fn calling its own cache, then throwing synchronously: the outer call rejects, the inner entry stands",
+  async () => {
+    const boom = new Error("after re-entry");
+    const inner = deferred<string>();
+    let depth = 0;
+    let innerCall: Promise<string> | undefined;
+    const load = alruCache((key: string): Promise<string> => {
+      depth++;
+      if (depth === 1) {
+        innerCall = load(key);
+        throw boom;
+      }
+      return inner.promise;
+    });
+    const outer = track(load("k"));
+    const innerTracked = track(innerCall!);
+    await flush();
+    assertRejected(outer, boom);
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 1,
+      present: [["k"]],
+    });
+    inner.resolve("inner");
+    await flush();
+    assertFulfilled(innerTracked, "inner");
+    assert.equal(await load("k"), "inner");
+    assertState(load, { hits: 1, misses: 1, currSize: 1, tasks: 0 });
+  },
+);
+
+// ---------------------------------- fn clears, invalidates, closes its cache
+
+faultTest(
+  "fn calling cacheClear() during its run: older entries go, its own entry is stored, counters restart",
+  async () => {
+    const clock = new ManualClock();
+    const works = new Map<string, Deferred<string>>();
+    const load = alruCache((key: string): Promise<string> => {
+      if (key === "clearing") load.cacheClear();
+      if (key === "settled") return Promise.resolve("S");
+      const work = deferred<string>();
+      works.set(key, work);
+      return work.promise;
+    }, { ttl: 10, clock });
+    assert.equal(await load("settled"), "S");
+    const flying = track(load("flying"));
+    assertState(
+      load,
+      { hits: 0, misses: 2, currSize: 2, tasks: 1, pending: 1 },
+      clock,
+    );
+
+    const clearing = track(load("clearing"));
+    // Cleared while fn ran, then its own miss was counted and stored.
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 1,
+      pending: 0,
+      present: [["clearing"]],
+      absent: [["settled"], ["flying"]],
+    }, clock);
+    works.get("flying")!.resolve("F");
+    await flush();
+    assertFulfilled(flying, "F"); // cleared work still reaches its callers
+    assertState(
+      load,
+      { hits: 0, misses: 1, currSize: 1, tasks: 1, pending: 0 },
+      clock,
+    );
+    works.get("clearing")!.resolve("C");
+    await flush();
+    assertFulfilled(clearing, "C");
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize: 1,
+      tasks: 0,
+      pending: 1,
+      present: [["clearing"]],
+    }, clock);
+    // A fresh call for a cleared key is a miss.
+    assert.equal(await load("settled"), "S");
+    assertState(
+      load,
+      { hits: 0, misses: 2, currSize: 2, tasks: 0, pending: 1 },
+      clock,
+    );
+    clock.advance(10);
+    assertState(
+      load,
+      { hits: 0, misses: 2, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+  },
+);
+
+faultTest(
+  "fn calling cacheInvalidate() during its run: its own key has no entry yet, other keys go",
+  async () => {
+    const clock = new ManualClock();
+    const results: boolean[] = [];
+    let nested: Promise<string> | undefined;
+    let nestedDepth = 0;
+    const load = alruCache((key: string): Promise<string> => {
+      if (key === "self") results.push(load.cacheInvalidate("self"));
+      if (key === "other-and-self") {
+        results.push(load.cacheInvalidate("x"));
+        results.push(load.cacheInvalidate("other-and-self"));
+      }
+      if (key === "nested" && ++nestedDepth === 1) {
+        // A re-entrant call makes an entry; invalidating it removes that one.
+        nested = load("nested");
+        results.push(load.cacheInvalidate("nested"));
+        return Promise.resolve("outer");
+      }
+      return Promise.resolve(key);
+    }, { ttl: 10, clock });
+    await load("x");
+    assert.equal(await load("self"), "self");
+    assert.equal(await load("other-and-self"), "other-and-self");
+    assert.equal(await load("nested"), "outer");
+    assert.equal(await nested, "nested"); // the inner call ran fn for itself
+    // The entry is inserted when fn returns, so during fn its own key is absent.
+    assert.deepEqual(results, [false, true, false, true]);
+    assertState(load, {
+      hits: 0,
+      misses: 5,
+      currSize: 3,
+      tasks: 0,
+      pending: 1,
+      present: [["self"], ["other-and-self"], ["nested"]],
+      absent: [["x"]],
+    }, clock);
+    assert.equal(await load("nested"), "outer");
+    clock.advance(10);
+    assertState(
+      load,
+      { hits: 1, misses: 5, currSize: 0, tasks: 0, pending: 0 },
+      clock,
+    );
+  },
+);
+
+faultTest(
+  "fn calling cacheClose() during its run: that work is abandoned like all in-flight work",
+  async () => {
+    const clock = new ManualClock();
+    const workSignals: AbortSignal[] = [];
+    let closing: { readonly outcome: Outcome<void> } | undefined;
+    const load = alruCache(
+      (key: string, signal: AbortSignal): Promise<string> => {
+        workSignals.push(signal);
+        if (key === "close") closing = track(load.cacheClose());
+        return new Promise<never>(() => {});
+      },
+      { ttl: 10, clock, signal: true },
+    );
+    const before = track(load("before"));
+    const call = track(load("close"));
+    await flush();
+    assert.deepEqual(closing!.outcome, {
+      state: "fulfilled",
+      value: undefined,
+    });
+    assertAbortError(before, "work started before the close");
+    // The work whose fn closed the cache was in flight when it closed.
+    assertAbortError(call, "work whose fn closed the cache");
+    assert.ok(workSignals.every((signal) => signal.aborted));
+    const { misses } = load.cacheInfo();
+    assertState(load, {
+      hits: 0,
+      misses,
+      currSize: 0,
+      tasks: 0,
+      closed: true,
+      pending: 0,
+      absent: [["close"]],
+    }, clock);
+    await assert.rejects(load("close"), CacheClosedError);
+  },
+);
+
+faultTest(
+  "fn calling cacheClose({ wait: true }) during its run: its caller gets the value, no timer is left",
+  async () => {
+    const clock = new ManualClock();
+    const work = deferred<string>();
+    let closing: { readonly outcome: Outcome<void> } | undefined;
+    const load = alruCache((_key: string): Promise<string> => {
+      closing = track(load.cacheClose({ wait: true }));
+      return work.promise;
+    }, { ttl: 10, clock });
+    const call = track(load("k"));
+    work.resolve("v");
+    await flush();
+    assertFulfilled(call, "v");
+    assert.equal(closing!.outcome.state, "fulfilled");
+    // A closed cache schedules no expiry; the entry is kept, as with wait: true.
+    const { currSize } = load.cacheInfo();
+    assertState(load, {
+      hits: 0,
+      misses: 1,
+      currSize,
+      tasks: 0,
+      closed: true,
+      pending: 0,
+    }, clock);
+    assert.equal(load.cacheContains("k"), currSize === 1);
+    clock.advance(100);
+    assert.equal(load.cacheInfo().currSize, currSize);
+    await assert.rejects(load("k"), CacheClosedError);
+  },
+);
+
+// ------------------------------------------------------ aborting callers
+
+faultTest(
+  "a caller's signal aborted while fn or the key function runs: that caller rejects with its reason",
+  async () => {
+    // fn aborts the caller's signal before returning work that never settles.
+    {
+      const controller = new AbortController();
+      const listeners = watchListeners(controller.signal);
+      const reason = new Error("aborted during fn");
+      const workSignals: AbortSignal[] = [];
+      const load = alruCache((_key: string, signal: AbortSignal) => {
+        workSignals.push(signal);
+        controller.abort(reason);
+        return new Promise<never>(() => {});
+      }, { signal: true });
+      const call = track(load.withSignal(controller.signal, "k"));
+      await flush();
+      assertRejected(call, reason, "aborted during fn");
+      assert.equal(listeners.count, 0);
+      // Nobody waits any more: the work stops and its entry goes.
+      assert.equal(workSignals[0].aborted, true);
+      assertState(load, { hits: 0, misses: 1, currSize: 0, tasks: 0 });
+      await load.cacheClose();
+    }
+    // The key function aborts the caller's signal; the call joins work that a
+    // plain caller keeps alive.
+    {
+      const controller = new AbortController();
+      const listeners = watchListeners(controller.signal);
+      const reason = new Error("aborted during key");
+      const work = deferred<string>();
+      const load = alruCache((_key: string) => work.promise, {
+        key: (key: string) => {
+          if (key === "abort") controller.abort(reason);
+          return "same";
+        },
+      });
+      const plain = track(load("plain"));
+      const call = track(load.withSignal(controller.signal, "abort"));
+      await flush();
+      assertRejected(call, reason, "aborted during key");
+      assert.equal(listeners.count, 0);
+      assertState(load, { hits: 1, misses: 1, currSize: 1, tasks: 1 });
+      work.resolve("v");
+      await flush();
+      assertFulfilled(plain, "v");
+      assertState(load, { hits: 1, misses: 1, currSize: 1, tasks: 0 });
+    }
+  },
+);
+
+// The property: many callers with signals over a few keys, aborting at random
+// moments between work settling, time passing, invalidation and clearing,
+// checked step by step against a model of the cache.
+
+const KEYS = ["a", "b", "c"] as const;
+type Key = typeof KEYS[number];
+type ReasonKind = "error" | "undefined" | "string" | "frozen";
+
+type Op =
+  | { type: "call"; key: Key; mode: "plain" | "signal" | "aborted" }
+  | { type: "abort"; pick: number; withReason: boolean }
+  | { type: "resolve"; pick: number }
+  | { type: "reject"; pick: number; reason: ReasonKind }
+  | { type: "advance"; ms: number }
+  | { type: "invalidate"; key: Key }
+  | { type: "clear" };
+
+interface Scenario {
+  maxSize: number;
+  ttl: number | undefined;
+  jitter: boolean;
+  randoms: number[];
+  workSignal: boolean;
+  ops: Op[];
+  ending: "settle" | "close";
+  settleWith: boolean[];
+  flushAfter: boolean[];
+}
+
+interface Value {
+  run: number;
+}
+
+interface Run {
+  index: number;
+  key: Key;
+  state: "pending" | "fulfilled" | "rejected" | "abandoned";
+  value: Value;
+  reason?: unknown;
+  waiters: number;
+  pinned: boolean;
+  work: Deferred<Value>;
+  signal: AbortSignal | undefined;
+  abortReason?: unknown;
+}
+
+const ABANDONED = Symbol("AbortError from cacheClose");
+
+interface Caller {
+  index: number;
+  run: Run | undefined;
+  controller: AbortController | undefined;
+  listeners: { readonly count: number } | undefined;
+  expected: Outcome<Value> | { state: "rejected"; reason: typeof ABANDONED };
+  actual: { readonly outcome: Outcome<Value> };
+}
+
+function reasonFor(kind: ReasonKind, run: number): unknown {
+  switch (kind) {
+    case "error":
+      return new Error(`run ${run} failed`);
+    case "undefined":
+      return undefined;
+    case "string":
+      return `run ${run} failed`;
+    case "frozen":
+      return Object.freeze({ run });
+  }
+}
+
+async function runScenario(scenario: Scenario): Promise<void> {
+  const clock = new ManualClock();
+  const runs: Run[] = [];
+  let randomCalls = 0;
+  const random = () =>
+    scenario.randoms[randomCalls++ % scenario.randoms.length];
+  const start = (key: Key, signal: AbortSignal | undefined): Promise<Value> => {
+    const work = deferred<Value>();
+    const index = runs.length;
+    runs.push({
+      index,
+      key,
+      state: "pending",
+      value: { run: index },
+      waiters: 0,
+      pinned: false,
+      work,
+      signal,
+    });
+    return work.promise;
+  };
+  const jitter = scenario.ttl !== undefined && scenario.jitter ? 10 : undefined;
+  const options = {
+    maxSize: scenario.maxSize,
+    ttl: scenario.ttl,
+    jitter,
+    random,
+    clock,
+  };
+  const load: CachedFunction<[Key], Value, unknown> = scenario.workSignal
+    ? alruCache((key: Key, signal: AbortSignal) => start(key, signal), {
+      ...options,
+      signal: true,
+    })
+    : alruCache((key: Key) => start(key, undefined), options);
+
+  // The model.
+  const entries = new Map<Key, { run: Run; deadline: number | undefined }>();
+  const callers: Caller[] = [];
+  let hits = 0;
+  let misses = 0;
+  let modelRandomCalls = 0;
+  let closed = false;
+  const log: string[] = [];
+
+  const removeEntryOf = (run: Run) => {
+    if (entries.get(run.key)?.run === run) entries.delete(run.key);
+  };
+  const waitingOn = (run: Run) =>
+    callers.filter((c) => c.run === run && c.expected.state === "pending");
+
+  const check = () => {
+    const where = log.join("; ");
+    for (const key of KEYS) {
+      assert.equal(
+        load.cacheContains(key),
+        entries.has(key),
+        `contains ${key} after ${where}`,
+      );
+    }
+    assert.deepEqual(load.cacheInfo(), {
+      hits,
+      misses,
+      maxSize: scenario.maxSize,
+      currSize: entries.size,
+    }, where);
+    const parameters = load.cacheParameters();
+    assert.equal(
+      parameters.tasks,
+      [...entries.values()].filter((e) => e.run.state === "pending").length,
+      `tasks after ${where}`,
+    );
+    assert.equal(parameters.closed, closed);
+    const timed = [...entries.values()].some((e) => e.deadline !== undefined);
+    assert.equal(clock.pending, timed ? 1 : 0, `timers after ${where}`);
+    assert.equal(randomCalls, modelRandomCalls, `random draws after ${where}`);
+    for (const caller of callers) {
+      const { expected } = caller;
+      const actual = caller.actual.outcome;
+      const label = `caller ${caller.index} after ${where}`;
+      assert.equal(actual.state, expected.state, label);
+      if (expected.state === "fulfilled" && actual.state === "fulfilled") {
+        assert.equal(actual.value, expected.value, label);
+      }
+      if (expected.state === "rejected" && actual.state === "rejected") {
+        if (expected.reason === ABANDONED) {
+          assert.ok(actual.reason instanceof DOMException, label);
+          assert.equal(actual.reason.name, "AbortError", label);
+        } else {
+          assert.ok(Object.is(actual.reason, expected.reason), label);
+        }
+      }
+    }
+    for (const run of runs) {
+      if (run.signal === undefined) continue;
+      assert.equal(
+        run.signal.aborted,
+        run.state === "abandoned",
+        `work signal of run ${run.index}`,
+      );
+      if (run.abortReason !== undefined) {
+        assert.equal(run.signal.reason, run.abortReason);
+      }
+    }
+  };
+
+  // Work settles a microtask turn after it is resolved or rejected; until
+  // the next flush, callers may still join it or abort. The model applies
+  // settlements at the flush, in the order they were made.
+  const queued: {
+    run: Run;
+    outcome: "resolve" | ReasonKind;
+    reason: unknown;
+  }[] = [];
+  const settle = (run: Run, outcome: "resolve" | ReasonKind) => {
+    const reason = outcome === "resolve"
+      ? undefined
+      : reasonFor(outcome, run.index);
+    queued.push({ run, outcome, reason });
+    if (outcome === "resolve") run.work.resolve(run.value);
+    else run.work.reject(reason);
+  };
+  const applySettlements = () => {
+    for (const { run, outcome, reason } of queued.splice(0)) {
+      // Too late: abandoned or settled work is ignored.
+      if (run.state !== "pending") continue;
+      const entry = entries.get(run.key);
+      const owns = entry?.run === run;
+      if (outcome === "resolve") {
+        run.state = "fulfilled";
+        for (const c of waitingOn(run)) {
+          c.expected = { state: "fulfilled", value: run.value };
+        }
+        if (owns && !closed && scenario.ttl !== undefined) {
+          const lifetime = jitter !== undefined
+            ? scenario.ttl +
+              scenario.randoms[modelRandomCalls++ % scenario.randoms.length] *
+                jitter
+            : scenario.ttl;
+          if (lifetime <= 0) entries.delete(run.key);
+          else entry!.deadline = clock.now() + lifetime;
+        }
+      } else {
+        run.state = "rejected";
+        run.reason = reason;
+        for (const c of waitingOn(run)) {
+          c.expected = { state: "rejected", reason };
+        }
+        removeEntryOf(run);
+      }
+    }
+  };
+  const settleAndCheck = async () => {
+    await flush();
+    applySettlements();
+    check();
+  };
+
+  const call = (key: Key, mode: "plain" | "signal" | "aborted") => {
+    const controller = mode === "plain" ? undefined : new AbortController();
+    const listeners = controller && watchListeners(controller.signal);
+    const index = callers.length;
+    if (mode === "aborted") {
+      controller!.abort(new Error(`caller ${index} gave up early`));
+      const before = runs.length;
+      callers.push({
+        index,
+        run: undefined,
+        controller,
+        listeners,
+        expected: { state: "rejected", reason: controller!.signal.reason },
+        actual: track(load.withSignal(controller!.signal, key)),
+      });
+      assert.equal(runs.length, before, "an aborted caller runs nothing");
+      return;
+    }
+    const before = runs.length;
+    const promise = mode === "plain"
+      ? load(key)
+      : load.withSignal(controller!.signal, key);
+    const caller: Caller = {
+      index,
+      run: undefined,
+      controller,
+      listeners,
+      expected: { state: "pending" },
+      actual: track(promise),
+    };
+    callers.push(caller);
+    let entry = entries.get(key);
+    if (entry !== undefined) {
+      assert.equal(runs.length, before, `a hit on ${key} runs nothing`);
+      hits++;
+      entries.delete(key);
+      entries.set(key, entry);
+    } else {
+      assert.equal(runs.length, before + 1, `a miss on ${key} runs fn`);
+      entry = { run: runs[before], deadline: undefined };
+      entries.set(key, entry);
+      while (entries.size > scenario.maxSize) {
+        entries.delete(entries.keys().next().value!);
+      }
+      misses++;
+    }
+    const run = entry.run;
+    if (run.state === "fulfilled") {
+      caller.expected = { state: "fulfilled", value: run.value };
+    } else {
+      caller.run = run;
+      if (mode === "signal") run.waiters++;
+      else run.pinned = true;
+    }
+  };
+
+  const abort = (caller: Caller, withReason: boolean) => {
+    caller.controller!.abort(
+      withReason ? new Error(`caller ${caller.index} aborted`) : undefined,
+    );
+    const reason = caller.controller!.signal.reason;
+    const run = caller.run;
+    if (caller.expected.state !== "pending" || run === undefined) return;
+    caller.expected = { state: "rejected", reason };
+    if (--run.waiters === 0 && !run.pinned) {
+      run.state = "abandoned";
+      run.abortReason = reason;
+      removeEntryOf(run);
+    }
+  };
+
+  for (const [i, op] of scenario.ops.entries()) {
+    log.push(JSON.stringify(op));
+    switch (op.type) {
+      case "call":
+        call(op.key, op.mode);
+        break;
+      case "abort": {
+        const live = callers.filter((c) =>
+          c.controller !== undefined && !c.controller.signal.aborted
+        );
+        if (live.length > 0) abort(live[op.pick % live.length], op.withReason);
+        break;
+      }
+      case "resolve":
+      case "reject":
+        if (runs.length > 0) {
+          settle(
+            runs[op.pick % runs.length],
+            op.type === "resolve" ? "resolve" : op.reason,
+          );
+        }
+        break;
+      case "advance": {
+        clock.advance(op.ms);
+        const now = clock.now();
+        for (const [key, entry] of [...entries]) {
+          if (entry.deadline !== undefined && entry.deadline <= now) {
+            entries.delete(key);
+          }
+        }
+        break;
+      }
+      case "invalidate":
+        assert.equal(load.cacheInvalidate(op.key), entries.delete(op.key));
+        break;
+      case "clear":
+        load.cacheClear();
+        entries.clear();
+        hits = misses = 0;
+        break;
+    }
+    // Sometimes the next operation comes in the same turn, before settled
+    // work has reached its callers.
+    const last = i === scenario.ops.length - 1;
+    if (last || scenario.flushAfter[i % scenario.flushAfter.length]) {
+      log.push("flush");
+      await settleAndCheck();
+    }
+  }
+
+  if (scenario.ending === "settle") {
+    log.push("settle all");
+    runs.filter((run) => run.state === "pending").forEach((run, i) => {
+      settle(
+        run,
+        scenario.settleWith[i % scenario.settleWith.length]
+          ? "resolve"
+          : "error",
+      );
+    });
+    await settleAndCheck();
+    // A fresh call behaves normally.
+    log.push("fresh call");
+    if (entries.has("a")) {
+      assert.equal(load.cacheInvalidate("a"), true);
+      entries.delete("a");
+    }
+    call("a", "plain");
+    settle(runs[runs.length - 1], "resolve");
+    await settleAndCheck();
+  } else {
+    log.push("close");
+    const closing = track(load.cacheClose());
+    closed = true;
+    for (const run of runs) {
+      if (run.state !== "pending") continue;
+      run.state = "abandoned";
+      for (const c of waitingOn(run)) {
+        c.expected = { state: "rejected", reason: ABANDONED };
+      }
+      removeEntryOf(run);
+    }
+    for (const entry of entries.values()) entry.deadline = undefined;
+    await flush();
+    assert.equal(closing.outcome.state, "fulfilled");
+    check();
+    // Callers of one abandoned work share one reason.
+    for (const run of runs) {
+      const reasons = new Set(
+        callers.filter((c) =>
+          c.run === run && c.expected.state === "rejected" &&
+          c.expected.reason === ABANDONED
+        ).map((c) => (c.actual.outcome as { reason: unknown }).reason),
+      );
+      assert.ok(reasons.size <= 1, `run ${run.index} shares its AbortError`);
+    }
+    log.push("call after close");
+    const after = track(load("a"));
+    await flush();
+    assert.equal(after.outcome.state, "rejected");
+    assert.ok(
+      (after.outcome as { reason: unknown }).reason instanceof CacheClosedError,
+    );
+    check();
+  }
+
+  // No caller hangs, and no listener outlives its call.
+  for (const caller of callers) {
+    assert.notEqual(
+      caller.actual.outcome.state,
+      "pending",
+      `caller ${caller.index} hangs`,
+    );
+    assert.equal(
+      caller.listeners?.count ?? 0,
+      0,
+      `listeners of caller ${caller.index}`,
+    );
+  }
+}
+
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      type: fc.constant("call" as const),
+      key: fc.constantFrom(...KEYS),
+      mode: fc.constantFrom(
+        "plain" as const,
+        "signal" as const,
+        "signal" as const,
+        "aborted" as const,
+      ),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      type: fc.constant("abort" as const),
+      pick: fc.nat(),
+      withReason: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant("resolve" as const),
+      pick: fc.nat(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constant("reject" as const),
+      pick: fc.nat(),
+      reason: fc.constantFrom<ReasonKind>(
+        "error",
+        "undefined",
+        "string",
+        "frozen",
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constant("advance" as const),
+      ms: fc.integer({ min: 0, max: 25 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant("invalidate" as const),
+      key: fc.constantFrom(...KEYS),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("clear" as const) }) },
+);
+
+const scenarioArbitrary: fc.Arbitrary<Scenario> = fc.record({
+  maxSize: fc.constantFrom(0, 1, 2, 3, Infinity),
+  ttl: fc.constantFrom(undefined, 0, 5, 20),
+  jitter: fc.boolean(),
+  randoms: fc.array(fc.constantFrom(0, 0.5, 0.9999999), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  workSignal: fc.boolean(),
+  ops: fc.array(opArbitrary, { maxLength: 40 }),
+  ending: fc.constantFrom("settle" as const, "close" as const),
+  settleWith: fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+  flushAfter: fc.array(fc.constantFrom(true, true, false), {
+    minLength: 1,
+    maxLength: 6,
+  }),
+});
+
+Deno.test("callers aborting at random moments: every caller settles, the cache matches its model, no listener stays, no unhandled rejection", async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    unhandled.push(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    await fc.assert(
+      fc.asyncProperty(scenarioArbitrary, async (scenario) => {
+        await runScenario(scenario);
+        // Unhandled rejections are reported at the end of a macrotask.
+        await macrotask();
+        assert.deepEqual(unhandled, [], "no unhandled rejection");
+      }),
+      { numRuns: 250 },
+    );
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
+});
+
+faultTest(
+  "random returning a value outside [0, 1): callers get a RangeError naming the option, nothing is kept",
+  async () => {
+    for (const bad of [Number.NaN, 1, -0.5, Infinity]) {
+      const clock = new ManualClock();
+      const load = alruCache((key: string) => Promise.resolve(key), {
+        ttl: 10,
+        jitter: 10,
+        random: () => bad,
+        clock,
+      });
+      await assert.rejects(
+        load("k"),
+        (error) =>
+          error instanceof RangeError && /"random"/.test(error.message),
+        String(bad),
+      );
+      assert.equal(load.cacheContains("k"), false);
+      assert.equal(clock.pending, 0);
+    }
+  },
+);
