@@ -163,11 +163,11 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     args: ArrayLike<unknown>,
     signal?: AbortSignal,
   ): Promise<R> {
-    if (signal !== undefined && signal.aborted) {
-      return Promise.reject(signal.reason);
-    }
     if (this.#closed) {
       return Promise.reject(new CacheClosedError(this.#name));
+    }
+    if (signal !== undefined && signal.aborted) {
+      return Promise.reject(signal.reason);
     }
     if (
       this.#boundSetTimeout !== null &&
