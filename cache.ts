@@ -410,7 +410,8 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       this.#removeAll();
       this.#hits = this.#misses = 0;
     }
+    const clock = new SystemClock();
     this.#boundSetTimeout = globalThis.setTimeout;
-    this.#useClock(new SystemClock());
+    this.#useClock(clock);
   }
 }
