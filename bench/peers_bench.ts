@@ -111,31 +111,64 @@ const peersWithTtl: [name: string, make: () => Load][] = [
   ["minimal LRU of promises", minimalLru],
 ];
 
+/** Every case's name, in order, for tools/bench_report.ts. */
+export const CASES: string[] = [];
+
+function register(
+  name: string,
+  options: Omit<Deno.BenchDefinition, "name" | "fn">,
+  fn: () => Promise<void>,
+): void {
+  CASES.push(name);
+  Deno.bench(name, options, fn);
+}
+
 async function warm(call: Load, keys: number): Promise<void> {
   for (let key = 0; key < keys; key++) await call(key);
 }
 
+// Setup runs in the first iteration rather than at load time, so that a run
+// filtered to one group (as tools/bench_report.ts does) builds and warms only
+// that group's caches, and no other group's garbage is in its heap.
+function lazily(
+  setup: () => Promise<Load> | Load,
+  body: (call: Load) => Promise<void>,
+): () => Promise<void> {
+  let call: Load | undefined;
+  return async () => {
+    call ??= await setup();
+    await body(call);
+  };
+}
+
+/** BATCH awaited calls cycling over `keys` keys. */
+function cycling(keys: number): (call: Load) => Promise<void> {
+  let key = 0;
+  return async (call) => {
+    for (let i = 0; i < BATCH; i++) {
+      key = key === keys - 1 ? 0 : key + 1;
+      await call(key);
+    }
+  };
+}
+
 // --- hit: 1,000 warm keys, capacity 1,000 ------------------------------------
 
-for (
-  const [group, list] of [["hit", peers], [
-    "hit with ttl",
-    peersWithTtl,
-  ]] as const
-) {
+const hitGroups: [string, [string, () => Load][]][] = [
+  ["hit", peers],
+  ["hit with ttl", peersWithTtl],
+];
+for (const [group, list] of hitGroups) {
   for (const [name, make] of list) {
-    const call = make();
-    await warm(call, CAPACITY);
-    let key = 0;
-    Deno.bench(`${group}: ${name}`, {
-      group,
-      baseline: name.startsWith("bare Map"),
-    }, async () => {
-      for (let i = 0; i < BATCH; i++) {
-        key = key === CAPACITY - 1 ? 0 : key + 1;
-        await call(key);
-      }
-    });
+    register(
+      `${group}: ${name}`,
+      { group, baseline: name.startsWith("bare Map") },
+      lazily(async () => {
+        const call = make();
+        await warm(call, CAPACITY);
+        return call;
+      }, cycling(CAPACITY)),
+    );
   }
 }
 
@@ -143,65 +176,55 @@ for (
 
 for (const [name, make] of peers) {
   if (name.startsWith("bare Map")) continue; // unbounded: it would never miss
-  const call = make();
-  let key = 0;
-  Deno.bench(`churn: ${name}`, {
-    group: "churn",
-    baseline: name === "minimal LRU of promises",
-  }, async () => {
-    for (let i = 0; i < BATCH; i++) {
-      key = key === 2 * CAPACITY - 1 ? 0 : key + 1;
-      await call(key);
-    }
-  });
+  register(
+    `churn: ${name}`,
+    { group: "churn", baseline: name === "minimal LRU of promises" },
+    lazily(make, cycling(2 * CAPACITY)),
+  );
 }
 
 // --- burst: 100 concurrent calls for one new key -----------------------------
 
 for (const [name, make] of peers) {
-  const call = make();
   let key = 0;
-  Deno.bench(`burst of 100: ${name}`, {
-    group: "burst",
-    baseline: name.startsWith("bare Map"),
-  }, async () => {
-    const fresh = key++;
-    const calls: Promise<number>[] = [];
-    for (let i = 0; i < 100; i++) calls.push(call(fresh));
-    await Promise.all(calls);
-  });
+  register(
+    `burst of 100: ${name}`,
+    { group: "burst", baseline: name.startsWith("bare Map") },
+    lazily(make, async (call) => {
+      const fresh = key++;
+      const calls: Promise<number>[] = [];
+      for (let i = 0; i < 100; i++) calls.push(call(fresh));
+      await Promise.all(calls);
+    }),
+  );
 }
 
-// --- signals: a caller's signal that never aborts, on hits and on churn -------
+// --- signals: a caller's signal that never aborts, on churn -------------------
 
 const neverAborted = new AbortController().signal;
-{
-  const plain = alruCache(load, { maxSize: CAPACITY });
-  const shared = alruCache(loadWithSignal, { maxSize: CAPACITY, signal: true });
-  const fetchCache = new LRUCache<number, number>({
-    max: CAPACITY,
-    fetchMethod: (key, _stale, { signal }) => loadWithSignal(key, signal),
-  });
-  const variants: [string, Load][] = [
-    ["alruCache plain call", (key) => plain(key)],
-    ["alruCache.withSignal", (key) => plain.withSignal(neverAborted, key)],
-    ["alruCache, fn takes the shared signal", (key) => shared(key)],
-    [
-      "lru-cache fetch({ signal })",
-      (key) =>
-        fetchCache.fetch(key, { signal: neverAborted }) as Promise<number>,
-    ],
-  ];
-  for (const [name, call] of variants) {
-    let key = 0;
-    Deno.bench(`signal churn: ${name}`, {
-      group: "signal churn",
-      baseline: name === "alruCache plain call",
-    }, async () => {
-      for (let i = 0; i < BATCH; i++) {
-        key = key === 2 * CAPACITY - 1 ? 0 : key + 1;
-        await call(key);
-      }
+const signalVariants: [string, () => Load][] = [
+  ["alruCache plain call", () => alruCache(load, { maxSize: CAPACITY })],
+  ["alruCache.withSignal", () => {
+    const plain = alruCache(load, { maxSize: CAPACITY });
+    return (key) => plain.withSignal(neverAborted, key);
+  }],
+  [
+    "alruCache, fn takes the shared signal",
+    () => alruCache(loadWithSignal, { maxSize: CAPACITY, signal: true }),
+  ],
+  ["lru-cache fetch({ signal })", () => {
+    const cache = new LRUCache<number, number>({
+      max: CAPACITY,
+      fetchMethod: (key, _stale, { signal }) => loadWithSignal(key, signal),
     });
-  }
+    return (key) =>
+      cache.fetch(key, { signal: neverAborted }) as Promise<number>;
+  }],
+];
+for (const [name, make] of signalVariants) {
+  register(
+    `signal churn: ${name}`,
+    { group: "signal churn", baseline: name === "alruCache plain call" },
+    lazily(make, cycling(2 * CAPACITY)),
+  );
 }

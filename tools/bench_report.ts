@@ -1,0 +1,178 @@
+/**
+ * Runs the peer-group bench three times, takes the median of each case's
+ * average, prints a Markdown table with the target ratios, and draws
+ * bench/peers.svg. Run with `deno task bench:report`.
+ */
+
+const RUNS = 3;
+const BATCH = 100; // calls per iteration in bench/peers_bench.ts
+const benchFile = new URL("../bench/peers_bench.ts", import.meta.url);
+const chartFile = new URL("../bench/peers.svg", import.meta.url);
+
+interface BenchResult {
+  group: string;
+  name: string;
+  results: { ok?: { avg: number } }[];
+}
+
+interface Report {
+  runtime: string;
+  cpu: string;
+  benches: BenchResult[];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+async function bench(args: string[]): Promise<Report> {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["bench", "--allow-all", "--json", ...args, benchFile.pathname],
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  if (!success) throw new Error(`deno bench ${args.join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+// Each case runs in a process of its own: in one process, cases share call
+// sites (and their type feedback) and each other's garbage, which skews every
+// case but the first.
+async function runOnce(names: string[]): Promise<Report> {
+  const reports: Report[] = [];
+  for (const name of names) {
+    reports.push(await bench(["--filter", `/^${escapeRegExp(name)}$/`]));
+  }
+  return {
+    ...reports[0],
+    benches: reports.flatMap((report) => report.benches),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Median over the runs of each case's average ns per iteration, by group then name. */
+export function medians(reports: Report[]): Map<string, Map<string, number>> {
+  const samples = new Map<string, Map<string, number[]>>();
+  for (const report of reports) {
+    for (const bench of report.benches) {
+      const avg = bench.results[0]?.ok?.avg;
+      if (avg === undefined) continue;
+      const group = samples.get(bench.group) ?? new Map<string, number[]>();
+      samples.set(bench.group, group);
+      const label = bench.name.slice(bench.name.indexOf(": ") + 2);
+      group.set(label, [...(group.get(label) ?? []), avg]);
+    }
+  }
+  const result = new Map<string, Map<string, number>>();
+  for (const [group, cases] of samples) {
+    result.set(
+      group,
+      new Map([...cases].map(([name, values]) => [name, median(values)])),
+    );
+  }
+  return result;
+}
+
+function perCall(nanoseconds: number): string {
+  return `${(nanoseconds / BATCH).toFixed(1)} ns`;
+}
+
+function chart(table: Map<string, Map<string, number>>): string {
+  const width = 760;
+  const labelWidth = 260;
+  const barHeight = 16;
+  const rows: string[] = [];
+  let y = 30;
+  for (const [group, cases] of table) {
+    if (group === "signal churn") continue; // one peer is 100x off the scale
+    rows.push(
+      `<text x="10" y="${y}" font-weight="bold">${group} (ns per call)</text>`,
+    );
+    y += 8;
+    const largest = Math.max(...cases.values());
+    for (const [name, value] of cases) {
+      const length = Math.max(1, (width - labelWidth - 90) * value / largest);
+      const ours = name.startsWith("alruCache");
+      rows.push(
+        `<text x="10" y="${y + 12}">${name}</text>`,
+        `<rect x="${labelWidth}" y="${y}" width="${
+          length.toFixed(1)
+        }" height="${barHeight - 3}" fill="${ours ? "#c0392b" : "#7f8c8d"}"/>`,
+        `<text x="${labelWidth + length + 6}" y="${y + 12}">${
+          (value / BATCH).toFixed(1)
+        }</text>`,
+      );
+      y += barHeight;
+    }
+    y += 22;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${
+    rows.join("\n")
+  }\n</svg>\n`;
+}
+
+if (import.meta.main) {
+  // Outside `deno bench`, Deno.bench registers nothing, so importing the
+  // bench file only lists its cases.
+  const names = (await import("../bench/peers_bench.ts")).CASES;
+  const reports: Report[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    console.error(`run ${run + 1} of ${RUNS}`);
+    reports.push(await runOnce(names));
+  }
+  const table = medians(reports);
+  console.log(
+    `${reports[0].runtime}, ${reports[0].cpu}, ${
+      new Date().toISOString().slice(0, 10)
+    }, median of ${RUNS} runs\n`,
+  );
+  for (const [group, cases] of table) {
+    console.log(`\n| ${group} | per call |\n| --- | ---: |`);
+    for (const [name, value] of cases) {
+      console.log(`| ${name} | ${perCall(value)} |`);
+    }
+  }
+  const get = (group: string, name: string) => table.get(group)!.get(name)!;
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  const ours = "alruCache";
+  const limit = "bare Map of promises (limit)";
+  const lru = "lru-cache fetch()";
+  const minimal = "minimal LRU of promises";
+  console.log("\n| target | ratio |\n| --- | ---: |");
+  console.log(
+    `| hit / bare Map (at most 1.2) | ${
+      ratio(get("hit", ours), get("hit", limit))
+    } |`,
+  );
+  console.log(
+    `| lru-cache fetch() hit / hit (at least 1.5) | ${
+      ratio(get("hit", lru), get("hit", ours))
+    } |`,
+  );
+  console.log(
+    `| hit with ttl / hit (at most 1.1) | ${
+      ratio(get("hit with ttl", ours), get("hit", ours))
+    } |`,
+  );
+  console.log(
+    `| churn / minimal LRU (at most 1.2) | ${
+      ratio(get("churn", ours), get("churn", minimal))
+    } |`,
+  );
+  console.log(
+    `| lru-cache fetch() churn / churn (at least 4) | ${
+      ratio(get("churn", lru), get("churn", ours))
+    } |`,
+  );
+  console.log(
+    `| burst / bare Map (at most 1.15) | ${
+      ratio(get("burst", ours), get("burst", limit))
+    } |`,
+  );
+  await Deno.writeTextFile(chartFile, chart(table));
+  console.error(`wrote ${chartFile.pathname}`);
+}
