@@ -456,3 +456,26 @@ test("system clock: no host timer without ttl, and none left after cacheClose()"
     assert.equal(live(), 0);
   });
 });
+
+Deno.test("100,000 entries with ttl and jitter keep one pending timer", async () => {
+  const clock = new ManualClock();
+  let draw = 0;
+  const cached = alruCache((key: number) => Promise.resolve(key), {
+    maxSize: null,
+    ttl: 60_000,
+    jitter: 30_000,
+    // Deadlines spread in no particular order, as Math.random would.
+    random: () => (draw++ * 0.618033988749895) % 1,
+    clock,
+  });
+  for (let key = 0; key < 100_000; key++) await cached(key);
+  assert.equal(cached.cacheInfo().currSize, 100_000);
+  assert.equal(clock.pending, 1);
+  clock.advance(75_000);
+  const left = cached.cacheInfo().currSize;
+  assert.ok(left > 0 && left < 100_000, `some but not all expired: ${left}`);
+  assert.equal(clock.pending, 1);
+  clock.advance(15_000);
+  assert.equal(cached.cacheInfo().currSize, 0);
+  assert.equal(clock.pending, 0);
+});
