@@ -65,7 +65,8 @@ function unrefTimer(handle: unknown, setTimeoutFn: unknown): void {
 function materializeGlobalSetTimeout(): void {
   const descriptor = Object.getOwnPropertyDescriptor(globalThis, "setTimeout");
   if (descriptor?.get !== undefined && descriptor.set !== undefined) {
-    globalThis.setTimeout = globalThis.setTimeout;
+    const current = globalThis.setTimeout;
+    globalThis.setTimeout = current;
   }
 }
 
