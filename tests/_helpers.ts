@@ -1,5 +1,8 @@
 /** Shared test helpers. Not part of the published module. */
 
+import assert from "node:assert/strict";
+import type { CacheInfo, CacheParameters } from "../mod.ts";
+
 /**
  * Lets every pending promise reaction run. Cache bookkeeping and callers'
  * continuations take a few microtask turns; this drains them without touching
@@ -25,4 +28,43 @@ export function deferred<T>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** What {@linkcode checkLru} reads: a cached function or method. */
+export interface Inspectable {
+  cacheInfo(): CacheInfo;
+  cacheParameters(): CacheParameters;
+}
+
+export interface Expected {
+  hits: number;
+  misses: number;
+  currSize: number;
+  tasks: number;
+  maxSize?: number;
+}
+
+/** Checks the counters, the size and the in-flight count; maxSize defaults to 128. */
+export function checkLru(cached: Inspectable, expected: Expected): void {
+  const info = cached.cacheInfo();
+  assert.deepEqual(
+    {
+      hits: info.hits,
+      misses: info.misses,
+      maxSize: info.maxSize,
+      currSize: info.currSize,
+      tasks: cached.cacheParameters().tasks,
+    },
+    { maxSize: 128, ...expected },
+  );
+}
+
+/** Resolves with the reason `promise` rejects with; fails if it fulfils. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (reason) {
+    return reason;
+  }
+  assert.fail("expected the promise to reject");
 }

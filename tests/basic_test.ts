@@ -1,33 +1,6 @@
 import assert from "node:assert/strict";
-import { alruCache, type CacheInfo, type CacheParameters } from "../mod.ts";
-import { deferred } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
+import { alruCache } from "../mod.ts";
+import { checkLru, deferred } from "./_helpers.ts";
 
 Deno.test("alruCache refuses something that is not a function", () => {
   for (const notFn of ["foo", 42, null, undefined, [], Symbol("s")]) {

@@ -1,47 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  alruCache,
-  type CacheInfo,
-  type CacheParameters,
-  ManualClock,
-} from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (reason) {
-    return reason;
-  }
-  assert.fail("expected the promise to reject");
-}
+import { alruCache, ManualClock } from "../mod.ts";
+import { checkLru, deferred, flush, rejectionOf } from "./_helpers.ts";
 
 Deno.test("cacheClear drops settled entries and resets the counters", async () => {
   let calls = 0;

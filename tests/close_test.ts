@@ -3,48 +3,15 @@ import {
   alruCache,
   type AlruCacheOptions,
   CacheClosedError,
-  type CacheInfo,
-  type CacheParameters,
   ManualClock,
 } from "../mod.ts";
-import { type Deferred, deferred, flush } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
-
-/** Resolves with the reason `promise` rejects with; fails if it fulfils. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (reason) {
-    return reason;
-  }
-  assert.fail("expected the promise to reject");
-}
+import {
+  checkLru,
+  type Deferred,
+  deferred,
+  flush,
+  rejectionOf,
+} from "./_helpers.ts";
 
 function assertAbortError(reason: unknown): void {
   assert.ok(

@@ -1,38 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  alruCache,
-  type CacheInfo,
-  type CacheParameters,
-  ManualClock,
-} from "../mod.ts";
-import { type Deferred, deferred, flush } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
+import { alruCache, ManualClock } from "../mod.ts";
+import { checkLru, type Deferred, deferred, flush } from "./_helpers.ts";
 
 const identity = async (n: number) => await Promise.resolve(n);
 

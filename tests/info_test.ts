@@ -1,39 +1,12 @@
 import assert from "node:assert/strict";
+import { alruCache, type Clock, ManualClock } from "../mod.ts";
 import {
-  alruCache,
-  type CacheInfo,
-  type CacheParameters,
-  type Clock,
-  ManualClock,
-} from "../mod.ts";
-import { type Deferred, deferred, flush } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
+  checkLru,
+  type Deferred,
+  deferred,
+  flush,
+  type Inspectable,
+} from "./_helpers.ts";
 
 function parametersOf(cached: Inspectable) {
   const params = cached.cacheParameters();

@@ -1,48 +1,12 @@
 import assert from "node:assert/strict";
+import { alruCache, ManualClock } from "../mod.ts";
 import {
-  alruCache,
-  type CacheInfo,
-  type CacheParameters,
-  ManualClock,
-} from "../mod.ts";
-import { type Deferred, deferred, flush } from "./_helpers.ts";
-
-interface Inspectable {
-  cacheInfo(): CacheInfo;
-  cacheParameters(): CacheParameters;
-}
-
-interface Expected {
-  hits: number;
-  misses: number;
-  currSize: number;
-  tasks: number;
-  maxSize?: number;
-}
-
-function checkLru(cached: Inspectable, expected: Expected): void {
-  const info = cached.cacheInfo();
-  assert.deepEqual(
-    {
-      hits: info.hits,
-      misses: info.misses,
-      maxSize: info.maxSize,
-      currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
-    },
-    { maxSize: 128, ...expected },
-  );
-}
-
-/** Resolves with the reason `promise` rejects with; fails if it fulfils. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (reason) {
-    return reason;
-  }
-  assert.fail("expected the promise to reject");
-}
+  checkLru,
+  type Deferred,
+  deferred,
+  flush,
+  rejectionOf,
+} from "./_helpers.ts";
 
 Deno.test("concurrent callers of failing work all get the same reason; nothing is cached", async () => {
   let calls = 0;
