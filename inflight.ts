@@ -60,8 +60,9 @@ function release<R>(flight: Flight<R>): Pick<Flight<R>, "resolve" | "reject"> {
   return { resolve, reject };
 }
 
-// Outside the registry's methods, so that the reactions capture nothing but
-// the flight: work that never settles must not keep the registry alive.
+// The reactions reach the registry only through `flight.registry`, which is
+// cleared once the flight settles: work that never settles must not keep an
+// abandoned registry alive.
 function watchWork<R>(flight: Flight<R>, result: unknown): void {
   try {
     Promise.resolve(result).then(
@@ -86,15 +87,9 @@ export class InflightRegistry<R> {
   readonly #observer: FlightObserver<R>;
   #first: Flight<R> | undefined = undefined;
   #last: Flight<R> | undefined = undefined;
-  #count = 0;
 
   constructor(observer: FlightObserver<R>) {
     this.#observer = observer;
-  }
-
-  /** How many flights have not settled. */
-  get count(): number {
-    return this.#count;
   }
 
   /**
@@ -215,7 +210,6 @@ export class InflightRegistry<R> {
     if (this.#last === undefined) this.#first = flight;
     else this.#last.next = flight;
     this.#last = flight;
-    this.#count++;
   }
 
   #unlink(flight: Flight<R>): void {
@@ -227,6 +221,5 @@ export class InflightRegistry<R> {
     if (next === undefined) this.#last = previous;
     else next.previous = previous;
     flight.previous = flight.next = undefined;
-    this.#count--;
   }
 }

@@ -29,11 +29,6 @@ export class ExpiryQueue {
     this.#onExpire = onExpire;
   }
 
-  /** The clock that times expiry. */
-  get clock(): Clock {
-    return this.#clock;
-  }
-
   /** How many slots wait to expire. */
   get size(): number {
     return this.#size;
