@@ -71,10 +71,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   readonly #name: string;
   readonly #maxSize: number;
   readonly #ttl: number | undefined;
-  readonly #jitter: number;
+  readonly #jitter: number | undefined;
   readonly #random: () => number;
   readonly #key: ((...args: unknown[]) => unknown) | undefined;
-  readonly #configuredJitter: number | undefined;
   readonly #passSignal: boolean;
 
   readonly #index = new Map<unknown, number>();
@@ -104,8 +103,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#name = fn.name || "anonymous";
     this.#maxSize = options.maxSize;
     this.#ttl = options.ttl;
-    this.#configuredJitter = options.jitter;
-    this.#jitter = options.jitter ?? 0;
+    this.#jitter = options.jitter;
     this.#random = options.random;
     this.#key = options.key;
     this.#passSignal = options.signal;
@@ -240,7 +238,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     return {
       maxSize: this.#maxSize,
       ttl: this.#ttl,
-      jitter: this.#configuredJitter,
+      jitter: this.#jitter,
       tasks: this.#tasks,
       closed: this.#closed,
     };
@@ -253,7 +251,8 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#settle(flight, slot);
     if (this.#closed || this.#ttl === undefined) return;
     try {
-      const lifetime = this.#jitter > 0
+      // Unset or 0: no jitter, and no draw.
+      const lifetime = this.#jitter
         ? this.#ttl + this.#draw() * this.#jitter
         : this.#ttl;
       if (lifetime <= 0) this.#remove(slot);
