@@ -43,6 +43,8 @@ const MAX_HOST_DELAY = 2_147_483_647;
 // from the runtime and never to a fake timer's numeric id.
 const runtimeSetTimeout = globalThis.setTimeout as unknown;
 
+// Node, Bun and recent Deno releases return a timer object with unref();
+// earlier Deno 2 releases return a numeric id, which Deno.unrefTimer takes.
 function unrefTimer(handle: unknown, setTimeoutFn: unknown): void {
   if (typeof handle === "object" && handle !== null) {
     const unref = (handle as { unref?: unknown }).unref;
