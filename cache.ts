@@ -129,11 +129,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    if (
-      this.#closed ||
-      (this.#boundSetTimeout !== null &&
-        globalThis.setTimeout !== this.#boundSetTimeout)
-    ) {
+    if (this.#closed || this.#schedulerChanged()) {
       return this.call(thisArg, listOf(arity, first, second));
     }
     const key = arity === 1
@@ -141,13 +137,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       : this.#argumentsKeys.findShort(arity, first, second);
     if (key !== ABSENT) {
       const slot = this.#index.get(key);
-      if (slot !== undefined) {
-        this.#hits++;
-        this.#list.touch(slot);
-        const flight = this.#flights[slot];
-        if (flight !== undefined) flight.pinned = true;
-        return this.#promises[slot]!;
-      }
+      if (slot !== undefined) return this.#hit(slot, undefined);
     }
     return this.#miss(thisArg, listOf(arity, first, second), key, undefined);
   }
@@ -167,12 +157,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (signal !== undefined && signal.aborted) {
       return Promise.reject(signal.reason);
     }
-    if (
-      this.#boundSetTimeout !== null &&
-      globalThis.setTimeout !== this.#boundSetTimeout
-    ) {
-      this.#bindToCurrentScheduler();
-    }
+    if (this.#schedulerChanged()) this.#bindToCurrentScheduler();
     let key: unknown;
     try {
       key = this.#keyOf(thisArg, args);
@@ -181,14 +166,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     }
     if (key !== ABSENT) {
       const slot = this.#index.get(key);
-      if (slot !== undefined) {
-        this.#hits++;
-        this.#list.touch(slot);
-        const flight = this.#flights[slot];
-        return flight === undefined
-          ? this.#promises[slot]!
-          : this.#inflight.join(flight, signal);
-      }
+      if (slot !== undefined) return this.#hit(slot, signal);
     }
     return this.#miss(thisArg, args, key, signal);
   }
@@ -210,7 +188,19 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
 
   /** Drops every entry and resets the counters. */
   clear(): void {
-    this.#removeAll();
+    // Work still in flight is detached, not stopped: its callers get its outcome.
+    for (const slot of this.#list.slots()) {
+      const flight = this.#flights[slot];
+      if (flight !== undefined) flight.slot = -1;
+    }
+    this.#index.clear();
+    this.#argumentsKeys.clear();
+    this.#list.clear();
+    this.#expiry?.clear();
+    this.#keys = [];
+    this.#promises = [];
+    this.#flights = [];
+    this.#tasks = 0;
     this.#hits = this.#misses = 0;
   }
 
@@ -248,7 +238,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   fulfilled(flight: Flight<R>, _value: R): void {
     const slot = flight.slot;
     if (slot === -1) return;
-    this.#settle(flight, slot);
+    this.#settle(flight);
     if (this.#closed || this.#ttl === undefined) return;
     try {
       // Unset or 0: no jitter, and no draw.
@@ -268,6 +258,23 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   /** Drops the entry of work that failed or was abandoned. */
   rejected(flight: Flight<R>, _reason: unknown): void {
     if (flight.slot !== -1) this.#remove(flight.slot);
+  }
+
+  // Whether the global timers differ from those a default-clock cache is
+  // bound to (or the cache has not bound yet).
+  #schedulerChanged(): boolean {
+    return this.#boundSetTimeout !== null &&
+      globalThis.setTimeout !== this.#boundSetTimeout;
+  }
+
+  // Counts a hit, promotes the entry and hands out its outcome.
+  #hit(slot: number, signal: AbortSignal | undefined): Promise<R> {
+    this.#hits++;
+    this.#list.touch(slot);
+    const flight = this.#flights[slot];
+    return flight === undefined
+      ? this.#promises[slot]!
+      : this.#inflight.join(flight, signal);
   }
 
   #draw(): number {
@@ -342,9 +349,10 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     return promise;
   }
 
-  #settle(flight: Flight<R>, slot: number): void {
+  // Detaches attached work from its slot; the entry itself stays.
+  #settle(flight: Flight<R>): void {
+    this.#flights[flight.slot] = undefined;
     flight.slot = -1;
-    this.#flights[slot] = undefined;
     this.#tasks--;
   }
 
@@ -358,7 +366,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   // Frees a slot whose key is already out of the index.
   #forget(slot: number): void {
     const flight = this.#flights[slot];
-    if (flight !== undefined) this.#settle(flight, slot);
+    if (flight !== undefined) this.#settle(flight);
     this.#expiry?.cancel(slot);
     this.#keys[slot] = undefined;
     this.#promises[slot] = undefined;
@@ -372,21 +380,6 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
         return;
       }
     }
-  }
-
-  #removeAll(): void {
-    for (const slot of this.#list.slots()) {
-      const flight = this.#flights[slot];
-      if (flight !== undefined) flight.slot = -1;
-    }
-    this.#index.clear();
-    this.#argumentsKeys.clear();
-    this.#list.clear();
-    this.#expiry?.clear();
-    this.#keys = [];
-    this.#promises = [];
-    this.#flights = [];
-    this.#tasks = 0;
   }
 
   #useClock(clock: Clock): void {
@@ -406,8 +399,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
           `${SCHEDULER_CHANGE_WARNING} ${this.#name}. In-flight work is left to finish. This is expected only in tests.`,
         );
       }
-      this.#removeAll();
-      this.#hits = this.#misses = 0;
+      this.clear();
     }
     const clock = new SystemClock();
     this.#boundSetTimeout = globalThis.setTimeout;
