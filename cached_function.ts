@@ -12,7 +12,7 @@ import {
   type CacheParameters,
   type CloseOptions,
 } from "./cache.ts";
-import type { ResolvedOptions } from "./options.ts";
+import { describe, type ResolvedOptions } from "./options.ts";
 
 /**
  * A function wrapped by `alruCache`: it takes the same arguments,
@@ -103,11 +103,10 @@ export function createCachedFunction<A extends unknown[], R, F>(
     settings.options,
   );
   const argumentKeys = cache.usesArgumentKeys;
-  const bound = settings.receiver !== undefined;
   const receiver = settings.receiver;
 
   const call = function (this: unknown, ...args: unknown[]) {
-    return cache.call(bound ? receiver : this, args);
+    return cache.call(receiver ?? this, args);
   };
   // Calls of up to two arguments read `arguments` by index and forward it
   // untouched otherwise, so that V8 never materialises it: such a hit
@@ -115,7 +114,7 @@ export function createCachedFunction<A extends unknown[], R, F>(
   const cached = function (this: unknown): Promise<R> {
     if (argumentKeys && arguments.length <= 2) {
       return cache.callShort(
-        bound ? receiver : this,
+        receiver ?? this,
         arguments.length,
         arguments[0],
         arguments[1],
@@ -150,7 +149,7 @@ export function createCachedFunction<A extends unknown[], R, F>(
           : Promise.reject(
             new TypeError(
               `withSignal needs an AbortSignal as its first argument; received ${
-                signal === null ? "null" : typeof signal
+                describe(signal)
               }`,
             ),
           ),
