@@ -139,7 +139,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       const slot = this.#index.get(key);
       if (slot !== undefined) return this.#hit(slot, undefined);
     }
-    return this.#miss(thisArg, listOf(arity, first, second), key, undefined);
+    return arity === 1 && !this.#passSignal
+      ? this.#missOne(thisArg, first)
+      : this.#miss(thisArg, listOf(arity, first, second), key, undefined);
   }
 
   /**
@@ -315,8 +317,32 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#admit(result, controller, key, args, signal);
+  }
+
+  // A plain call's miss on one argument, which is its own key: the function
+  // gets it as is, with no argument list built.
+  #missOne(thisArg: unknown, argument: unknown): Promise<R> {
+    let result: unknown;
+    try {
+      result = this.#fn.call(thisArg, argument);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#admit(result, undefined, argument, undefined, undefined);
+  }
+
+  // Enters the work `fn` started as a new entry under `key`, which, when
+  // ABSENT, is interned from `args` now that `fn` has run.
+  #admit(
+    result: unknown,
+    controller: AbortController | undefined,
+    key: unknown,
+    args: ArrayLike<unknown> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
-    if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+    if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
     const slot = this.#list.add();
     const sizeBefore = this.#index.size;
     this.#index.set(key, slot);
