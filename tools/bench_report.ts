@@ -1,6 +1,6 @@
 /**
  * Runs the peer-group bench three times, takes the median of each case's
- * average, prints a Markdown table with the target ratios, and draws
+ * average and of each target ratio, prints them as Markdown tables, and draws
  * bench/peers.svg. Run with `deno task bench:report`.
  */
 
@@ -136,49 +136,71 @@ if (import.meta.main) {
     });
     console.log(`| ${group} | ${cells.join(" | ")} |`);
   }
-  const get = (group: string, name: string) => table.get(group)!.get(name)!;
+  // Each ratio is taken within a run, from two cases measured a few seconds
+  // apart, and then the median over runs: the machine's speed drifts more
+  // between runs than between neighbouring cases.
+  const perRun = reports.map((report) => medians([report]));
+  const ratio = (
+    group: string,
+    name: string,
+    baseGroup: string,
+    baseName: string,
+  ) =>
+    median(
+      perRun.map((run) =>
+        run.get(group)!.get(name)! / run.get(baseGroup)!.get(baseName)!
+      ),
+    );
   const targets: [string, string, number][] = [
     [
       "hit / bare Map",
       "at most 1.2",
-      get("hit", "alruCache") /
-      get("hit", "bare Map of promises (limit)"),
+      ratio("hit", "alruCache", "hit", "bare Map of promises (limit)"),
     ],
     [
       "lru-cache `fetch()` hit / hit",
       "at least 1.5",
-      get(
-        "hit",
-        "lru-cache fetch()",
-      ) / get("hit", "alruCache"),
+      ratio("hit", "lru-cache fetch()", "hit", "alruCache"),
     ],
     [
       "hit with ttl / hit",
       "at most 1.1",
-      get("hit with ttl", "alruCache") /
-      get("hit", "alruCache"),
+      ratio("hit with ttl", "alruCache", "hit", "alruCache"),
     ],
     [
       "churn / minimal LRU of promises",
       "at most 1.2",
-      get(
+      ratio("churn", "alruCache", "churn", "minimal LRU of promises"),
+    ],
+    [
+      "minimal LRU of abandonable promises / minimal LRU of promises, on churn",
+      "(the floor)",
+      ratio(
+        "churn",
+        "minimal LRU of abandonable promises",
+        "churn",
+        "minimal LRU of promises",
+      ),
+    ],
+    [
+      "churn / minimal LRU of abandonable promises",
+      "",
+      ratio(
         "churn",
         "alruCache",
-      ) / get("churn", "minimal LRU of promises"),
+        "churn",
+        "minimal LRU of abandonable promises",
+      ),
     ],
     [
       "lru-cache `fetch()` churn / churn",
       "at least 4",
-      get(
-        "churn",
-        "lru-cache fetch()",
-      ) / get("churn", "alruCache"),
+      ratio("churn", "lru-cache fetch()", "churn", "alruCache"),
     ],
     [
       "burst of 100 / bare Map",
       "at most 1.15",
-      get("burst", "alruCache") /
-      get("burst", "bare Map of promises (limit)"),
+      ratio("burst", "alruCache", "burst", "bare Map of promises (limit)"),
     ],
   ];
   console.log("\n| target | wanted | measured |\n| --- | --- | ---: |");
