@@ -54,6 +54,12 @@ export interface CloseOptions {
   wait?: boolean;
 }
 
+// What a slot's outcome is.
+const RUNNING = 1;
+const VALUE = 2;
+const SHARED = 3;
+const INITIAL_SLOTS = 16;
+
 const SCHEDULER_CHANGE_WARNING =
   "alruCache detected a scheduler change (the global timer functions were replaced, as when fake timers are installed or removed) and cleared the cache of";
 
@@ -77,13 +83,15 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   readonly #passSignal: boolean;
 
   readonly #index = new Map<unknown, number>();
-  readonly #list = new RecencyList();
+  readonly #list: RecencyList;
   readonly #argumentsKeys = new ArgumentsKeys();
   readonly #inflight: InflightRegistry<R> = new InflightRegistry<R>(this);
-  // Per slot: the key, the promise callers get, and the work if unsettled.
+  // Per slot: the key, and the outcome, whose kind #kinds tells: the work
+  // while it runs, then its value, and from the first hit on the promise
+  // that hits hand out. An entry nobody asks for again holds no promise.
   #keys: unknown[] = [];
-  #promises: (Promise<R> | undefined)[] = [];
-  #flights: (Flight<R> | undefined)[] = [];
+  #outcomes: unknown[] = [];
+  #kinds = new Uint8Array(INITIAL_SLOTS);
   #expiry: ExpiryQueue | undefined = undefined;
 
   // The global setTimeout the cache is bound to; null for an explicit clock,
@@ -102,6 +110,8 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#fn = fn;
     this.#name = fn.name || "anonymous";
     this.#maxSize = options.maxSize;
+    // A miss adds its entry before it evicts: one slot more than maxSize.
+    this.#list = new RecencyList(options.maxSize + 1);
     this.#ttl = options.ttl;
     this.#jitter = options.jitter;
     this.#random = options.random;
@@ -192,16 +202,16 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   clear(): void {
     // Work still in flight is detached, not stopped: its callers get its outcome.
     for (const slot of this.#list.slots()) {
-      const flight = this.#flights[slot];
-      if (flight !== undefined) flight.slot = -1;
+      if (this.#kinds[slot] === RUNNING) {
+        (this.#outcomes[slot] as Flight<R>).slot = -1;
+      }
     }
     this.#index.clear();
     this.#argumentsKeys.clear();
     this.#list.clear();
     this.#expiry?.clear();
     this.#keys = [];
-    this.#promises = [];
-    this.#flights = [];
+    this.#outcomes = [];
     this.#tasks = 0;
     this.#hits = this.#misses = 0;
   }
@@ -237,10 +247,12 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   }
 
   /** Records the outcome of work whose entry may still be in the cache. */
-  fulfilled(flight: Flight<R>, _value: R): void {
+  fulfilled(flight: Flight<R>, value: R): void {
     const slot = flight.slot;
     if (slot === -1) return;
     this.#settle(flight);
+    this.#outcomes[slot] = value;
+    this.#kinds[slot] = VALUE;
     if (this.#closed || this.#ttl === undefined) return;
     try {
       // Unset or 0: no jitter, and no draw.
@@ -273,10 +285,21 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   #hit(slot: number, signal: AbortSignal | undefined): Promise<R> {
     this.#hits++;
     this.#list.touch(slot);
-    const flight = this.#flights[slot];
-    return flight === undefined
-      ? this.#promises[slot]!
-      : this.#inflight.join(flight, signal);
+    const kind = this.#kinds[slot];
+    if (kind === SHARED) return this.#outcomes[slot] as Promise<R>;
+    if (kind === RUNNING) {
+      return this.#inflight.join(this.#outcomes[slot] as Flight<R>, signal);
+    }
+    return this.#share(slot);
+  }
+
+  // The first hit since the entry settled: it makes the promise that this
+  // and every later hit hand out.
+  #share(slot: number): Promise<R> {
+    const promise = Promise.resolve(this.#outcomes[slot] as R);
+    this.#outcomes[slot] = promise;
+    this.#kinds[slot] = SHARED;
+    return promise;
   }
 
   #draw(): number {
@@ -351,8 +374,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
     const flight = this.#inflight.start(result, slot, controller);
     this.#keys[slot] = key;
-    this.#promises[slot] = flight.promise!;
-    this.#flights[slot] = flight;
+    this.#outcomes[slot] = flight;
+    if (slot === this.#kinds.length) this.#growKinds();
+    this.#kinds[slot] = RUNNING;
     this.#tasks++;
     while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
     this.#misses++;
@@ -377,7 +401,6 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
 
   // Detaches attached work from its slot; the entry itself stays.
   #settle(flight: Flight<R>): void {
-    this.#flights[flight.slot] = undefined;
     flight.slot = -1;
     this.#tasks--;
   }
@@ -391,12 +414,23 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
 
   // Frees a slot whose key is already out of the index.
   #forget(slot: number): void {
-    const flight = this.#flights[slot];
-    if (flight !== undefined) this.#settle(flight);
+    if (this.#kinds[slot] === RUNNING) {
+      this.#settle(this.#outcomes[slot] as Flight<R>);
+    }
     this.#expiry?.cancel(slot);
     this.#keys[slot] = undefined;
-    this.#promises[slot] = undefined;
+    this.#outcomes[slot] = undefined;
     this.#list.delete(slot);
+  }
+
+  // Slots are handed out in order, so the array never falls more than one
+  // slot behind; like the recency list, it never outgrows maxSize + 1.
+  #growKinds(): void {
+    const kinds = new Uint8Array(
+      Math.min(this.#kinds.length * 2, this.#maxSize + 1),
+    );
+    kinds.set(this.#kinds);
+    this.#kinds = kinds;
   }
 
   #removeShadowed(key: unknown, newSlot: number): void {
@@ -411,7 +445,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   #useClock(clock: Clock): void {
     if (this.#ttl === undefined) return;
     if (this.#expiry === undefined) {
-      this.#expiry = new ExpiryQueue(clock, (slot) => this.#remove(slot));
+      this.#expiry = new ExpiryQueue(clock, (slot) => this.#remove(slot), {
+        capacityLimit: this.#maxSize + 1,
+      });
     } else {
       this.#expiry.rebind(clock);
     }

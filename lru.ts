@@ -23,8 +23,14 @@ export class RecencyList {
   // Freed slots are chained through #next; #fresh is the first never-used slot.
   #freeHead = NONE;
   #fresh = 0;
+  readonly #capacityLimit: number;
 
-  constructor() {
+  /**
+   * `capacityLimit` is the most slots the list will ever hold at once; its
+   * arrays grow by doubling, but never past it.
+   */
+  constructor(capacityLimit = Infinity) {
+    this.#capacityLimit = capacityLimit;
     this.#prev = new Int32Array(INITIAL_CAPACITY);
     this.#next = new Int32Array(INITIAL_CAPACITY);
   }
@@ -99,7 +105,7 @@ export class RecencyList {
   }
 
   #grow(): void {
-    const capacity = this.#prev.length * 2;
+    const capacity = Math.min(this.#prev.length * 2, this.#capacityLimit);
     const prev = new Int32Array(capacity);
     const next = new Int32Array(capacity);
     prev.set(this.#prev);

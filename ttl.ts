@@ -23,10 +23,20 @@ export class ExpiryQueue {
   #size = 0;
   #timer: unknown = undefined;
   #armedFor = Infinity;
+  readonly #capacityLimit: number;
 
-  constructor(clock: Clock, onExpire: (slot: number) => void) {
+  /**
+   * `options.capacityLimit` bounds the slot numbers and how many slots wait
+   * at once: the arrays grow by doubling, but never past it.
+   */
+  constructor(
+    clock: Clock,
+    onExpire: (slot: number) => void,
+    options: { capacityLimit?: number } = {},
+  ) {
     this.#clock = clock;
     this.#onExpire = onExpire;
+    this.#capacityLimit = options.capacityLimit ?? Infinity;
   }
 
   /** How many slots wait to expire. */
@@ -147,6 +157,7 @@ export class ExpiryQueue {
   #growSlots(minimum: number): void {
     let capacity = this.#positions.length * 2;
     while (capacity < minimum) capacity *= 2;
+    capacity = Math.max(minimum, Math.min(capacity, this.#capacityLimit));
     const deadlines = new Float64Array(capacity);
     const positions = new Int32Array(capacity);
     deadlines.set(this.#deadlines);
@@ -156,7 +167,9 @@ export class ExpiryQueue {
   }
 
   #growHeap(): void {
-    const heap = new Int32Array(this.#heap.length * 2);
+    const heap = new Int32Array(
+      Math.min(this.#heap.length * 2, this.#capacityLimit),
+    );
     heap.set(this.#heap);
     this.#heap = heap;
   }

@@ -64,3 +64,20 @@ Deno.test("ExpiryQueue rebind cancels the timer on the old clock", () => {
   newClock.advance(10);
   assert.equal(expired.length, 1);
 });
+
+Deno.test("ExpiryQueue grows up to its capacity limit and still orders every deadline", () => {
+  const clock = new ManualClock();
+  const expired: number[] = [];
+  const queue = new ExpiryQueue(clock, (slot) => expired.push(slot), {
+    capacityLimit: 20,
+  });
+  for (let slot = 19; slot >= 0; slot--) queue.schedule(slot, 100 + slot);
+  assert.equal(queue.size, 20);
+  queue.cancel(7);
+  clock.advance(200);
+  assert.deepEqual(
+    expired,
+    Array.from({ length: 20 }, (_, slot) => slot).filter((slot) => slot !== 7),
+  );
+  assert.equal(clock.pending, 0);
+});

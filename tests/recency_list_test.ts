@@ -41,3 +41,18 @@ Deno.test("RecencyList grows past its first capacity and keeps its order", () =>
   while (list.size > 0) list.delete(list.oldest);
   assert.deepEqual([...list.slots()], []);
 });
+
+Deno.test("RecencyList grows up to its capacity limit, not past it", () => {
+  const list = new RecencyList(20);
+  const slots = Array.from({ length: 20 }, () => list.add());
+  assert.deepEqual(slots, Array.from({ length: 20 }, (_, i) => i));
+  list.touch(slots[0]);
+  list.delete(slots[5]);
+  assert.equal(list.add(), slots[5]);
+  assert.deepEqual([...list.slots()], [
+    ...slots.slice(1, 5),
+    ...slots.slice(6),
+    slots[0],
+    slots[5],
+  ]);
+});

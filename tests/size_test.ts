@@ -186,3 +186,23 @@ Deno.test("maxSize 0: concurrent calls for one key each run fn", async () => {
   assert.equal(await second, "second");
   checkLru(cached, { hits: 0, misses: 2, currSize: 0, tasks: 0, maxSize: 0 });
 });
+
+Deno.test("a bound that is not a power of two holds exactly maxSize entries in LRU order", async () => {
+  for (const maxSize of [17, 20, 33]) {
+    const cached = alruCache(
+      async (key: number) => await Promise.resolve(key),
+      {
+        maxSize,
+      },
+    );
+    for (let key = 0; key < 3 * maxSize; key++) {
+      await cached(key);
+      if (key % 3 === 0) await cached(key - 1 < 0 ? 0 : key - 1);
+    }
+    const newest = Array.from({ length: maxSize }, (_, i) => 2 * maxSize + i);
+    for (const key of newest) assert.equal(await cached(key), key);
+    assert.equal(cached.cacheInfo().currSize, maxSize);
+    for (const key of newest) assert.ok(cached.cacheContains(key), `${key}`);
+    assert.equal(cached.cacheContains(2 * maxSize - 1), false);
+  }
+});
