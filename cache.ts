@@ -130,8 +130,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
 
   /**
    * Answers a plain call (no signal) of `arity` arguments, at most two, given
-   * one by one so that the caller never gathers them into an array; a hit
-   * allocates nothing. Only for argument keys.
+   * one by one so that the caller never gathers them into an array; a hit on
+   * an entry that has been hit before allocates nothing. Only for argument
+   * keys.
    */
   callShort(
     thisArg: unknown,

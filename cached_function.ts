@@ -109,8 +109,8 @@ export function createCachedFunction<A extends unknown[], R, F>(
     return cache.call(receiver ?? this, args);
   };
   // Calls of up to two arguments read `arguments` by index and forward it
-  // untouched otherwise, so that V8 never materialises it: such a hit
-  // allocates nothing.
+  // untouched otherwise, so that V8 never materialises it: such a call builds
+  // no argument list.
   const cached = function (this: unknown): Promise<R> {
     if (argumentKeys && arguments.length <= 2) {
       return cache.callShort(
