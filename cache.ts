@@ -55,6 +55,7 @@ export interface CloseOptions {
 }
 
 // What a slot's outcome is.
+const FREE = 0;
 const RUNNING = 1;
 const VALUE = 2;
 const SHARED = 3;
@@ -249,25 +250,34 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
 
   /** Records the outcome of work whose entry may still be in the cache. */
   fulfilled(flight: Flight<R>, value: R): void {
+    if (flight.slot === -1) return;
+    let lifetime = this.#closed ? undefined : this.#ttl;
+    // Unset or 0: no jitter, and no draw.
+    if (lifetime !== undefined && this.#jitter) {
+      try {
+        lifetime += this.#draw() * this.#jitter;
+      } catch (error) {
+        // An entry that cannot expire is not kept.
+        if (flight.slot !== -1) this.#remove(flight.slot);
+        throw error;
+      }
+    }
+    // The random source may have called the cache and dropped the entry.
     const slot = flight.slot;
     if (slot === -1) return;
     this.#settle(flight);
     this.#outcomes[slot] = value;
     this.#kinds[slot] = VALUE;
-    if (this.#closed || this.#ttl === undefined) return;
+    if (lifetime === undefined || lifetime === Infinity) return;
+    if (lifetime <= 0) return this.#remove(slot);
     try {
-      // Unset or 0: no jitter, and no draw.
-      const lifetime = this.#jitter
-        ? this.#ttl + this.#draw() * this.#jitter
-        : this.#ttl;
-      if (lifetime <= 0) this.#remove(slot);
-      else if (lifetime !== Infinity) this.#expiry!.schedule(slot, lifetime);
+      this.#expiry!.schedule(slot, lifetime);
     } catch (error) {
-      // A throwing random source or clock: an entry that cannot expire is
-      // not kept.
-      this.#remove(slot);
+      if (this.#holdsValue(slot)) this.#remove(slot);
       throw error;
     }
+    // The clock may have called the cache and dropped the entry meanwhile.
+    if (!this.#holdsValue(slot)) this.#expiry!.cancel(slot);
   }
 
   /** Drops the entry of work that failed or was abandoned. */
@@ -368,20 +378,23 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
     const slot = this.#list.add();
-    const sizeBefore = this.#index.size;
-    this.#index.set(key, slot);
-    // The function may have called the cache with the same key while it ran;
-    // the entry made then lost its index entry just now and must go too.
-    if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
-    const flight = this.#inflight.start(result, slot, controller);
+    const flight = this.#inflight.start(slot, controller);
     this.#keys[slot] = key;
     this.#outcomes[slot] = flight;
     if (slot === this.#kinds.length) this.#growKinds();
     this.#kinds[slot] = RUNNING;
     this.#tasks++;
+    const sizeBefore = this.#index.size;
+    this.#index.set(key, slot);
+    // The function may have called the cache with the same key while it ran;
+    // the entry made then lost its index entry just now and must go too.
+    if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
     while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
     this.#misses++;
-    return this.#inflight.join(flight, signal);
+    const promise = this.#inflight.join(flight, signal);
+    // Last, once the entry is whole: a thenable's `then` may call the cache.
+    this.#inflight.watch(flight, result);
+    return promise;
   }
 
   // The function closed its own cache while it ran: its work gets no entry,
@@ -391,8 +404,9 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     controller: AbortController | undefined,
     signal: AbortSignal | undefined,
   ): Promise<R> {
-    const flight = this.#inflight.start(result, -1, controller);
+    const flight = this.#inflight.start(-1, controller);
     const promise = this.#inflight.join(flight, signal);
+    this.#inflight.watch(flight, result);
     this.#misses++;
     if (this.#abandoning) {
       this.#inflight.abandon(flight, abandonedError(this.#name));
@@ -418,17 +432,28 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (this.#kinds[slot] === RUNNING) {
       this.#settle(this.#outcomes[slot] as Flight<R>);
     }
-    this.#expiry?.cancel(slot);
     this.#keys[slot] = undefined;
     this.#outcomes[slot] = undefined;
+    this.#kinds[slot] = FREE;
     this.#list.delete(slot);
+    // Last, with the slot free: cancelling may call the clock, and the clock
+    // may call the cache.
+    this.#expiry?.cancel(slot);
+  }
+
+  // Whether `slot` holds a settled entry.
+  #holdsValue(slot: number): boolean {
+    const kind = this.#kinds[slot];
+    return kind === VALUE || kind === SHARED;
   }
 
   // Slots are handed out in order, so the array never falls more than one
-  // slot behind; like the recency list, it never outgrows maxSize + 1.
+  // slot behind; like the recency list, it grows past maxSize + 1 only as
+  // far as needed.
   #growKinds(): void {
+    const length = this.#kinds.length;
     const kinds = new Uint8Array(
-      Math.min(this.#kinds.length * 2, this.#maxSize + 1),
+      Math.max(length + 1, Math.min(length * 2, this.#maxSize + 1)),
     );
     kinds.set(this.#kinds);
     this.#kinds = kinds;

@@ -93,18 +93,22 @@ export class InflightRegistry<R> {
   }
 
   /**
-   * Registers the work whose result (a value, promise or thenable) is
-   * `result`, filling cache slot `slot`; `controller` aborts its signal.
+   * Registers work that fills cache slot `slot`; `controller` aborts its
+   * signal. Hand its result to {@linkcode watch} once the flight is recorded.
    */
-  start(
-    result: unknown,
-    slot: number,
-    controller: AbortController | undefined,
-  ): Flight<R> {
+  start(slot: number, controller: AbortController | undefined): Flight<R> {
     const flight = new Flight<R>(slot, controller);
     this.#link(flight);
-    watchWork(flight, result);
     return flight;
+  }
+
+  /**
+   * Settles `flight` with `result` (a value, promise or thenable) when that
+   * settles. Reading a thenable's `then` runs its code, which may call the
+   * cache again: the cache must have recorded the flight before this.
+   */
+  watch(flight: Flight<R>, result: unknown): void {
+    watchWork(flight, result);
   }
 
   /**

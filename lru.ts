@@ -26,8 +26,8 @@ export class RecencyList {
   readonly #capacityLimit: number;
 
   /**
-   * `capacityLimit` is the most slots the list will ever hold at once; its
-   * arrays grow by doubling, but never past it.
+   * `capacityLimit` is the most slots the list is expected to hold at once;
+   * its arrays grow by doubling, but past the limit only one slot at a time.
    */
   constructor(capacityLimit = Infinity) {
     this.#capacityLimit = capacityLimit;
@@ -105,7 +105,13 @@ export class RecencyList {
   }
 
   #grow(): void {
-    const capacity = Math.min(this.#prev.length * 2, this.#capacityLimit);
+    const length = this.#prev.length;
+    // Past the limit only by what is needed: a clock or key that calls the
+    // cache while it evicts can add one more slot than the owner planned.
+    const capacity = Math.max(
+      length + 1,
+      Math.min(length * 2, this.#capacityLimit),
+    );
     const prev = new Int32Array(capacity);
     const next = new Int32Array(capacity);
     prev.set(this.#prev);

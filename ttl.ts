@@ -26,8 +26,9 @@ export class ExpiryQueue {
   readonly #capacityLimit: number;
 
   /**
-   * `options.capacityLimit` bounds the slot numbers and how many slots wait
-   * at once: the arrays grow by doubling, but never past it.
+   * `options.capacityLimit` is the expected bound on slot numbers and on how
+   * many slots wait at once: the arrays grow by doubling, but past the limit
+   * only as far as needed.
    */
   constructor(
     clock: Clock,
@@ -109,10 +110,12 @@ export class ExpiryQueue {
   }
 
   #disarm(): void {
-    if (this.#timer === undefined) return;
-    this.#clock.clearTimeout(this.#timer);
+    const timer = this.#timer;
+    if (timer === undefined) return;
+    // Disarmed before the clock hears of it, in case the clock calls back in.
     this.#timer = undefined;
     this.#armedFor = Infinity;
+    this.#clock.clearTimeout(timer);
   }
 
   #siftUp(index: number): void {
@@ -167,8 +170,9 @@ export class ExpiryQueue {
   }
 
   #growHeap(): void {
+    const length = this.#heap.length;
     const heap = new Int32Array(
-      Math.min(this.#heap.length * 2, this.#capacityLimit),
+      Math.max(length + 1, Math.min(length * 2, this.#capacityLimit)),
     );
     heap.set(this.#heap);
     this.#heap = heap;

@@ -56,3 +56,10 @@ Deno.test("RecencyList grows up to its capacity limit, not past it", () => {
     slots[5],
   ]);
 });
+
+Deno.test("RecencyList holds more slots than its capacity limit if asked to", () => {
+  const list = new RecencyList(3);
+  const slots = Array.from({ length: 40 }, () => list.add());
+  assert.deepEqual([...list.slots()], slots);
+  assert.equal(new Set(slots).size, 40);
+});
