@@ -269,7 +269,10 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     this.#outcomes[slot] = value;
     this.#kinds[slot] = VALUE;
     if (lifetime === undefined || lifetime === Infinity) return;
-    if (lifetime <= 0) return this.#remove(slot);
+    if (lifetime <= 0) {
+      this.#remove(slot);
+      return;
+    }
     try {
       this.#expiry!.schedule(slot, lifetime);
     } catch (error) {

@@ -106,8 +106,8 @@ export class RecencyList {
 
   #grow(): void {
     const length = this.#prev.length;
-    // Past the limit only by what is needed: a clock or key that calls the
-    // cache while it evicts can add one more slot than the owner planned.
+    // Past the limit only by what is needed: a clock that calls the cache
+    // while it evicts can add one more slot than the owner planned.
     const capacity = Math.max(
       length + 1,
       Math.min(length * 2, this.#capacityLimit),
