@@ -5,6 +5,7 @@
  * @module
  */
 
+import { grownLength } from "./capacity.ts";
 import { type Clock, SystemClock } from "./clock.ts";
 import { abandonedError, CacheClosedError } from "./errors.ts";
 import {
@@ -456,7 +457,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   #growKinds(): void {
     const length = this.#kinds.length;
     const kinds = new Uint8Array(
-      Math.max(length + 1, Math.min(length * 2, this.#maxSize + 1)),
+      grownLength(length, length + 1, this.#maxSize + 1),
     );
     kinds.set(this.#kinds);
     this.#kinds = kinds;

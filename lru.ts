@@ -6,6 +6,8 @@
  * @module
  */
 
+import { grownLength } from "./capacity.ts";
+
 const NONE = -1;
 const INITIAL_CAPACITY = 16;
 
@@ -105,13 +107,10 @@ export class RecencyList {
   }
 
   #grow(): void {
+    // A clock that calls the cache while it evicts can add one more slot
+    // than the owner planned.
     const length = this.#prev.length;
-    // Past the limit only by what is needed: a clock that calls the cache
-    // while it evicts can add one more slot than the owner planned.
-    const capacity = Math.max(
-      length + 1,
-      Math.min(length * 2, this.#capacityLimit),
-    );
+    const capacity = grownLength(length, length + 1, this.#capacityLimit);
     const prev = new Int32Array(capacity);
     const next = new Int32Array(capacity);
     prev.set(this.#prev);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { grownLength } from "./capacity.ts";
 import type { Clock } from "./clock.ts";
 
 const INITIAL_CAPACITY = 16;
@@ -158,9 +159,11 @@ export class ExpiryQueue {
   }
 
   #growSlots(minimum: number): void {
-    let capacity = this.#positions.length * 2;
-    while (capacity < minimum) capacity *= 2;
-    capacity = Math.max(minimum, Math.min(capacity, this.#capacityLimit));
+    const capacity = grownLength(
+      this.#positions.length,
+      minimum,
+      this.#capacityLimit,
+    );
     const deadlines = new Float64Array(capacity);
     const positions = new Int32Array(capacity);
     deadlines.set(this.#deadlines);
@@ -172,7 +175,7 @@ export class ExpiryQueue {
   #growHeap(): void {
     const length = this.#heap.length;
     const heap = new Int32Array(
-      Math.max(length + 1, Math.min(length * 2, this.#capacityLimit)),
+      grownLength(length, length + 1, this.#capacityLimit),
     );
     heap.set(this.#heap);
     this.#heap = heap;
