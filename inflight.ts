@@ -62,7 +62,8 @@ function release<R>(flight: Flight<R>): Pick<Flight<R>, "resolve" | "reject"> {
 
 // The reactions reach the registry only through `flight.registry`, which is
 // cleared once the flight settles: work that never settles must not keep an
-// abandoned registry alive.
+// abandoned registry alive. A free function rather than a registry method, so
+// that no reaction can capture the registry as `this`.
 function watchWork<R>(flight: Flight<R>, result: unknown): void {
   try {
     Promise.resolve(result).then(
