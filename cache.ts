@@ -1,22 +1,27 @@
 /**
- * The cache behind one wrapped function: entries in slots, a key index, the
- * recency list, expiry and in-flight work, and the counters.
+ * The cache behind one wrapped function: the call protocol and its counters.
+ * The entries live in an {@linkcode EntryTable}, their deadlines in an
+ * {@linkcode ExpiryQueue}, running work in an {@linkcode InflightRegistry}.
+ *
+ * User code (the function, the key function, the clock, the random source,
+ * thenables, abort listeners, `console`) is called only while the cache is
+ * whole: inputs a change needs are read before it starts, the change itself
+ * is plain bookkeeping, and what it sets off that calls user code (aborting
+ * abandoned work's signal, arming or cancelling the expiry timer) is queued
+ * and run after it. Any of that user code may call the cache again.
  *
  * @module
  */
 
-import { grownLength } from "./capacity.ts";
-import { type Clock, SystemClock } from "./clock.ts";
+import type { Clock } from "./clock.ts";
+import { EntryTable, RUNNING, SHARED, VALUE } from "./entries.ts";
 import { abandonedError, CacheClosedError } from "./errors.ts";
-import {
-  type Flight,
-  type FlightObserver,
-  InflightRegistry,
-} from "./inflight.ts";
+import { type Flight, InflightRegistry } from "./inflight.ts";
 import { ABSENT, ArgumentsKeys } from "./key.ts";
-import { RecencyList } from "./lru.ts";
-import type { ResolvedOptions } from "./options.ts";
-import { ExpiryQueue } from "./ttl.ts";
+import { NO_SLOT, type Slot } from "./lru.ts";
+import { describe, type ResolvedOptions } from "./options.ts";
+import { SchedulerGuard } from "./scheduler_guard.ts";
+import { ExpiryQueue, Lifetime } from "./ttl.ts";
 
 /** Hit and miss counts and sizes, as `cacheInfo()` reports them. */
 export interface CacheInfo {
@@ -55,74 +60,80 @@ export interface CloseOptions {
   wait?: boolean;
 }
 
-// What a slot's outcome is.
-const FREE = 0;
-const RUNNING = 1;
-const VALUE = 2;
-const SHARED = 3;
-const INITIAL_SLOTS = 16;
-
-const SCHEDULER_CHANGE_WARNING =
-  "alruCache detected a scheduler change (the global timer functions were replaced, as when fake timers are installed or removed) and cleared the cache of";
+function waitOf(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `cacheClose options must be an object; received ${describe(options)}`,
+    );
+  }
+  const wait = (options as CloseOptions).wait;
+  if (wait !== undefined && typeof wait !== "boolean") {
+    throw new TypeError(
+      `cacheClose option "wait" must be a boolean; received ${describe(wait)}`,
+    );
+  }
+  return wait ?? false;
+}
 
 function listOf(arity: number, first: unknown, second: unknown): unknown[] {
   return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
 }
 
-function sameValueZero(a: unknown, b: unknown): boolean {
-  return a === b || (a !== a && b !== b);
-}
-
 /** An LRU cache of the outcomes of one async function. */
-export class AsyncLruCache<R> implements FlightObserver<R> {
+export class AsyncLruCache<R> {
   readonly #fn: (...args: unknown[]) => unknown;
   readonly #name: string;
   readonly #maxSize: number;
   readonly #ttl: number | undefined;
   readonly #jitter: number | undefined;
-  readonly #random: () => number;
+  readonly #lifetime: Lifetime | undefined;
   readonly #key: ((...args: unknown[]) => unknown) | undefined;
   readonly #passSignal: boolean;
 
-  readonly #index = new Map<unknown, number>();
-  readonly #list: RecencyList;
+  readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
-  readonly #inflight: InflightRegistry<R> = new InflightRegistry<R>(this);
-  // Per slot: the key, and the outcome, whose kind #kinds tells: the work
-  // while it runs, then its value, and from the first hit on the promise
-  // that hits hand out. An entry nobody asks for again holds no promise.
-  #keys: unknown[] = [];
-  #outcomes: unknown[] = [];
-  #kinds = new Uint8Array(INITIAL_SLOTS);
+  readonly #inflight: InflightRegistry<R>;
   #expiry: ExpiryQueue | undefined = undefined;
-
-  // The global setTimeout the cache is bound to; null for an explicit clock,
-  // which is never re-checked, and undefined before the first call.
-  #boundSetTimeout: unknown;
-  #warnedSchedulerChange = false;
+  // Binds a cache on the default clock to the global timers; absent for an
+  // explicit clock, which is never re-checked.
+  readonly #guard: SchedulerGuard | undefined;
 
   #hits = 0;
   #misses = 0;
-  #tasks = 0;
   #closed = false;
   // Set by a close without wait: work started after it is abandoned at once.
   #abandoning = false;
+
+  // Effects of changes already made, waiting for the cache to be whole.
+  #aborts: { controller: AbortController; reason: unknown }[] = [];
+  #runningEffects = false;
+  #clockFailureReported = false;
 
   constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
     this.#fn = fn;
     this.#name = fn.name || "anonymous";
     this.#maxSize = options.maxSize;
     // A miss adds its entry before it evicts: one slot more than maxSize.
-    this.#list = new RecencyList(options.maxSize + 1);
+    this.#entries = new EntryTable(options.maxSize + 1);
     this.#ttl = options.ttl;
     this.#jitter = options.jitter;
-    this.#random = options.random;
+    if (options.ttl !== undefined) {
+      this.#lifetime = new Lifetime(
+        options.ttl,
+        options.jitter,
+        options.random,
+      );
+    }
     this.#key = options.key;
     this.#passSignal = options.signal;
-    if (options.clock !== undefined) {
-      this.#boundSetTimeout = null;
-      this.#useClock(options.clock);
-    }
+    this.#inflight = new InflightRegistry<R>({
+      fulfilled: (flight, value) => this.#fulfilled(flight, value),
+      rejected: (flight, reason) => this.#rejected(flight, reason),
+      deserted: (flight, reason) => this.#deserted(flight, reason),
+    });
+    if (options.clock !== undefined) this.#useClock(options.clock);
+    else this.#guard = new SchedulerGuard();
   }
 
   /** Whether keys come from the arguments themselves rather than a `key` option. */
@@ -142,14 +153,12 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    if (this.#closed || this.#schedulerChanged()) {
-      return this.call(thisArg, listOf(arity, first, second));
-    }
+    if (this.#closed) return this.call(thisArg, listOf(arity, first, second));
     const key = arity === 1
       ? first
       : this.#argumentsKeys.findShort(arity, first, second);
     if (key !== ABSENT) {
-      const slot = this.#index.get(key);
+      const slot = this.#entries.find(key);
       if (slot !== undefined) return this.#hit(slot, undefined);
     }
     return arity === 1 && !this.#passSignal
@@ -172,15 +181,18 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     if (signal !== undefined && signal.aborted) {
       return Promise.reject(signal.reason);
     }
-    if (this.#schedulerChanged()) this.#bindToCurrentScheduler();
     let key: unknown;
     try {
       key = this.#keyOf(thisArg, args);
     } catch (error) {
       return Promise.reject(error);
     }
+    // The key function may have closed the cache.
+    if (this.#closed) {
+      return Promise.reject(new CacheClosedError(this.#name));
+    }
     if (key !== ABSENT) {
-      const slot = this.#index.get(key);
+      const slot = this.#entries.find(key);
       if (slot !== undefined) return this.#hit(slot, signal);
     }
     return this.#miss(thisArg, args, key, signal);
@@ -189,45 +201,43 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   /** Whether an entry, settled or in flight, exists for `args`. */
   contains(thisArg: unknown, args: ArrayLike<unknown>): boolean {
     const key = this.#keyOf(thisArg, args);
-    return key !== ABSENT && this.#index.has(key);
+    return key !== ABSENT && this.#entries.has(key);
   }
 
   /** Removes the entry for `args`; says whether there was one. */
   invalidate(thisArg: unknown, args: ArrayLike<unknown>): boolean {
     const key = this.#keyOf(thisArg, args);
-    const slot = key === ABSENT ? undefined : this.#index.get(key);
+    const slot = key === ABSENT ? undefined : this.#entries.find(key);
     if (slot === undefined) return false;
-    this.#remove(slot);
+    this.#removeEntry(slot);
+    this.#afterChange();
     return true;
   }
 
-  /** Drops every entry and resets the counters. */
+  /** Drops every entry and resets the counters; running work is detached, not stopped. */
   clear(): void {
-    // Work still in flight is detached, not stopped: its callers get its outcome.
-    for (const slot of this.#list.slots()) {
-      if (this.#kinds[slot] === RUNNING) {
-        (this.#outcomes[slot] as Flight<R>).slot = -1;
-      }
-    }
-    this.#index.clear();
-    this.#argumentsKeys.clear();
-    this.#list.clear();
-    this.#expiry?.clear();
-    this.#keys = [];
-    this.#outcomes = [];
-    this.#tasks = 0;
-    this.#hits = this.#misses = 0;
+    this.#clearEntries();
+    this.#afterChange();
   }
 
   /** Closes the cache; see {@linkcode CloseOptions}. */
-  async close(options: CloseOptions = {}): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
+    let wait: boolean;
+    try {
+      wait = waitOf(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#closed = true;
     this.#expiry?.clear();
-    if (!options.wait) {
+    if (!wait) {
       this.#abandoning = true;
-      this.#inflight.abandonAll(() => abandonedError(this.#name));
+      for (const flight of this.#inflight.unsettled()) {
+        this.#abandon(flight, abandonedError(this.#name));
+      }
     }
-    await this.#inflight.whenSettled();
+    this.#afterChange();
+    return this.#whenSettled();
   }
 
   info(): CacheInfo {
@@ -235,7 +245,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       hits: this.#hits,
       misses: this.#misses,
       maxSize: this.#maxSize,
-      currSize: this.#list.size,
+      currSize: this.#entries.size,
     };
   }
 
@@ -244,87 +254,52 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
       maxSize: this.#maxSize,
       ttl: this.#ttl,
       jitter: this.#jitter,
-      tasks: this.#tasks,
+      tasks: this.#entries.running,
       closed: this.#closed,
     };
   }
 
-  /** Records the outcome of work whose entry may still be in the cache. */
-  fulfilled(flight: Flight<R>, value: R): void {
-    if (flight.slot === -1) return;
-    let lifetime = this.#closed ? undefined : this.#ttl;
-    // Unset or 0: no jitter, and no draw.
-    if (lifetime !== undefined && this.#jitter) {
-      try {
-        lifetime += this.#draw() * this.#jitter;
-      } catch (error) {
-        // An entry that cannot expire is not kept.
-        if (flight.slot !== -1) this.#remove(flight.slot);
-        throw error;
+  /**
+   * Throws if the cache is not whole: its parts disagree, it holds more than
+   * `maxSize` entries, an entry waits to expire that is not settled, or a
+   * closed cache still times entries. For tests.
+   */
+  assertConsistent(): void {
+    this.#entries.assertConsistent();
+    if (this.#entries.size > this.#maxSize) {
+      throw new Error(
+        `${this.#entries.size} entries held, more than maxSize ${this.#maxSize}`,
+      );
+    }
+    const expiry = this.#expiry;
+    if (expiry === undefined) return;
+    expiry.assertConsistent((slot) => {
+      const kind = this.#entries.kind(slot);
+      if (
+        this.#entries.find(this.#entries.key(slot)) !== slot ||
+        (kind !== VALUE && kind !== SHARED)
+      ) {
+        throw new Error(`slot ${slot} waits to expire but holds no value`);
       }
+    });
+    if (this.#closed && expiry.size > 0) {
+      throw new Error("a closed cache still times entries");
     }
-    // The random source may have called the cache and dropped the entry.
-    const slot = flight.slot;
-    if (slot === -1) return;
-    this.#settle(flight);
-    this.#outcomes[slot] = value;
-    this.#kinds[slot] = VALUE;
-    if (lifetime === undefined || lifetime === Infinity) return;
-    if (lifetime <= 0) {
-      this.#remove(slot);
-      return;
-    }
-    try {
-      this.#expiry!.schedule(slot, lifetime);
-    } catch (error) {
-      if (this.#holdsValue(slot)) this.#remove(slot);
-      throw error;
-    }
-    // The clock may have called the cache and dropped the entry meanwhile.
-    if (!this.#holdsValue(slot)) this.#expiry!.cancel(slot);
-  }
-
-  /** Drops the entry of work that failed or was abandoned. */
-  rejected(flight: Flight<R>, _reason: unknown): void {
-    if (flight.slot !== -1) this.#remove(flight.slot);
-  }
-
-  // Whether the global timers differ from those a default-clock cache is
-  // bound to (or the cache has not bound yet).
-  #schedulerChanged(): boolean {
-    return this.#boundSetTimeout !== null &&
-      globalThis.setTimeout !== this.#boundSetTimeout;
   }
 
   // Counts a hit, promotes the entry and hands out its outcome.
-  #hit(slot: number, signal: AbortSignal | undefined): Promise<R> {
+  #hit(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
     this.#hits++;
-    this.#list.touch(slot);
-    const kind = this.#kinds[slot];
-    if (kind === SHARED) return this.#outcomes[slot] as Promise<R>;
+    this.#entries.touch(slot);
+    const kind = this.#entries.kind(slot);
+    if (kind === SHARED) return this.#entries.outcome(slot) as Promise<R>;
     if (kind === RUNNING) {
-      return this.#inflight.join(this.#outcomes[slot] as Flight<R>, signal);
-    }
-    return this.#share(slot);
-  }
-
-  // The first hit since the entry settled: it makes the promise that this
-  // and every later hit hand out.
-  #share(slot: number): Promise<R> {
-    const promise = Promise.resolve(this.#outcomes[slot] as R);
-    this.#outcomes[slot] = promise;
-    this.#kinds[slot] = SHARED;
-    return promise;
-  }
-
-  #draw(): number {
-    const fraction = this.#random();
-    if (!(fraction >= 0 && fraction < 1)) {
-      throw new RangeError(
-        `alruCache option "random" must return a number in [0, 1); it returned ${fraction}`,
+      return this.#inflight.join(
+        this.#entries.outcome(slot) as Flight<R>,
+        signal,
       );
     }
-    return fraction;
+    return this.#entries.share<R>(slot);
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
@@ -340,6 +315,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     key: unknown,
     signal: AbortSignal | undefined,
   ): Promise<R> {
+    if (this.#guard !== undefined && this.#guard.changed()) this.#rebind();
     let result: unknown;
     let controller: AbortController | undefined;
     try {
@@ -361,6 +337,7 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   // A plain call's miss on one argument, which is its own key: the function
   // gets it as is, with no argument list built.
   #missOne(thisArg: unknown, argument: unknown): Promise<R> {
+    if (this.#guard !== undefined && this.#guard.changed()) this.#rebind();
     let result: unknown;
     try {
       result = this.#fn.call(thisArg, argument);
@@ -381,22 +358,19 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
   ): Promise<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
-    const slot = this.#list.add();
-    const flight = this.#inflight.start(slot, controller);
-    this.#keys[slot] = key;
-    this.#outcomes[slot] = flight;
-    if (slot === this.#kinds.length) this.#growKinds();
-    this.#kinds[slot] = RUNNING;
-    this.#tasks++;
-    const sizeBefore = this.#index.size;
-    this.#index.set(key, slot);
-    // The function may have called the cache with the same key while it ran;
-    // the entry made then lost its index entry just now and must go too.
-    if (this.#index.size === sizeBefore) this.#removeShadowed(key, slot);
-    while (this.#list.size > this.#maxSize) this.#remove(this.#list.oldest);
+    const flight = this.#inflight.start(controller);
+    this.#entries.add(key, flight);
+    while (this.#entries.size > this.#maxSize) {
+      this.#removeEntry(this.#entries.oldest);
+    }
     this.#misses++;
     const promise = this.#inflight.join(flight, signal);
-    // Last, once the entry is whole: a thenable's `then` may call the cache.
+    // The caller gave up while the function ran, and nobody else waits.
+    if (signal !== undefined && this.#inflight.isDeserted(flight)) {
+      this.#abandon(flight, signal.reason);
+    }
+    this.#afterChange();
+    // Last, once the cache is whole: a thenable's `then` may call the cache.
     this.#inflight.watch(flight, result);
     return promise;
   }
@@ -408,74 +382,195 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     controller: AbortController | undefined,
     signal: AbortSignal | undefined,
   ): Promise<R> {
-    const flight = this.#inflight.start(-1, controller);
-    const promise = this.#inflight.join(flight, signal);
-    this.#inflight.watch(flight, result);
+    const flight = this.#inflight.start(controller);
     this.#misses++;
-    if (this.#abandoning) {
-      this.#inflight.abandon(flight, abandonedError(this.#name));
-    }
+    const promise = this.#inflight.join(flight, signal);
+    if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
+    this.#afterChange();
+    this.#inflight.watch(flight, result);
     return promise;
   }
 
-  // Detaches attached work from its slot; the entry itself stays.
-  #settle(flight: Flight<R>): void {
-    flight.slot = -1;
-    this.#tasks--;
-  }
-
-  #remove(slot: number): void {
-    const key = this.#keys[slot];
-    this.#index.delete(key);
-    if (this.#key === undefined) this.#argumentsKeys.release(key);
-    this.#forget(slot);
-  }
-
-  // Frees a slot whose key is already out of the index.
-  #forget(slot: number): void {
-    if (this.#kinds[slot] === RUNNING) {
-      this.#settle(this.#outcomes[slot] as Flight<R>);
+  #fulfilled(flight: Flight<R>, value: R): void {
+    if (flight.settled) return;
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.#lifetime !== undefined) {
+        this.#fulfilledTimed(flight, value, this.#lifetime);
+        return;
+      }
+      this.#entries.settle(slot, value);
     }
-    this.#keys[slot] = undefined;
-    this.#outcomes[slot] = undefined;
-    this.#kinds[slot] = FREE;
-    this.#list.delete(slot);
-    // Last, with the slot free: cancelling may call the clock, and the clock
-    // may call the cache.
+    this.#inflight.resolve(flight, value);
+    this.#afterChange();
+  }
+
+  // The work of a timed entry resolved. The lifetime is drawn first, while
+  // the entry still runs and can be joined, since the random source and the
+  // clock may call the cache; the entry is looked at again afterwards.
+  #fulfilledTimed(flight: Flight<R>, value: R, lifetimes: Lifetime): void {
+    let lifetime = Infinity;
+    let now = 0;
+    try {
+      if (!this.#closed) {
+        lifetime = lifetimes.draw();
+        if (lifetime > 0 && lifetime !== Infinity) now = this.#expiry!.now();
+      }
+    } catch (error) {
+      // An entry whose lifetime cannot be known is not kept.
+      this.#rejected(flight, error);
+      return;
+    }
+    if (flight.settled) return;
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      this.#entries.settle(slot, value);
+      if (lifetime <= 0) this.#removeEntry(slot);
+      // Entries of a closed cache never expire.
+      else if (lifetime !== Infinity && !this.#closed) {
+        this.#expiry!.schedule(slot, now + lifetime);
+      }
+    }
+    this.#inflight.resolve(flight, value);
+    this.#afterChange();
+  }
+
+  #rejected(flight: Flight<R>, reason: unknown): void {
+    if (flight.settled) return;
+    if (flight.slot !== NO_SLOT) this.#removeEntry(flight.slot);
+    this.#inflight.reject(flight, reason);
+    this.#afterChange();
+  }
+
+  #deserted(flight: Flight<R>, reason: unknown): void {
+    if (flight.settled) return;
+    this.#abandon(flight, reason);
+    this.#afterChange();
+  }
+
+  // Rejects the callers of unsettled `flight`, drops its entry, and queues
+  // the abort of its signal.
+  #abandon(flight: Flight<R>, reason: unknown): void {
+    if (flight.slot !== NO_SLOT) this.#removeEntry(flight.slot);
+    const controller = this.#inflight.reject(flight, reason);
+    if (controller !== undefined) this.#aborts.push({ controller, reason });
+  }
+
+  // The expiry timer fired: what is due goes.
+  #expireDue(): void {
+    if (this.#guard !== undefined && this.#guard.changed()) {
+      this.#rebind();
+      return;
+    }
+    const expiry = this.#expiry!;
+    let now: number;
+    let clockFailure: { error: unknown } | undefined;
+    try {
+      now = expiry.now();
+    } catch (error) {
+      // The fired timer still proves its own deadline.
+      now = expiry.provenTime;
+      clockFailure = { error };
+    }
+    for (
+      let slot = expiry.takeDue(now);
+      slot !== NO_SLOT;
+      slot = expiry.takeDue(now)
+    ) {
+      this.#removeEntry(slot);
+    }
+    if (clockFailure !== undefined) {
+      this.#reportClockFailure(clockFailure.error);
+    }
+    this.#afterChange();
+  }
+
+  #removeEntry(slot: Slot): void {
+    const key = this.#entries.remove(slot);
+    if (this.#key === undefined) this.#argumentsKeys.release(key);
     this.#expiry?.cancel(slot);
   }
 
-  // Whether `slot` holds a settled entry.
-  #holdsValue(slot: number): boolean {
-    const kind = this.#kinds[slot];
-    return kind === VALUE || kind === SHARED;
+  #clearEntries(): void {
+    this.#entries.clear();
+    this.#argumentsKeys.clear();
+    this.#expiry?.clear();
+    this.#hits = this.#misses = 0;
   }
 
-  // Slots are handed out in order, so the array never falls more than one
-  // slot behind; like the recency list, it grows past maxSize + 1 only as
-  // far as needed.
-  #growKinds(): void {
-    const length = this.#kinds.length;
-    const kinds = new Uint8Array(
-      grownLength(length, length + 1, this.#maxSize + 1),
-    );
-    kinds.set(this.#kinds);
-    this.#kinds = kinds;
-  }
-
-  #removeShadowed(key: unknown, newSlot: number): void {
-    for (const slot of this.#list.slots()) {
-      if (slot !== newSlot && sameValueZero(this.#keys[slot], key)) {
-        this.#forget(slot);
-        return;
-      }
+  // Runs the effects of the change just made, if it left any.
+  #afterChange(): void {
+    if (
+      this.#aborts.length !== 0 ||
+      (this.#expiry !== undefined && this.#expiry.timerOutOfDate)
+    ) {
+      this.#runEffects();
     }
   }
 
+  // Aborts abandoned work's signals and brings the expiry timer in line with
+  // the entries. Both call user code, which may change the cache again; the
+  // loop runs what such a change leaves too. A call made while it runs only
+  // queues.
+  #runEffects(): void {
+    if (this.#runningEffects) return;
+    this.#runningEffects = true;
+    try {
+      for (;;) {
+        const abort = this.#aborts.shift();
+        if (abort !== undefined) {
+          abort.controller.abort(abort.reason);
+          continue;
+        }
+        const expiry = this.#expiry;
+        if (expiry === undefined || !expiry.timerOutOfDate) return;
+        if (this.#guard !== undefined && this.#guard.changed()) {
+          this.#rebind();
+          continue;
+        }
+        try {
+          expiry.syncTimer();
+        } catch (error) {
+          // Entries that no timer will expire are not kept.
+          if (!expiry.armed) {
+            for (
+              let slot = expiry.takeDue(Infinity);
+              slot !== NO_SLOT;
+              slot = expiry.takeDue(Infinity)
+            ) {
+              this.#removeEntry(slot);
+            }
+          }
+          this.#reportClockFailure(error);
+        }
+      }
+    } finally {
+      this.#runningEffects = false;
+    }
+  }
+
+  // A clock that throws is the user's to fix; the cache goes on without the
+  // entries it could not time, and says so once.
+  #reportClockFailure(error: unknown): void {
+    if (this.#clockFailureReported) return;
+    this.#clockFailureReported = true;
+    console.error(
+      `alruCache's clock failed for ${this.#name}; the entries it could not time were dropped, and the cache goes on. Later clock failures of this cache are not reported.`,
+      error,
+    );
+  }
+
+  // Waits a turn first: work that a function running now starts, by closing
+  // its own cache, is registered by then.
+  async #whenSettled(): Promise<void> {
+    await null;
+    await this.#inflight.whenSettled();
+  }
+
   #useClock(clock: Clock): void {
-    if (this.#ttl === undefined) return;
+    if (this.#lifetime === undefined) return;
     if (this.#expiry === undefined) {
-      this.#expiry = new ExpiryQueue(clock, (slot) => this.#remove(slot), {
+      this.#expiry = new ExpiryQueue(clock, () => this.#expireDue(), {
         capacityLimit: this.#maxSize + 1,
       });
     } else {
@@ -483,18 +578,12 @@ export class AsyncLruCache<R> implements FlightObserver<R> {
     }
   }
 
-  #bindToCurrentScheduler(): void {
-    if (this.#boundSetTimeout !== undefined) {
-      if (!this.#warnedSchedulerChange) {
-        this.#warnedSchedulerChange = true;
-        console.warn(
-          `${SCHEDULER_CHANGE_WARNING} ${this.#name}. In-flight work is left to finish. This is expected only in tests.`,
-        );
-      }
-      this.clear();
-    }
-    const clock = new SystemClock();
-    this.#boundSetTimeout = globalThis.setTimeout;
+  // Binds to the global timers now in effect, starting over if the cache was
+  // bound to others.
+  #rebind(): void {
+    const clock = this.#guard!.rebind(this.#name);
+    this.#clearEntries();
     this.#useClock(clock);
+    this.#afterChange();
   }
 }

@@ -75,6 +75,12 @@ function isAbortSignal(value: unknown): value is AbortSignal {
 
 const cachedFunctions = new WeakSet<object>();
 
+/**
+ * The key of a cached function's {@linkcode AsyncLruCache}, for tests that
+ * check the cache's consistency from inside; not exported from `mod.ts`.
+ */
+export const CACHE: unique symbol = Symbol("alruCache cache");
+
 /** Whether `value` was made by {@linkcode createCachedFunction}. */
 export function isCachedFunction(
   value: unknown,
@@ -156,6 +162,7 @@ export function createCachedFunction<A extends unknown[], R, F>(
       enumerable: true,
     },
   });
+  Object.defineProperty(cached, CACHE, { value: cache });
   // Runtimes without explicit resource management lack the symbol.
   if (typeof Symbol.asyncDispose === "symbol") {
     Object.defineProperty(cached, Symbol.asyncDispose, {

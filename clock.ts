@@ -35,10 +35,6 @@ export interface Clock {
 type HostSetTimeout = (callback: () => void, delay: number) => unknown;
 type HostClearTimeout = (handle: unknown) => void;
 
-// Hosts clamp delays above 2^31 - 1 ms to about 1 ms, which would turn a long
-// ttl into a busy loop; a shorter timer is re-armed by its owner instead.
-const MAX_HOST_DELAY = 2_147_483_647;
-
 // Captured once, so that unref is only applied to timers that really come
 // from the runtime and never to a fake timer's numeric id.
 const runtimeSetTimeout = globalThis.setTimeout as unknown;
@@ -57,21 +53,6 @@ function unrefTimer(handle: unknown, setTimeoutFn: unknown): void {
   deno?.unrefTimer?.(handle);
 }
 
-/**
- * Makes the global `setTimeout` a plain data property, if the runtime defines
- * it lazily as an accessor (Deno does). The context guard reads it on every
- * call, and an accessor load costs about 10 ns, a third of a cache hit.
- * Assigning it its own value does what any assignment does, fake timers'
- * included: the property becomes data, with the same value.
- */
-function materializeGlobalSetTimeout(): void {
-  const descriptor = Object.getOwnPropertyDescriptor(globalThis, "setTimeout");
-  if (descriptor?.get !== undefined && descriptor.set !== undefined) {
-    const current = globalThis.setTimeout;
-    globalThis.setTimeout = current;
-  }
-}
-
 function hostNow(): number {
   return typeof performance === "object" && performance !== null
     ? performance.now()
@@ -87,7 +68,6 @@ export class SystemClock implements Clock {
   readonly #clearTimeout: HostClearTimeout;
 
   constructor() {
-    materializeGlobalSetTimeout();
     this.#setTimeout = globalThis.setTimeout as unknown as HostSetTimeout;
     this.#clearTimeout = globalThis.clearTimeout as unknown as HostClearTimeout;
   }
@@ -97,11 +77,7 @@ export class SystemClock implements Clock {
   }
 
   setTimeout(callback: () => void, delay: number): unknown {
-    const handle = this.#setTimeout.call(
-      globalThis,
-      callback,
-      Math.min(delay, MAX_HOST_DELAY),
-    );
+    const handle = this.#setTimeout.call(globalThis, callback, delay);
     unrefTimer(handle, this.#setTimeout);
     return handle;
   }

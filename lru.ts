@@ -8,7 +8,17 @@
 
 import { grownLength } from "./capacity.ts";
 
-const NONE = -1;
+/**
+ * A small integer naming one entry's place in a cache's per-entry arrays.
+ * Branded so that a slot is never mixed up with a count or a position; the
+ * brand exists only for the type checker.
+ */
+export type Slot = number & { readonly __slot: never };
+
+/** No slot: the end of the list, or work whose entry is gone. */
+export const NO_SLOT = -1 as Slot;
+
+const NONE = NO_SLOT;
 const INITIAL_CAPACITY = 16;
 
 /**
@@ -19,11 +29,11 @@ const INITIAL_CAPACITY = 16;
 export class RecencyList {
   #prev: Int32Array;
   #next: Int32Array;
-  #oldest = NONE;
-  #newest = NONE;
+  #oldest: Slot = NONE;
+  #newest: Slot = NONE;
   #size = 0;
   // Freed slots are chained through #next; #fresh is the first never-used slot.
-  #freeHead = NONE;
+  #freeHead: Slot = NONE;
   #fresh = 0;
   readonly #capacityLimit: number;
 
@@ -43,17 +53,17 @@ export class RecencyList {
   }
 
   /** The least recently used slot, or -1 when empty. */
-  get oldest(): number {
+  get oldest(): Slot {
     return this.#oldest;
   }
 
   /** Takes a free slot and makes it the most recently used. */
-  add(): number {
+  add(): Slot {
     let slot = this.#freeHead;
     if (slot !== NONE) {
-      this.#freeHead = this.#next[slot];
+      this.#freeHead = this.#next[slot] as Slot;
     } else {
-      slot = this.#fresh++;
+      slot = this.#fresh++ as Slot;
       if (slot === this.#prev.length) this.#grow();
     }
     this.#linkNewest(slot);
@@ -62,14 +72,14 @@ export class RecencyList {
   }
 
   /** Makes `slot` the most recently used. */
-  touch(slot: number): void {
+  touch(slot: Slot): void {
     if (slot === this.#newest) return;
     this.#unlink(slot);
     this.#linkNewest(slot);
   }
 
   /** Takes `slot` out of the order and frees it for reuse. */
-  delete(slot: number): void {
+  delete(slot: Slot): void {
     this.#unlink(slot);
     this.#next[slot] = this.#freeHead;
     this.#freeHead = slot;
@@ -83,13 +93,17 @@ export class RecencyList {
   }
 
   /** Yields the slots from least to most recently used. */
-  *slots(): IterableIterator<number> {
-    for (let slot = this.#oldest; slot !== NONE; slot = this.#next[slot]) {
+  *slots(): IterableIterator<Slot> {
+    for (
+      let slot = this.#oldest;
+      slot !== NONE;
+      slot = this.#next[slot] as Slot
+    ) {
       yield slot;
     }
   }
 
-  #linkNewest(slot: number): void {
+  #linkNewest(slot: Slot): void {
     this.#prev[slot] = this.#newest;
     this.#next[slot] = NONE;
     if (this.#newest === NONE) this.#oldest = slot;
@@ -97,9 +111,9 @@ export class RecencyList {
     this.#newest = slot;
   }
 
-  #unlink(slot: number): void {
-    const prev = this.#prev[slot];
-    const next = this.#next[slot];
+  #unlink(slot: Slot): void {
+    const prev = this.#prev[slot] as Slot;
+    const next = this.#next[slot] as Slot;
     if (prev === NONE) this.#oldest = next;
     else this.#next[prev] = next;
     if (next === NONE) this.#newest = prev;

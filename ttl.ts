@@ -1,30 +1,90 @@
 /**
- * Expiry of cache entries: deadlines per slot in a binary min-heap, served by
- * a single host timer armed for the nearest deadline.
+ * Expiry of cache entries: how long an entry lives (ttl plus jitter), and
+ * when it is due, as deadlines per slot in a binary min-heap served by a
+ * single host timer armed for the nearest one.
+ *
+ * The heap is plain bookkeeping; only {@linkcode ExpiryQueue.now} and
+ * {@linkcode ExpiryQueue.syncTimer} call the clock, so that the owner decides
+ * when the clock, which may call back into the owner, is called.
  *
  * @module
  */
 
 import { grownLength } from "./capacity.ts";
 import type { Clock } from "./clock.ts";
+import { NO_SLOT, type Slot } from "./lru.ts";
 
 const INITIAL_CAPACITY = 16;
 
+// Hosts clamp delays above 2^31 - 1 ms to about 1 ms, which would turn a long
+// ttl into a busy loop. Longer waits are served by a chain of shorter timers.
+const MAX_DELAY = 2_147_483_647;
+
+/** How long entries live: `ttl`, plus jitter drawn per entry from `random`. */
+export class Lifetime {
+  readonly #ttl: number;
+  readonly #jitter: number;
+  readonly #random: () => number;
+
+  /** Unset jitter and a jitter of 0 both mean that `random` is never called. */
+  constructor(ttl: number, jitter: number | undefined, random: () => number) {
+    this.#ttl = ttl;
+    this.#jitter = jitter ?? 0;
+    this.#random = random;
+  }
+
+  /**
+   * The lifetime of an entry settling now, in ms: `Infinity` for never, `0`
+   * or less for not at all. Calls the random source when there is jitter.
+   *
+   * @throws {RangeError} If the random source returns a number outside `[0, 1)`.
+   */
+  draw(): number {
+    if (this.#jitter === 0) return this.#ttl;
+    const fraction = this.#random();
+    if (!(fraction >= 0 && fraction < 1)) {
+      throw new RangeError(
+        `alruCache option "random" must return a number in [0, 1); it returned ${fraction}`,
+      );
+    }
+    return this.#ttl + fraction * this.#jitter;
+  }
+}
+
 /**
- * Calls `onExpire(slot)` once each scheduled slot's deadline has passed. At
- * most one timer is pending on the clock, and none while nothing is scheduled.
+ * Deadlines per slot, and one host timer for the nearest of them. When the
+ * timer fires, the queue calls `onTimer`, and the owner takes what is due
+ * with {@linkcode takeDue}.
+ *
+ * A fired timer counts as proof that its deadline has passed, whatever the
+ * clock's `now()` says: with fake timers that do not fake the clock `now()`
+ * reads, entries still expire when the timer fires, and the queue never
+ * re-arms in a loop.
  */
 export class ExpiryQueue {
   #clock: Clock;
-  readonly #onExpire: (slot: number) => void;
+  readonly #onTimer: () => void;
   #deadlines = new Float64Array(INITIAL_CAPACITY);
   // Heap position + 1 per slot; 0 means the slot is not scheduled.
   #positions = new Int32Array(INITIAL_CAPACITY);
   #heap = new Int32Array(INITIAL_CAPACITY);
   #size = 0;
-  #timer: unknown = undefined;
-  #armedFor = Infinity;
   readonly #capacityLimit: number;
+
+  #timer: unknown = undefined;
+  // The callback of the armed timer, to tell its firing from a stale one's.
+  #armedCallback: (() => void) | undefined = undefined;
+  // When the armed timer fires; Infinity when none is armed.
+  #armedFor = Infinity;
+  // Whether the timer no longer matches the heap.
+  #timerOutOfDate = false;
+  #syncing = false;
+  // The latest time a fired timer has proven, on the current clock.
+  #provenTime = -Infinity;
+  // Counts clocks, so that a timer of a former clock proves nothing.
+  #clockEpoch = 0;
+  // A timer left on a former clock, to cancel there.
+  #orphan: { clock: Clock; timer: unknown } | undefined = undefined;
 
   /**
    * `options.capacityLimit` is the expected bound on slot numbers and on how
@@ -33,11 +93,11 @@ export class ExpiryQueue {
    */
   constructor(
     clock: Clock,
-    onExpire: (slot: number) => void,
+    onTimer: () => void,
     options: { capacityLimit?: number } = {},
   ) {
     this.#clock = clock;
-    this.#onExpire = onExpire;
+    this.#onTimer = onTimer;
     this.#capacityLimit = options.capacityLimit ?? Infinity;
   }
 
@@ -46,21 +106,50 @@ export class ExpiryQueue {
     return this.#size;
   }
 
-  /** Expires `slot` `lifetime` ms from now. The slot must not be scheduled already. */
-  schedule(slot: number, lifetime: number): void {
+  /** Whether {@linkcode syncTimer} has work to do. */
+  get timerOutOfDate(): boolean {
+    return this.#timerOutOfDate;
+  }
+
+  /** Whether a host timer is armed. */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** The latest time a fired timer has proven; `-Infinity` before any. */
+  get provenTime(): number {
+    return this.#provenTime;
+  }
+
+  /**
+   * The time to measure deadlines from: the clock's `now()`, or the latest
+   * time a fired timer has proven, whichever is later. Calls the clock.
+   */
+  now(): number {
     const now = this.#clock.now();
-    const deadline = now + lifetime;
+    if (typeof now !== "number" || !Number.isFinite(now)) {
+      throw new TypeError(
+        `alruCache option "clock": now() must return a finite number of milliseconds; it returned ${
+          String(now)
+        }`,
+      );
+    }
+    return now > this.#provenTime ? now : this.#provenTime;
+  }
+
+  /** Makes `slot` due at `deadline`. The slot must not be scheduled already. */
+  schedule(slot: Slot, deadline: number): void {
     if (slot >= this.#positions.length) this.#growSlots(slot + 1);
     if (this.#size === this.#heap.length) this.#growHeap();
     this.#deadlines[slot] = deadline;
     this.#heap[this.#size] = slot;
     this.#positions[slot] = this.#size + 1;
     this.#siftUp(this.#size++);
-    if (deadline < this.#armedFor) this.#arm(deadline, now);
+    if (deadline < this.#armedFor) this.#timerOutOfDate = true;
   }
 
-  /** Forgets `slot` if it is scheduled; with nothing left, the timer is cancelled. */
-  cancel(slot: number): void {
+  /** Forgets `slot` if it is scheduled. */
+  cancel(slot: Slot): void {
     const position = slot < this.#positions.length ? this.#positions[slot] : 0;
     if (position === 0) return;
     this.#positions[slot] = 0;
@@ -71,52 +160,176 @@ export class ExpiryQueue {
       this.#siftDown(position - 1);
       this.#siftUp(this.#positions[last] - 1);
     }
-    if (this.#size === 0) this.#disarm();
+    // A timer armed for a deadline that went away just fires early; only an
+    // empty queue must drop its timer.
+    if (this.#size === 0) this.#timerOutOfDate = true;
   }
 
-  /** Forgets every slot and cancels the timer. */
+  /** Forgets every slot. */
   clear(): void {
     for (let i = 0; i < this.#size; i++) this.#positions[this.#heap[i]] = 0;
     this.#size = 0;
-    this.#disarm();
+    this.#timerOutOfDate = true;
   }
 
-  /** Clears, cancelling the timer on the old clock, then times with `clock`. */
+  /**
+   * Takes the slot with the earliest deadline if that deadline is at or
+   * before `time`; otherwise returns {@linkcode NO_SLOT}.
+   */
+  takeDue(time: number): Slot {
+    if (this.#size === 0) return NO_SLOT;
+    const slot = this.#heap[0] as Slot;
+    if (this.#deadlines[slot] > time) return NO_SLOT;
+    this.cancel(slot);
+    return slot;
+  }
+
+  /**
+   * Forgets every slot and times with `clock` from now on. The timer on the
+   * old clock is cancelled there by the next {@linkcode syncTimer}.
+   */
   rebind(clock: Clock): void {
     this.clear();
-    this.#clock = clock;
-  }
-
-  #fire = (): void => {
-    this.#timer = undefined;
-    this.#armedFor = Infinity;
-    const now = this.#clock.now();
-    while (this.#size > 0) {
-      const slot = this.#heap[0];
-      if (this.#deadlines[slot] > now) {
-        this.#arm(this.#deadlines[slot], now);
-        return;
-      }
-      this.cancel(slot);
-      this.#onExpire(slot);
+    const timer = this.#disarm();
+    if (timer !== undefined) {
+      this.#orphan = { clock: this.#clock, timer };
+      this.#timerOutOfDate = true;
     }
-  };
-
-  #arm(deadline: number, now: number): void {
-    this.#disarm();
-    this.#timer = this.#clock.setTimeout(this.#fire, deadline - now);
-    // Only once the clock has accepted the timer, so that a throwing clock
-    // leaves the queue ready to arm again.
-    this.#armedFor = deadline;
+    this.#clock = clock;
+    this.#clockEpoch++;
+    this.#provenTime = -Infinity;
   }
 
-  #disarm(): void {
+  /**
+   * Arms, re-arms or cancels the host timer so that it fires no later than
+   * the nearest deadline, and not at all when nothing waits. This is where
+   * the clock is called. It may call back into the owner; changes made then
+   * leave the timer out of date again, for the owner's next call (a call
+   * made while this one runs only marks it so).
+   *
+   * @throws What the clock threw, once the queue is consistent again. If
+   * arming failed, no timer is armed ({@linkcode armed} is false).
+   */
+  syncTimer(): void {
+    if (this.#syncing) {
+      this.#timerOutOfDate = true;
+      return;
+    }
+    this.#timerOutOfDate = false;
+    const orphan = this.#orphan;
+    if (orphan === undefined && this.#timerMatches()) return;
+    this.#orphan = undefined;
+    this.#syncing = true;
+    let failure: { error: unknown } | undefined;
+    try {
+      if (orphan !== undefined) {
+        try {
+          orphan.clock.clearTimeout(orphan.timer);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+      if (!this.#timerMatches()) {
+        const stale = this.#disarm();
+        if (stale !== undefined) {
+          try {
+            this.#clock.clearTimeout(stale);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+        const next = this.#nearest();
+        if (next !== Infinity) {
+          try {
+            this.#arm(next);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }
+    } finally {
+      this.#syncing = false;
+    }
+    // The clock may have called the owner, and the owner changed the heap.
+    if (!this.#timerMatches()) this.#timerOutOfDate = true;
+    if (failure !== undefined) throw failure.error;
+  }
+
+  /**
+   * Throws if the heap is out of order, a position is wrong, or (unless
+   * {@linkcode timerOutOfDate}) the timer does not match the heap. Calls
+   * `scheduled(slot)` for each slot waiting. For tests.
+   */
+  assertConsistent(scheduled: (slot: Slot) => void): void {
+    for (let i = 0; i < this.#size; i++) {
+      const slot = this.#heap[i];
+      if (this.#positions[slot] !== i + 1) {
+        throw new Error(
+          `slot ${slot} is at heap position ${i}, not where its position says`,
+        );
+      }
+      const parent = (i - 1) >> 1;
+      if (
+        i > 0 && this.#deadlines[this.#heap[parent]] > this.#deadlines[slot]
+      ) {
+        throw new Error(`slot ${slot} is due before its parent in the heap`);
+      }
+      scheduled(slot as Slot);
+    }
+    if (!this.#timerOutOfDate && !this.#syncing && !this.#timerMatches()) {
+      throw new Error(
+        `the timer (armed for ${this.#armedFor}) does not match the heap (nearest ${this.#nearest()})`,
+      );
+    }
+  }
+
+  #nearest(): number {
+    return this.#size === 0 ? Infinity : this.#deadlines[this.#heap[0]];
+  }
+
+  // Whether the timer fires no later than the nearest deadline, and exists
+  // only while something waits.
+  #timerMatches(): boolean {
+    const next = this.#nearest();
+    return next === Infinity
+      ? this.#timer === undefined
+      : next >= this.#armedFor;
+  }
+
+  #arm(deadline: number): void {
+    const clock = this.#clock;
+    const now = this.now();
+    const delay = Math.min(Math.max(deadline - now, 0), MAX_DELAY);
+    const proven = now + delay;
+    const epoch = this.#clockEpoch;
+    const callback = () => this.#fired(callback, epoch, proven);
+    const timer = clock.setTimeout(callback, delay);
+    if (epoch !== this.#clockEpoch) {
+      // The owner moved to another clock while this one was arming.
+      clock.clearTimeout(timer);
+      return;
+    }
+    this.#timer = timer;
+    this.#armedCallback = callback;
+    this.#armedFor = proven;
+  }
+
+  // Forgets the armed timer, before the clock hears of it; returns its handle.
+  #disarm(): unknown {
     const timer = this.#timer;
-    if (timer === undefined) return;
-    // Disarmed before the clock hears of it, in case the clock calls back in.
     this.#timer = undefined;
+    this.#armedCallback = undefined;
     this.#armedFor = Infinity;
-    this.#clock.clearTimeout(timer);
+    return timer;
+  }
+
+  #fired(callback: () => void, epoch: number, proven: number): void {
+    if (epoch !== this.#clockEpoch) return;
+    if (callback === this.#armedCallback) this.#disarm();
+    if (proven > this.#provenTime) this.#provenTime = proven;
+    // Whatever the owner takes, the timer must follow the heap afterwards.
+    this.#timerOutOfDate = true;
+    this.#onTimer();
   }
 
   #siftUp(index: number): void {

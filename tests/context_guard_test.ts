@@ -1,9 +1,10 @@
 /**
- * SPEC §5 context guard: a cache on the default clock binds to the timer
- * functions in effect at its first call; when a later call finds them
- * replaced (fake timers installed or removed), it drops its entries, cancels
- * their timers on the old scheduler, resets hits and misses, rebinds and
- * warns once per cache.
+ * The context guard: a cache on the default clock binds to the timer
+ * functions in effect at its first call; when a later miss, or the cache's
+ * expiry timer work, finds them replaced (fake timers installed or removed),
+ * it drops its entries, cancels their timers on the old scheduler, resets
+ * hits and misses, rebinds and warns once per cache. A hit does not look: it
+ * reads no global, as it reads no clock.
  */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
@@ -170,7 +171,8 @@ test("installing and removing fake timers resets a default-clock cache, warning 
 
       // And once more, with another installation: still one warning.
       fake = installFakeTimers();
-      assert.equal(await f(4), 40);
+      assert.equal(await f(5), 50);
+      assert.equal(f.cacheContains(4), false);
       assert.deepEqual(f.cacheInfo(), {
         hits: 0,
         misses: 1,
@@ -184,7 +186,7 @@ test("installing and removing fake timers resets a default-clock cache, warning 
   });
 });
 
-test("the first call after a scheduler change resets even when it would have been a hit", async () => {
+test("a hit after a scheduler change is answered from its entry; the first miss resets", async () => {
   await withWarnings(async (warnings) => {
     const a = counting();
     const one = alruCache(a.fn); // one argument
@@ -197,17 +199,20 @@ test("the first call after a scheduler change resets even when it would have bee
       await one(1);
       await two(1, 2);
       await keyed(1);
-      await one(1);
-      await two(1, 2);
-      await keyed(1);
       fake = installFakeTimers();
+      // Hits read no global: they do not notice the change.
       assert.equal(await one(1), 10);
       assert.equal(await two(1, 2), 10);
       assert.equal(await keyed(1), 10);
+      assertSchedulerWarning(warnings, 0);
+      for (const f of [one, two, keyed]) {
+        assert.equal(f.cacheInfo().hits, 1);
+      }
+      // The first miss does, and starts over before it runs the function.
+      assert.equal(await one(2), 20);
+      assert.equal(await two(2, 2), 20);
+      assert.equal(await keyed(2), 20);
       assertSchedulerWarning(warnings, 3);
-      assert.equal(a.runs(), 2, "one-argument call ran fn again");
-      assert.equal(b.runs(), 2, "two-argument call ran fn again");
-      assert.equal(c.runs(), 2, "keyed call ran fn again");
       for (const f of [one, two, keyed]) {
         assert.deepEqual(f.cacheInfo(), {
           hits: 0,
@@ -216,6 +221,76 @@ test("the first call after a scheduler change resets even when it would have bee
           currSize: 1,
         });
       }
+      assert.equal(one.cacheContains(1), false);
+      assert.equal(two.cacheContains(1, 2), false);
+      assert.equal(keyed.cacheContains(1), false);
+      assert.equal(a.runs() + b.runs() + c.runs(), 6);
+    } finally {
+      fake?.uninstall();
+    }
+  });
+});
+
+test("the guard writes no global, and a hit reads none", async () => {
+  const before = Object.getOwnPropertyDescriptor(globalThis, "setTimeout");
+  const f = alruCache(counting().fn, { ttl: 60_000 });
+  await f(1);
+  await f(1);
+  f.cacheClear();
+  assert.deepEqual(
+    Object.getOwnPropertyDescriptor(globalThis, "setTimeout"),
+    before,
+  );
+  // Count the reads of the global from here on.
+  let reads = 0;
+  const current = globalThis.setTimeout;
+  Object.defineProperty(globalThis, "setTimeout", {
+    get() {
+      reads++;
+      return current;
+    },
+    set: before!.set ?? (() => {}),
+    configurable: true,
+    enumerable: true,
+  });
+  try {
+    await f(2); // a miss: one read; its settling arms the timer: one more
+    const missReads = reads;
+    assert.ok(missReads >= 1, "a miss looks");
+    for (let i = 0; i < 10; i++) await f(2);
+    assert.equal(reads, missReads, "hits do not look");
+  } finally {
+    Object.defineProperty(globalThis, "setTimeout", before!);
+  }
+  f.cacheClear();
+});
+
+test("expiry timer work notices a change too: a timer armed on the old scheduler is cancelled there", async () => {
+  await withWarnings(async (warnings) => {
+    const { fn } = counting();
+    const f = alruCache(fn, { ttl: 1_000 });
+    const work = deferred<number>();
+    let fake: FakeClock | undefined;
+    try {
+      const running = alruCache((_n: number) => work.promise, { ttl: 1_000 });
+      const call = running(1); // binds to the real timers; nothing timed yet
+      fake = installFakeTimers();
+      work.resolve(1); // settling arms the timer: the guard looks first
+      assert.equal(await call, 1);
+      await flush();
+      assertSchedulerWarning(warnings, 1);
+      assert.equal(
+        running.cacheContains(1),
+        false,
+        "the entry went with the reset",
+      );
+      assert.equal(fake.countTimers(), 0, "nothing armed on either scheduler");
+      await f(1); // a cache first used under the fake timers binds to them
+      await flush();
+      assert.equal(fake.countTimers(), 1);
+      fake.tick(1_000);
+      assert.equal(f.cacheContains(1), false);
+      assertSchedulerWarning(warnings, 1);
     } finally {
       fake?.uninstall();
     }
@@ -231,12 +306,12 @@ test("the warning is once per cache: a second cache warns on its own", async () 
       await f(1);
       await g(1);
       fake = installFakeTimers();
-      await f(1);
-      assertSchedulerWarning(warnings, 1);
-      await g(1);
-      assertSchedulerWarning(warnings, 2);
       await f(2);
+      assertSchedulerWarning(warnings, 1);
       await g(2);
+      assertSchedulerWarning(warnings, 2);
+      await f(3);
+      await g(3);
       assertSchedulerWarning(warnings, 2);
     } finally {
       fake?.uninstall();
@@ -351,12 +426,15 @@ test("in-flight work at reset: its late outcome neither comes back as an entry n
       const oldCaller = f(1); // runs[0]
       const oldFailing = f(2); // runs[1]
       fake = installFakeTimers();
-      const newCaller = f(1); // reset, then runs[2]
-      const newOther = f(2); // runs[3]
+      const third = f(3); // a miss: reset, then runs[2]
+      const newCaller = f(1); // runs[3]
+      const newOther = f(2); // runs[4]
       assertSchedulerWarning(warnings, 1);
-      assert.equal(runs.length, 4, "calls after the reset are misses");
+      assert.equal(runs.length, 5, "calls after the reset are misses");
 
-      runs[3].resolve("new 2");
+      runs[2].resolve("three");
+      assert.equal(await third, "three");
+      runs[4].resolve("new 2");
       assert.equal(await newOther, "new 2");
       // Old work settles after the new entries exist.
       runs[0].resolve("old 1");
@@ -372,16 +450,16 @@ test("in-flight work at reset: its late outcome neither comes back as an entry n
       assert.equal(f.cacheParameters().tasks, 1);
       assert.equal(await f(2), "new 2");
       const joined = f(1);
-      assert.equal(runs.length, 4);
-      runs[2].resolve("new 1");
+      assert.equal(runs.length, 5);
+      runs[3].resolve("new 1");
       assert.equal(await newCaller, "new 1");
       assert.equal(await joined, "new 1");
       assert.equal(await f(1), "new 1");
       assert.deepEqual(f.cacheInfo(), {
         hits: 3,
-        misses: 2,
+        misses: 3,
         maxSize: 128,
-        currSize: 2,
+        currSize: 3,
       });
     } finally {
       fake?.uninstall();

@@ -1,0 +1,226 @@
+/**
+ * The entries of one cache: which key has which slot, the recency order of
+ * the slots, and what each slot holds. Every method here is plain
+ * bookkeeping that calls no code outside this module, so a change to the
+ * table is always finished before anything else can look at it.
+ *
+ * @module
+ */
+
+import { grownLength } from "./capacity.ts";
+import { NO_SLOT, RecencyList, type Slot } from "./lru.ts";
+
+/** Work in flight, as far as the table is concerned: it knows its slot. */
+export interface Placed {
+  /** The slot this work fills, or {@linkcode NO_SLOT} once its entry is gone. */
+  slot: Slot;
+}
+
+/** What a slot holds: see {@linkcode EntryTable.kind}. */
+export type EntryKind = typeof RUNNING | typeof VALUE | typeof SHARED;
+
+const FREE = 0;
+/** The entry's work is in flight: the slot holds that work. */
+export const RUNNING = 1;
+/** The entry's work resolved: the slot holds the value. */
+export const VALUE = 2;
+/** The entry's value has been handed out: the slot holds the promise hits share. */
+export const SHARED = 3;
+
+const INITIAL_SLOTS = 16;
+
+function sameValueZero(a: unknown, b: unknown): boolean {
+  return a === b || (a !== a && b !== b);
+}
+
+/**
+ * Entries in slots: a key index, the recency list, and per slot the key, the
+ * outcome and the outcome's kind. An entry nobody asks for again holds its
+ * bare value, not a promise.
+ */
+export class EntryTable<W extends Placed> {
+  readonly #index = new Map<unknown, Slot>();
+  readonly #list: RecencyList;
+  readonly #capacityLimit: number;
+  #keys: unknown[] = [];
+  #outcomes: unknown[] = [];
+  #kinds = new Uint8Array(INITIAL_SLOTS);
+  #running = 0;
+
+  /** `capacityLimit` is the most entries expected at once. */
+  constructor(capacityLimit: number) {
+    this.#capacityLimit = capacityLimit;
+    this.#list = new RecencyList(capacityLimit);
+  }
+
+  /** How many entries there are, in-flight ones included. */
+  get size(): number {
+    return this.#list.size;
+  }
+
+  /** How many entries hold work in flight. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** The least recently used slot, or {@linkcode NO_SLOT} when empty. */
+  get oldest(): Slot {
+    return this.#list.oldest;
+  }
+
+  /** The slot of `key`'s entry, or `undefined`. */
+  find(key: unknown): Slot | undefined {
+    return this.#index.get(key);
+  }
+
+  /** Whether `key` has an entry. */
+  has(key: unknown): boolean {
+    return this.#index.has(key);
+  }
+
+  /** What `slot` holds now. */
+  kind(slot: Slot): EntryKind {
+    return this.#kinds[slot] as EntryKind;
+  }
+
+  /** The work, value or promise in `slot`, as {@linkcode kind} says. */
+  outcome(slot: Slot): unknown {
+    return this.#outcomes[slot];
+  }
+
+  /** The key of the entry in `slot`. */
+  key(slot: Slot): unknown {
+    return this.#keys[slot];
+  }
+
+  /** Makes `slot` the most recently used. */
+  touch(slot: Slot): void {
+    this.#list.touch(slot);
+  }
+
+  /**
+   * Adds an entry for `key` whose `work` is in flight, as the most recently
+   * used, and points `work` at it. An older entry with the same key (work
+   * that called its own cache with its own key makes one, still in flight)
+   * is forgotten.
+   */
+  add(key: unknown, work: W): Slot {
+    const slot = this.#list.add();
+    if (slot >= this.#kinds.length) this.#growKinds(slot + 1);
+    this.#keys[slot] = key;
+    this.#outcomes[slot] = work;
+    this.#kinds[slot] = RUNNING;
+    this.#running++;
+    work.slot = slot;
+    const sizeBefore = this.#index.size;
+    this.#index.set(key, slot);
+    if (this.#index.size === sizeBefore) this.#forgetShadowed(key, slot);
+    return slot;
+  }
+
+  /** Stores the value of the work in `slot`, which leaves its slot. */
+  settle(slot: Slot, value: unknown): void {
+    this.#detach(slot);
+    this.#outcomes[slot] = value;
+    this.#kinds[slot] = VALUE;
+  }
+
+  /** Turns the value in `slot` into the promise every later hit hands out. */
+  share<R>(slot: Slot): Promise<R> {
+    const promise = Promise.resolve(this.#outcomes[slot] as R);
+    this.#outcomes[slot] = promise;
+    this.#kinds[slot] = SHARED;
+    return promise;
+  }
+
+  /** Removes the entry in `slot`; returns its key. Work in flight is detached, not stopped. */
+  remove(slot: Slot): unknown {
+    const key = this.#keys[slot];
+    this.#index.delete(key);
+    this.#free(slot);
+    return key;
+  }
+
+  /** Removes every entry, detaching work in flight. */
+  clear(): void {
+    for (const slot of this.#list.slots()) {
+      if (this.#kinds[slot] === RUNNING) {
+        (this.#outcomes[slot] as W).slot = NO_SLOT;
+      }
+    }
+    this.#index.clear();
+    this.#list.clear();
+    this.#keys = [];
+    this.#outcomes = [];
+    this.#running = 0;
+  }
+
+  /** Yields the slots from least to most recently used. */
+  slots(): IterableIterator<Slot> {
+    return this.#list.slots();
+  }
+
+  /**
+   * Throws if the index, the recency list and the slot arrays disagree, or
+   * work in flight does not point back at its slot. For tests.
+   */
+  assertConsistent(): void {
+    let size = 0;
+    let running = 0;
+    for (const slot of this.#list.slots()) {
+      size++;
+      const kind = this.#kinds[slot];
+      if (kind === FREE) throw new Error(`slot ${slot} is listed but free`);
+      if (this.#index.get(this.#keys[slot]) !== slot) {
+        throw new Error(`slot ${slot} is listed but its key points elsewhere`);
+      }
+      if (kind === RUNNING) {
+        running++;
+        if ((this.#outcomes[slot] as W).slot !== slot) {
+          throw new Error(`the work in slot ${slot} does not point back at it`);
+        }
+      }
+    }
+    if (size !== this.#index.size || size !== this.#list.size) {
+      throw new Error(
+        `${size} slots listed, ${this.#index.size} keys indexed, size ${this.#list.size}`,
+      );
+    }
+    if (running !== this.#running) {
+      throw new Error(`${running} slots run, but ${this.#running} are counted`);
+    }
+  }
+
+  #forgetShadowed(key: unknown, newSlot: Slot): void {
+    for (const slot of this.#list.slots()) {
+      if (slot !== newSlot && sameValueZero(this.#keys[slot], key)) {
+        this.#free(slot);
+        return;
+      }
+    }
+  }
+
+  #free(slot: Slot): void {
+    if (this.#kinds[slot] === RUNNING) this.#detach(slot);
+    this.#keys[slot] = undefined;
+    this.#outcomes[slot] = undefined;
+    this.#kinds[slot] = FREE;
+    this.#list.delete(slot);
+  }
+
+  #detach(slot: Slot): void {
+    (this.#outcomes[slot] as W).slot = NO_SLOT;
+    this.#running--;
+  }
+
+  // Slots are handed out in order, so the array never falls more than one
+  // slot behind; like the recency list, it grows past the limit only as far
+  // as needed.
+  #growKinds(needed: number): void {
+    const kinds = new Uint8Array(
+      grownLength(this.#kinds.length, needed, this.#capacityLimit),
+    );
+    kinds.set(this.#kinds);
+    this.#kinds = kinds;
+  }
+}
