@@ -23,13 +23,13 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Milliseconds an entry lives after its call settles successfully. `0`
    * drops it as soon as it settles, which still shares concurrent calls.
-   * Unset (or `null`) means entries never expire.
+   * Unset, `null` or `Infinity` means entries never expire.
    */
   ttl?: number | null;
   /**
    * Milliseconds of random extra lifetime, uniform in `[0, jitter)` and drawn
    * per entry, so that entries made together do not all expire together.
-   * Needs `ttl`.
+   * Finite, and needs `ttl`.
    */
   jitter?: number | null;
   /**
@@ -104,6 +104,7 @@ export function describe(value: unknown): string {
 function optionalNumber(
   name: string,
   value: unknown,
+  { finite }: { finite: boolean },
 ): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number") {
@@ -113,9 +114,11 @@ function optionalNumber(
       }`,
     );
   }
-  if (!(value >= 0)) {
+  if (!(value >= 0) || (finite && value === Infinity)) {
     throw new RangeError(
-      `alruCache option "${name}" must be a non-negative number of milliseconds; received ${value}`,
+      `alruCache option "${name}" must be a ${
+        finite ? "finite, " : ""
+      }non-negative number of milliseconds; received ${value}`,
     );
   }
   return value;
@@ -269,8 +272,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   rejectUnknownOptions(options);
   const given = options as Record<string, unknown>;
   const maxSize = maxSizeOf(given.maxSize);
-  const ttl = optionalNumber("ttl", given.ttl);
-  const jitter = optionalNumber("jitter", given.jitter);
+  // An infinite ttl means "never expire"; an infinite jitter would give a
+  // draw of 0 a NaN lifetime and any other draw an endless one.
+  const ttl = optionalNumber("ttl", given.ttl, { finite: false });
+  const jitter = optionalNumber("jitter", given.jitter, { finite: true });
   if (jitter !== undefined && ttl === undefined) {
     throw new TypeError(
       `alruCache option "jitter" is set without "ttl" (jitter requires ttl); received jitter ${jitter}`,

@@ -53,6 +53,22 @@ const rangeCases: [string, LooseOptions, RegExp, string][] = [
   ["ttl NaN", { ttl: NaN }, /ttl/, "NaN"],
   ["jitter negative (with ttl)", { ttl: 10, jitter: -5 }, /jitter/, "-5"],
   ["jitter NaN (with ttl)", { ttl: 10, jitter: NaN }, /jitter/, "NaN"],
+  // An infinite draw would make the lifetime NaN, and the entry immortal.
+  [
+    "jitter Infinity (with ttl)",
+    { ttl: 10, jitter: Infinity },
+    /"jitter"/,
+    "Infinity",
+  ],
+  [
+    "jitter Infinity (with ttl Infinity)",
+    {
+      ttl: Infinity,
+      jitter: Infinity,
+    },
+    /"jitter"/,
+    "Infinity",
+  ],
 ];
 
 for (const [label, options, pattern, shown] of rangeCases) {
@@ -157,6 +173,13 @@ Deno.test("valid option edge values are accepted and reported back", () => {
     [{ ttl: 100, jitter: 0 }, { maxSize: 128, ttl: 100, jitter: 0 }],
     [{ ttl: 0, jitter: 0 }, { maxSize: 128, ttl: 0, jitter: 0 }],
     [{ ttl: 100, jitter: 200 }, { maxSize: 128, ttl: 100, jitter: 200 }],
+    [{ ttl: Infinity }, { maxSize: 128, ttl: Infinity, jitter: undefined }],
+    [{ ttl: Infinity, jitter: 5 }, { maxSize: 128, ttl: Infinity, jitter: 5 }],
+    [{ ttl: 10, jitter: Number.MAX_VALUE }, {
+      maxSize: 128,
+      ttl: 10,
+      jitter: Number.MAX_VALUE,
+    }],
     [{ maxSize: 32, ttl: 5_000, jitter: 1_000 }, {
       maxSize: 32,
       ttl: 5_000,
