@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describe } from "./options.ts";
+
 /**
  * The source of time and timers for a cache, shaped like the web timer API so
  * that a plain object can implement it.
@@ -187,19 +189,42 @@ export class ManualClock implements Clock {
    * deadline, in deadline order, before returning. Callbacks scheduled while
    * advancing run too if they fall within the window. `advance(0)` runs what
    * is due now.
+   *
+   * @throws {TypeError} If `ms` is not a number.
+   * @throws {RangeError} If `ms` is negative, `NaN` or infinite, or would move
+   * `now()` past the largest finite number; time and timers are left as
+   * they were.
    */
   advance(ms: number): void {
-    if (!(ms >= 0) || ms === Infinity) {
-      throw new RangeError(
-        `ManualClock advance(ms) needs a finite, non-negative number; received ${ms}`,
-      );
-    }
-    const target = this.#now + ms;
+    const target = this.#targetOf("advance", ms);
     while (this.#timers.length > 0 && this.#timers[0].deadline <= target) {
       const timer = this.#timers.shift()!;
       this.#now = timer.deadline;
       timer.callback();
     }
     this.#now = target;
+  }
+
+  // Checked before anything moves, so that a bad step changes nothing.
+  #targetOf(method: string, ms: number): number {
+    if (typeof ms !== "number") {
+      throw new TypeError(
+        `ManualClock ${method}(ms) needs a number; received ${describe(ms)}`,
+      );
+    }
+    if (!(ms >= 0) || ms === Infinity) {
+      throw new RangeError(
+        `ManualClock ${method}(ms) needs a finite, non-negative number; received ${ms}`,
+      );
+    }
+    const target = this.#now + ms;
+    // Once now() is Infinity, every deadline after it is Infinity too: their
+    // delays no longer order the timers, and time can never move again.
+    if (!Number.isFinite(target)) {
+      throw new RangeError(
+        `ManualClock ${method}(${ms}) at ${this.#now} would move time past the largest finite number; time is unchanged`,
+      );
+    }
+    return target;
   }
 }

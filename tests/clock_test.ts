@@ -200,3 +200,76 @@ Deno.test("invalid advance values throw RangeError and change nothing", () => {
   clock.advance(0);
   assert.equal(ran, 1);
 });
+
+Deno.test("advance that would move time past the largest number throws RangeError and changes nothing", () => {
+  const clock = new ManualClock(0);
+  clock.advance(Number.MAX_VALUE);
+  let ran = 0;
+  clock.setTimeout(() => ran++, 0);
+  assert.throws(
+    () => clock.advance(Number.MAX_VALUE),
+    (error: unknown) =>
+      error instanceof RangeError &&
+      error.message ===
+        `ManualClock advance(${Number.MAX_VALUE}) at ${Number.MAX_VALUE} would move time past the largest finite number; time is unchanged`,
+  );
+  assert.equal(clock.now(), Number.MAX_VALUE);
+  assert.equal(ran, 0, "no callback runs");
+  assert.equal(clock.pending, 1);
+  clock.advance(0);
+  assert.equal(ran, 1);
+
+  // From the most negative start, the whole range is one step.
+  const wide = new ManualClock(-Number.MAX_VALUE);
+  wide.advance(Number.MAX_VALUE);
+  assert.equal(wide.now(), 0);
+});
+
+Deno.test("advance with a value that is not a number throws TypeError and changes nothing", () => {
+  const clock = new ManualClock(10);
+  let ran = 0;
+  clock.setTimeout(() => ran++, 0);
+  for (const bad of ["5", 5n, null, undefined, {}]) {
+    assert.throws(
+      () => clock.advance(bad as never),
+      (error: unknown) =>
+        error instanceof TypeError && /advance\(ms\) needs a number/.test(
+          error.message,
+        ),
+      Deno.inspect(bad),
+    );
+  }
+  assert.equal(clock.now(), 10);
+  assert.equal(ran, 0);
+});
+
+Deno.test("setTimeout with an infinite delay never comes due", () => {
+  const clock = new ManualClock();
+  const ran: string[] = [];
+  const never = clock.setTimeout(() => ran.push("never"), Infinity);
+  clock.setTimeout(() => ran.push("finite"), 10);
+  assert.equal(clock.pending, 2);
+  clock.advance(Number.MAX_VALUE);
+  assert.deepEqual(ran, ["finite"]);
+  assert.equal(clock.pending, 1, "it waits for good, until cancelled");
+  // A deadline past the largest number is infinite too.
+  clock.setTimeout(() => ran.push("overflowing"), Number.MAX_VALUE);
+  clock.advance(0);
+  assert.deepEqual(ran, ["finite"]);
+  assert.equal(clock.pending, 2);
+  clock.clearTimeout(never);
+  assert.equal(clock.pending, 1);
+});
+
+Deno.test("setTimeout with a NaN or negative delay means now", () => {
+  const clock = new ManualClock(20);
+  const ran: [string, number][] = [];
+  clock.setTimeout(() => ran.push(["later", clock.now()]), 1);
+  clock.setTimeout(() => ran.push(["nan", clock.now()]), NaN);
+  clock.setTimeout(() => ran.push(["negative", clock.now()]), -5);
+  clock.setTimeout(() => ran.push(["-Infinity", clock.now()]), -Infinity);
+  assert.deepEqual(ran, []);
+  clock.advance(0);
+  assert.deepEqual(ran, [["nan", 20], ["negative", 20], ["-Infinity", 20]]);
+  assert.equal(clock.pending, 1);
+});
