@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describe } from "./options.ts";
+
 /**
  * The source of time and timers for a cache, shaped like the web timer API so
  * that a plain object can implement it.
@@ -36,7 +38,8 @@ type HostSetTimeout = (callback: () => void, delay: number) => unknown;
 type HostClearTimeout = (handle: unknown) => void;
 
 // Captured once, so that unref is only applied to timers that really come
-// from the runtime and never to a fake timer's numeric id.
+// from the runtime and never to a fake timer's numeric id, and so that fake
+// timers installed later cannot hold back ManualClock.advanceAsync.
 const runtimeSetTimeout = globalThis.setTimeout as unknown;
 
 // Node, Bun and recent Deno releases return a timer object with unref();
@@ -87,6 +90,14 @@ export class SystemClock implements Clock {
   }
 }
 
+// By the time a macrotask runs, every promise reaction queued before it has
+// run, and so has every reaction those queued in turn.
+function reactionsSettled(): Promise<void> {
+  return new Promise((resolve) =>
+    (runtimeSetTimeout as HostSetTimeout).call(globalThis, resolve, 0)
+  );
+}
+
 interface ManualTimer {
   readonly id: number;
   readonly deadline: number;
@@ -95,6 +106,9 @@ interface ManualTimer {
 
 /**
  * A clock that moves only when told to, for deterministic tests of expiry.
+ * {@linkcode ManualClock.advance} runs the due callbacks at once;
+ * {@linkcode ManualClock.advanceAsync} also lets promise reactions run after
+ * each, for work under test that awaits this clock's timers.
  *
  * @example Expiry without waiting
  * ```ts
@@ -116,6 +130,10 @@ export class ManualClock implements Clock {
   #nextId = 1;
   // Kept sorted by deadline, then by scheduling order.
   #timers: ManualTimer[] = [];
+  // The advance under way, if any. Another advance inside advanceAsync, or
+  // an advanceAsync begun inside advance, would move now() under the running
+  // one's feet.
+  #advancing: "advance" | "advanceAsync" | undefined;
 
   /** Starts the clock at `start` milliseconds. */
   constructor(start = 0) {
@@ -137,7 +155,10 @@ export class ManualClock implements Clock {
     return this.#timers.length;
   }
 
-  /** Schedules `callback` at `now() + delay`; a negative or `NaN` delay means now. */
+  /**
+   * Schedules `callback` at `now() + delay`; a negative or `NaN` delay means
+   * now, and an infinite one never comes due.
+   */
   setTimeout(callback: () => void, delay: number): number {
     const timer: ManualTimer = {
       id: this.#nextId++,
@@ -163,19 +184,150 @@ export class ManualClock implements Clock {
    * deadline, in deadline order, before returning. Callbacks scheduled while
    * advancing run too if they fall within the window. `advance(0)` runs what
    * is due now.
+   *
+   * No promise reaction runs until it returns, so work that awaits this
+   * clock's timers is seen to settle at the end of the window; see
+   * {@linkcode ManualClock.advanceAsync} for the time it really settles.
+   *
+   * @throws {TypeError} If `ms` is not a number.
+   * @throws {RangeError} If `ms` is negative, `NaN` or infinite, or would move
+   * `now()` past the largest finite number; time and timers are left as
+   * they were.
+   * @throws {Error} If an `advanceAsync` is running; nothing changes.
    */
   advance(ms: number): void {
+    const target = this.#targetOf("advance", ms);
+    if (this.#advancing === "advanceAsync") throw this.#busy("advance", ms);
+    // advance from a callback of advance works as it always has.
+    const outer = this.#advancing;
+    this.#advancing = "advance";
+    try {
+      while (this.#runNextDue(target));
+      this.#now = target;
+    } finally {
+      this.#advancing = outer;
+    }
+  }
+
+  /**
+   * Moves time forward by `ms` like {@linkcode ManualClock.advance}, but lets
+   * promise reactions run after each callback, before looking for the next
+   * one due, so that work awaiting this clock's timers settles at the time it
+   * would: a wrapped function that sleeps 5 ms on the clock settles at 5, and
+   * its ttl counts from there.
+   *
+   * In turn: pending reactions settle; then, while a callback is due by the
+   * target (`now() + ms` at the call), `now()` becomes the earliest one's
+   * deadline, it runs and reactions settle again, so timers that reactions
+   * schedule within the window run too, each at its own deadline; last,
+   * `now()` becomes the target. Reactions settle by waiting one macrotask on the runtime's
+   * own `setTimeout`, as it was when this module loaded, so each callback run
+   * costs a millisecond or two of real time, and fake timers installed on the
+   * global do not hold it back. Every such macrotask has completed when the
+   * returned promise settles.
+   *
+   * One advance at a time: while it runs, `advance` throws and
+   * `advanceAsync` rejects, each with an `Error` and changing nothing, and it
+   * rejects likewise when called from a callback that `advance` is running.
+   * If a callback throws, the promise rejects with its error and `now()` is
+   * left at that callback's deadline, as with `advance`.
+   *
+   * @example Expiry counted from the time the work really settles
+   * ```ts
+   * import { alruCache, ManualClock } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * function makeLoader(clock: ManualClock) {
+   *   const sleep = (ms: number) =>
+   *     new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+   *   return alruCache(async (id: number) => {
+   *     await sleep(5); // the work settles at t=5...
+   *     return id;
+   *   }, { ttl: 3, clock }); // ...so its entry expires at t=8
+   * }
+   *
+   * const clock = new ManualClock();
+   * const load = makeLoader(clock);
+   * const call = load(1);
+   * await clock.advanceAsync(50);
+   * assert.equal(await call, 1);
+   * assert.equal(load.cacheContains(1), false); // expired at t=8
+   *
+   * // advance runs the sleep's timer, but the cache hears of the settlement
+   * // only after advance has returned, at t=50: the entry lives until t=53.
+   * const other = new ManualClock();
+   * const late = makeLoader(other);
+   * const lateCall = late(1);
+   * other.advance(50);
+   * assert.equal(await lateCall, 1);
+   * assert.equal(late.cacheContains(1), true);
+   * ```
+   *
+   * @param ms How far to move time, in milliseconds.
+   * @returns A promise that resolves once time is `now() + ms` and the
+   * callbacks due by then have run.
+   * @throws {TypeError} (as a rejection) If `ms` is not a number.
+   * @throws {RangeError} (as a rejection) If `ms` is negative, `NaN` or
+   * infinite, or would move `now()` past the largest finite number; nothing
+   * changes.
+   * @throws {Error} (as a rejection) If an `advance` or `advanceAsync` is
+   * running; nothing changes.
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const target = this.#targetOf("advanceAsync", ms);
+    if (this.#advancing !== undefined) throw this.#busy("advanceAsync", ms);
+    this.#advancing = "advanceAsync";
+    try {
+      await reactionsSettled();
+      while (this.#runNextDue(target)) await reactionsSettled();
+      this.#now = target;
+    } finally {
+      this.#advancing = undefined;
+    }
+  }
+
+  // Runs the earliest callback due by `target`, at its deadline; false if
+  // none is due.
+  #runNextDue(target: number): boolean {
+    const timer = this.#timers[0];
+    if (timer === undefined || timer.deadline > target) return false;
+    this.#timers.shift();
+    this.#now = timer.deadline;
+    timer.callback();
+    return true;
+  }
+
+  #busy(method: string, ms: number): Error {
+    const running = this.#advancing;
+    return new Error(
+      `ManualClock ${method}(${ms}) was called while ${running} is running; ${
+        running === "advanceAsync"
+          ? "await it first"
+          : "call it once advance has returned"
+      }`,
+    );
+  }
+
+  // Checked before anything moves, so that a bad step changes nothing.
+  #targetOf(method: string, ms: number): number {
+    if (typeof ms !== "number") {
+      throw new TypeError(
+        `ManualClock ${method}(ms) needs a number; received ${describe(ms)}`,
+      );
+    }
     if (!(ms >= 0) || ms === Infinity) {
       throw new RangeError(
-        `ManualClock advance(ms) needs a finite, non-negative number; received ${ms}`,
+        `ManualClock ${method}(ms) needs a finite, non-negative number; received ${ms}`,
       );
     }
     const target = this.#now + ms;
-    while (this.#timers.length > 0 && this.#timers[0].deadline <= target) {
-      const timer = this.#timers.shift()!;
-      this.#now = timer.deadline;
-      timer.callback();
+    // Once now() is Infinity, every deadline after it is Infinity too: their
+    // delays no longer order the timers, and time can never move again.
+    if (!Number.isFinite(target)) {
+      throw new RangeError(
+        `ManualClock ${method}(${ms}) at ${this.#now} would move time past the largest finite number; time is unchanged`,
+      );
     }
-    this.#now = target;
+    return target;
   }
 }

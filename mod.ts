@@ -108,7 +108,8 @@ export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
  * @param fn The function to cache.
  * @param options How many entries to keep, how long, and how keys are made.
  * @returns The cached function.
- * @throws {TypeError} If `fn` is not a function or an option has the wrong type.
+ * @throws {TypeError} If `fn` is not a function, or an option is unknown or
+ * has the wrong type.
  * @throws {RangeError} If a numeric option is out of range.
  */
 export function alruCache<A extends unknown[], R>(
@@ -198,7 +199,7 @@ export function alruCache<This, A extends unknown[], R>(
  *
  * @param options How many entries to keep, how long, and how keys are made.
  * @returns A decorator for methods.
- * @throws {TypeError} If an option has the wrong type.
+ * @throws {TypeError} If an option is unknown or has the wrong type.
  * @throws {RangeError} If a numeric option is out of range.
  */
 export function alruCache(

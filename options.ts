@@ -7,7 +7,8 @@
 import type { Clock } from "./clock.ts";
 
 /**
- * Options of {@linkcode alruCache}. All are optional.
+ * Options of {@linkcode alruCache}. All are optional. Any other own
+ * enumerable key, such as a misspelt name, is rejected with a `TypeError`.
  *
  * @typeParam A The wrapped function's parameters.
  */
@@ -22,13 +23,13 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Milliseconds an entry lives after its call settles successfully. `0`
    * drops it as soon as it settles, which still shares concurrent calls.
-   * Unset (or `null`) means entries never expire.
+   * Unset, `null` or `Infinity` means entries never expire.
    */
   ttl?: number | null;
   /**
    * Milliseconds of random extra lifetime, uniform in `[0, jitter)` and drawn
    * per entry, so that entries made together do not all expire together.
-   * Needs `ttl`.
+   * Finite, and needs `ttl`.
    */
   jitter?: number | null;
   /**
@@ -74,6 +75,21 @@ export interface ResolvedOptions {
 
 const DEFAULT_MAX_SIZE = 128;
 
+// The one list of option names. `satisfies` makes the compiler insist that it
+// names exactly the options of AlruCacheOptions, so a new option is accepted
+// once it is declared there and added here.
+const OPTION_NAMES: readonly string[] = Object.keys(
+  {
+    maxSize: true,
+    ttl: true,
+    jitter: true,
+    key: true,
+    clock: true,
+    random: true,
+    signal: true,
+  } satisfies Record<keyof AlruCacheOptions, true>,
+);
+
 /** A short description of a bad value, for error messages. */
 export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
@@ -88,6 +104,7 @@ export function describe(value: unknown): string {
 function optionalNumber(
   name: string,
   value: unknown,
+  { finite }: { finite: boolean },
 ): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number") {
@@ -97,9 +114,11 @@ function optionalNumber(
       }`,
     );
   }
-  if (!(value >= 0)) {
+  if (!(value >= 0) || (finite && value === Infinity)) {
     throw new RangeError(
-      `alruCache option "${name}" must be a non-negative number of milliseconds; received ${value}`,
+      `alruCache option "${name}" must be a ${
+        finite ? "finite, " : ""
+      }non-negative number of milliseconds; received ${value}`,
     );
   }
   return value;
@@ -163,6 +182,84 @@ function signalOf(value: unknown): boolean {
   return value;
 }
 
+// Libraries spell one option in different case, with `_` or `-` (Python's
+// max_size, say); the spelling is not what the user meant to change.
+function normalized(name: string): string {
+  return name.toLowerCase().replace(/[_-]/g, "");
+}
+
+// Optimal string alignment distance: insertions, deletions, substitutions and
+// swaps of adjacent letters each cost 1.
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        current[j] = Math.min(current[j], before[j - 2] + 1);
+      }
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+// Two slips are a typo in a long name; in a short one they make a different
+// word ("kit" was hardly meant as "key"), so short names get one.
+function closestOption(name: string): string | undefined {
+  const given = normalized(name);
+  let closest: string | undefined;
+  let closestDistance = Infinity;
+  for (const option of OPTION_NAMES) {
+    const known = normalized(option);
+    const allowed = Math.min(given.length, known.length) >= 4 ? 2 : 1;
+    const distance = editDistance(given, known);
+    if (distance <= allowed && distance < closestDistance) {
+      closest = option;
+      closestDistance = distance;
+    }
+  }
+  return closest;
+}
+
+function unknownOption(name: string | symbol): TypeError {
+  const named = typeof name === "string" ? JSON.stringify(name) : String(name);
+  const start = `alruCache option ${named} is not known`;
+  if (typeof name === "string" && normalized(name) === "typed") {
+    return new TypeError(
+      `${start}: Python's typed flag has no counterpart, as keys are always typed (values equal under SameValueZero have the same type, so 1, "1" and 1n are three keys); remove it`,
+    );
+  }
+  const meant = typeof name === "string" ? closestOption(name) : undefined;
+  if (meant !== undefined) {
+    return new TypeError(`${start}; did you mean ${JSON.stringify(meant)}?`);
+  }
+  const list = `${OPTION_NAMES.slice(0, -1).join(", ")} and ${
+    OPTION_NAMES.at(-1)
+  }`;
+  return new TypeError(`${start}; the options are ${list}`);
+}
+
+// A misspelt option would otherwise be ignored and leave its default in
+// force. Inherited keys are not the caller's options (a class instance's
+// methods, say), and neither are hidden ones.
+function rejectUnknownOptions(options: object): void {
+  for (const name of Reflect.ownKeys(options)) {
+    const known = typeof name === "string" && OPTION_NAMES.includes(name);
+    if (!known && Object.prototype.propertyIsEnumerable.call(options, name)) {
+      throw unknownOption(name);
+    }
+  }
+}
+
 /** Checks `options` and applies the defaults; throws on the first bad option. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
@@ -171,10 +268,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       `alruCache options must be an object; received ${describe(options)}`,
     );
   }
+  // Before the values: a misspelt name is a likelier cause than a bad value.
+  rejectUnknownOptions(options);
   const given = options as Record<string, unknown>;
   const maxSize = maxSizeOf(given.maxSize);
-  const ttl = optionalNumber("ttl", given.ttl);
-  const jitter = optionalNumber("jitter", given.jitter);
+  // An infinite ttl means "never expire"; an infinite jitter would give a
+  // draw of 0 a NaN lifetime and any other draw an endless one.
+  const ttl = optionalNumber("ttl", given.ttl, { finite: false });
+  const jitter = optionalNumber("jitter", given.jitter, { finite: true });
   if (jitter !== undefined && ttl === undefined) {
     throw new TypeError(
       `alruCache option "jitter" is set without "ttl" (jitter requires ttl); received jitter ${jitter}`,

@@ -4,7 +4,7 @@
  * and the wrapper's name and `wrapped`.
  */
 import assert from "node:assert/strict";
-import { alruCache, ManualClock } from "../mod.ts";
+import { alruCache, type AlruCacheOptions, ManualClock } from "../mod.ts";
 
 const work = (n: number) => Promise.resolve(n);
 // Options are passed as loosely typed objects: invalid values are the point.
@@ -53,6 +53,22 @@ const rangeCases: [string, LooseOptions, RegExp, string][] = [
   ["ttl NaN", { ttl: NaN }, /ttl/, "NaN"],
   ["jitter negative (with ttl)", { ttl: 10, jitter: -5 }, /jitter/, "-5"],
   ["jitter NaN (with ttl)", { ttl: 10, jitter: NaN }, /jitter/, "NaN"],
+  // An infinite draw would make the lifetime NaN, and the entry immortal.
+  [
+    "jitter Infinity (with ttl)",
+    { ttl: 10, jitter: Infinity },
+    /"jitter"/,
+    "Infinity",
+  ],
+  [
+    "jitter Infinity (with ttl Infinity)",
+    {
+      ttl: Infinity,
+      jitter: Infinity,
+    },
+    /"jitter"/,
+    "Infinity",
+  ],
 ];
 
 for (const [label, options, pattern, shown] of rangeCases) {
@@ -157,6 +173,13 @@ Deno.test("valid option edge values are accepted and reported back", () => {
     [{ ttl: 100, jitter: 0 }, { maxSize: 128, ttl: 100, jitter: 0 }],
     [{ ttl: 0, jitter: 0 }, { maxSize: 128, ttl: 0, jitter: 0 }],
     [{ ttl: 100, jitter: 200 }, { maxSize: 128, ttl: 100, jitter: 200 }],
+    [{ ttl: Infinity }, { maxSize: 128, ttl: Infinity, jitter: undefined }],
+    [{ ttl: Infinity, jitter: 5 }, { maxSize: 128, ttl: Infinity, jitter: 5 }],
+    [{ ttl: 10, jitter: Number.MAX_VALUE }, {
+      maxSize: 128,
+      ttl: 10,
+      jitter: Number.MAX_VALUE,
+    }],
     [{ maxSize: 32, ttl: 5_000, jitter: 1_000 }, {
       maxSize: 32,
       ttl: 5_000,
@@ -230,4 +253,143 @@ Deno.test("the wrapper always returns a promise, also for a synchronous fn", asy
   const second = f(2);
   assert.ok(second instanceof Promise);
   assert.equal(await second, 4);
+});
+
+/** The message a TypeError for `options` has; fails if no TypeError is thrown. */
+function typeErrorMessage(options: object): string {
+  let message: string | undefined;
+  assert.throws(() => alruCache(work, options as never), (error: unknown) => {
+    assert.equal((error as Error).constructor, TypeError);
+    message = (error as Error).message;
+    return true;
+  }, Deno.inspect(options));
+  return message!;
+}
+
+Deno.test("an unknown option is a TypeError naming it and the option it is closest to", () => {
+  const cases: [string, string][] = [
+    // Same name but for case, `_` and `-`.
+    ["maxsize", "maxSize"],
+    ["max_size", "maxSize"],
+    ["MAXSIZE", "maxSize"],
+    ["max-size", "maxSize"],
+    ["TTL", "ttl"],
+    ["Signal", "signal"],
+    // A slip of a letter or two.
+    ["tll", "ttl"],
+    ["tl", "ttl"],
+    ["jiter", "jitter"],
+    ["jittre", "jitter"],
+    ["clok", "clock"],
+    ["clocks", "clock"],
+    ["randm", "random"],
+    ["keys", "key"],
+    ["maxSiz", "maxSize"],
+    ["maxSizes", "maxSize"],
+    ["sgnl", "signal"],
+  ];
+  for (const [given, meant] of cases) {
+    assert.equal(
+      typeErrorMessage({ [given]: 3 }),
+      `alruCache option "${given}" is not known; did you mean "${meant}"?`,
+    );
+  }
+});
+
+Deno.test("an unknown option with no close name lists the options", () => {
+  for (const given of ["maxAge", "size", "k", "stale", "capacity", ""]) {
+    assert.equal(
+      typeErrorMessage({ [given]: 1 }),
+      `alruCache option "${given}" is not known; the options are maxSize, ttl, jitter, key, clock, random and signal`,
+    );
+  }
+});
+
+Deno.test("Python's typed flag is rejected with the reason it has no counterpart", () => {
+  for (const options of [{ typed: true }, { typed: false }, { Typed: true }]) {
+    const message = typeErrorMessage(options);
+    assert.match(message, /^alruCache option "[Tt]yped" is not known/);
+    assert.match(message, /keys are always typed/);
+    assert.match(message, /SameValueZero/);
+  }
+});
+
+Deno.test("unknown options are rejected whatever their value, alongside valid ones", () => {
+  for (const value of [undefined, null, 0, false, "x", {}]) {
+    assert.match(
+      typeErrorMessage({ maxSize: 3, maxsize: value }),
+      /"maxsize" is not known; did you mean "maxSize"\?/,
+    );
+  }
+  // A misspelt option is named even when another option is invalid too.
+  assert.match(
+    typeErrorMessage({ ttl: -1, jiter: 5 }),
+    /"jiter" is not known/,
+  );
+});
+
+Deno.test("an unknown option cannot leave the bound at its default", () => {
+  const options = JSON.parse('{ "maxsize": 3 }');
+  assert.throws(() => alruCache(work, options), TypeError);
+});
+
+Deno.test("a symbol key is an unknown option, described in the message", () => {
+  const tag = Symbol("maxSize");
+  assert.equal(
+    typeErrorMessage({ [tag]: 3 }),
+    "alruCache option Symbol(maxSize) is not known; the options are maxSize, ttl, jitter, key, clock, random and signal",
+  );
+  // Not enumerable: not an option, like any hidden key.
+  const hidden = Object.defineProperty({ maxSize: 3 }, tag, { value: 3 });
+  assert.equal(alruCache(work, hidden).cacheParameters().maxSize, 3);
+});
+
+Deno.test("only own enumerable keys are checked: inherited and hidden ones are not options", () => {
+  class Base {
+    helper(): number {
+      return 1;
+    }
+    get describe(): string {
+      return "base";
+    }
+  }
+  class Options extends Base {
+    maxSize = 3;
+  }
+  assert.equal(alruCache(work, new Options()).cacheParameters().maxSize, 3);
+  const inheriting = Object.assign(Object.create({ unknownAbove: 1 }), {
+    ttl: 5,
+  });
+  assert.equal(alruCache(work, inheriting).cacheParameters().ttl, 5);
+  const hidden = Object.defineProperty({}, "maxsize", { value: 3 });
+  assert.equal(alruCache(work, hidden).cacheParameters().maxSize, 128);
+
+  class Misspelt extends Base {
+    maxsize = 3;
+  }
+  assert.equal(
+    typeErrorMessage(new Misspelt()),
+    'alruCache option "maxsize" is not known; did you mean "maxSize"?',
+  );
+});
+
+Deno.test("the method decorator's options are checked when the class is defined", () => {
+  const options = { maxsize: 3 } as unknown as AlruCacheOptions<never[]>;
+  assert.throws(
+    () => {
+      class Service {
+        @alruCache(options)
+        async get(id: number): Promise<number> {
+          return await Promise.resolve(id);
+        }
+      }
+      return Service;
+    },
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message ===
+        'alruCache option "maxsize" is not known; did you mean "maxSize"?',
+  );
+  assert.throws(() => alruCache({ typed: true } as never), TypeError);
+  assert.throws(() => alruCache({ clok: undefined } as never), /"clock"/);
 });

@@ -311,6 +311,22 @@ Deno.test("negative or NaN jitter is a RangeError", () => {
   }
 });
 
+Deno.test("ttl Infinity: entries never expire and no timer waits for them", async () => {
+  const clock = new ManualClock();
+  for (const jitter of [undefined, 0, 5]) {
+    const cached = alruCache(identity, {
+      ttl: Infinity,
+      jitter,
+      random: () => 0.5,
+      clock,
+    });
+    await cached(1);
+    assert.equal(clock.pending, 0, `jitter ${jitter}`);
+    clock.advance(Number.MAX_SAFE_INTEGER);
+    assert.equal(cached.cacheContains(1), true, `jitter ${jitter}`);
+  }
+});
+
 Deno.test("one timer serves all the entries of a cache, each expiring at its own time", async () => {
   const clock = new ManualClock();
   const cached = alruCache(identity, { ttl: 100, clock });
