@@ -72,31 +72,42 @@ export class ArgumentsKeys {
     return key;
   }
 
-  /** Drops `key` and the trie nodes only it used; other keys are ignored. */
+  /**
+   * Drops `key` and the trie nodes only it used. Anything else is ignored:
+   * other values, and a key that is no longer the one interned for its list.
+   */
   release(key: unknown): void {
     if (!(key instanceof ArgumentsKey) || key === NO_ARGUMENTS) return;
     const args = key.args;
-    const root = this.#roots[args.length];
-    if (root !== undefined && this.#prune(root, args, 0)) {
-      this.#roots[args.length] = undefined;
+    const arity = args.length;
+    let node = this.#roots[arity];
+    if (node === undefined) return;
+    // One walk down, no recursion: a list may hold more arguments than the
+    // stack has frames. The nodes below the deepest one with another entry
+    // serve only this key, so cutting that entry drops them all.
+    let cut: Node | undefined;
+    let cutDepth = 0;
+    const last = arity - 1;
+    for (let depth = 0; depth < last; depth++) {
+      if (node.size > 1) {
+        cut = node;
+        cutDepth = depth;
+      }
+      const child = node.get(args[depth]) as Node | undefined;
+      if (child === undefined) return;
+      node = child;
     }
+    if (node.get(args[last]) !== key) return;
+    if (node.size > 1) {
+      cut = node;
+      cutDepth = last;
+    }
+    if (cut === undefined) this.#roots[arity] = undefined;
+    else cut.delete(args[cutDepth]);
   }
 
   /** Drops every key. */
   clear(): void {
     this.#roots.length = 0;
-  }
-
-  // Deletes the path below `node`; says whether `node` is left empty.
-  #prune(node: Node, args: readonly unknown[], depth: number): boolean {
-    if (depth === args.length - 1) {
-      node.delete(args[depth]);
-    } else {
-      const child = node.get(args[depth]) as Node | undefined;
-      if (child !== undefined && this.#prune(child, args, depth + 1)) {
-        node.delete(args[depth]);
-      }
-    }
-    return node.size === 0;
   }
 }
