@@ -24,6 +24,11 @@ export const ABSENT: unique symbol = Symbol("absent");
 
 type Node = Map<unknown, unknown>;
 
+// Lists shorter than this find their root in an array indexed by arity;
+// longer ones in a Map, since one write far past an array's end turns the
+// array into a slow dictionary for as long as the cache lives.
+const ARRAY_ROOTS = 64;
+
 /**
  * Interns one {@linkcode ArgumentsKey} per distinct list of two or more
  * arguments, for as long as the owner holds it.
@@ -32,12 +37,13 @@ export class ArgumentsKeys {
   // By arity: a Map from the first argument to a Map from the second, and so
   // on; the last level maps the last argument to the key.
   readonly #roots: (Node | undefined)[] = [];
+  #longRoots: Map<number, Node> | undefined;
 
   /** The key of `args`, or {@linkcode ABSENT} if no entry has one. */
   find(args: ArrayLike<unknown>): unknown {
     const arity = args.length;
     if (arity === 0) return NO_ARGUMENTS;
-    let node: unknown = this.#roots[arity];
+    let node: unknown = this.#rootOf(arity);
     for (let i = 0; i < arity; i++) {
       if (node === undefined) return ABSENT;
       node = (node as Node).get(args[i]);
@@ -57,8 +63,12 @@ export class ArgumentsKeys {
   intern(args: ArrayLike<unknown>): unknown {
     const arity = args.length;
     if (arity === 0) return NO_ARGUMENTS;
-    let node = this.#roots[arity];
-    if (node === undefined) this.#roots[arity] = node = new Map();
+    let node = this.#rootOf(arity);
+    if (node === undefined) {
+      node = new Map();
+      if (arity < ARRAY_ROOTS) this.#roots[arity] = node;
+      else (this.#longRoots ??= new Map()).set(arity, node);
+    }
     for (let i = 0; i < arity - 1; i++) {
       let child = node.get(args[i]) as Node | undefined;
       if (child === undefined) node.set(args[i], child = new Map());
@@ -80,7 +90,7 @@ export class ArgumentsKeys {
     if (!(key instanceof ArgumentsKey) || key === NO_ARGUMENTS) return;
     const args = key.args;
     const arity = args.length;
-    let node = this.#roots[arity];
+    let node = this.#rootOf(arity);
     if (node === undefined) return;
     // One walk down, no recursion: a list may hold more arguments than the
     // stack has frames. The nodes below the deepest one with another entry
@@ -102,12 +112,20 @@ export class ArgumentsKeys {
       cut = node;
       cutDepth = last;
     }
-    if (cut === undefined) this.#roots[arity] = undefined;
-    else cut.delete(args[cutDepth]);
+    if (cut !== undefined) cut.delete(args[cutDepth]);
+    else if (arity < ARRAY_ROOTS) this.#roots[arity] = undefined;
+    else this.#longRoots!.delete(arity);
   }
 
   /** Drops every key. */
   clear(): void {
     this.#roots.length = 0;
+    this.#longRoots = undefined;
+  }
+
+  #rootOf(arity: number): Node | undefined {
+    return arity < ARRAY_ROOTS
+      ? this.#roots[arity]
+      : this.#longRoots?.get(arity);
   }
 }

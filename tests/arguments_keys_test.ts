@@ -66,6 +66,10 @@ Deno.test("ArgumentsKeys interns, finds and releases a list of 100,000 arguments
   const again = keys.intern(long);
   assert.notEqual(again, longKey);
   assert.equal(keys.find(long), again);
+  keys.clear();
+  assert.equal(keys.find(long), ABSENT);
+  assert.equal(keys.find(short), ABSENT);
+  assert.notEqual(keys.intern(long), again);
 });
 
 Deno.test("ArgumentsKeys release ignores a key that is no longer the interned one", () => {
