@@ -71,11 +71,21 @@ function unsupported(context: DecoratorContext): TypeError {
   }
 }
 
+// Whether `value` is a class's prototype object (`C.prototype`, for any class
+// C): the object a method is read from to be called on other objects.
+function isClassPrototype(value: object): boolean {
+  const constructor = Object.getOwnPropertyDescriptor(value, "constructor")
+    ?.value;
+  return typeof constructor === "function" && constructor.prototype === value;
+}
+
 /**
  * Turns `method` into a cached method. Each receiver (an instance, or the
  * class for a static method) gets its own cache on first use. The member
  * becomes an accessor on the object that defines it, so that
  * `obj.method` is a per-receiver function carrying its cache's methods.
+ * Read from a class prototype, it is the unbound method, which uses the
+ * cache of whatever `this` it is called on.
  */
 export function decorateMethod<This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
@@ -88,22 +98,48 @@ export function decorateMethod<This, A extends unknown[], R>(
   type PerReceiver = CachedFunction<A, Awaited<R>, typeof method>;
   const perReceiver = new WeakMap<object, PerReceiver>();
 
+  // A prototype called on directly (`C.prototype.method(1)`) gets a cache
+  // too, kept here so that reading the member from it never finds that cache.
+  let prototypeCaches: WeakMap<object, PerReceiver> | undefined;
+  const isInstanceMember = !context.static;
+
   const cachedFor = (receiver: object): PerReceiver => {
-    let cached = perReceiver.get(receiver);
+    let cached = perReceiver.get(receiver) ?? prototypeCaches?.get(receiver);
     if (cached === undefined) {
       cached = createCachedFunction<A, Awaited<R>, typeof method>(method, {
         options,
         receiver,
       });
-      perReceiver.set(receiver, cached);
+      if (isInstanceMember && isClassPrototype(receiver)) {
+        (prototypeCaches ??= new WeakMap()).set(receiver, cached);
+      } else {
+        perReceiver.set(receiver, cached);
+      }
     }
     return cached;
   };
 
   // Called as a plain method (before the accessor is installed, or through
-  // a reference taken from the prototype), it still uses `this`'s cache.
+  // a reference taken from a prototype), it still uses `this`'s cache.
   const replacement = function (this: This, ...args: A): Promise<Awaited<R>> {
     return cachedFor(this as object)(...args);
+  };
+  // Read from a prototype, it stands for the method itself.
+  Object.defineProperties(replacement, {
+    name: { value: method.name, configurable: true },
+    length: { value: method.length, configurable: true },
+  });
+
+  // A class prototype, and a subclass's, holds the member for other objects
+  // to call (spies read it there and call it on instances), so reading it
+  // there gives `replacement`, not a function bound to the prototype. A
+  // class is itself the receiver of its static methods.
+  const read = function (this: object): unknown {
+    const cached = perReceiver.get(this);
+    if (cached !== undefined) return cached;
+    return isInstanceMember && isClassPrototype(this)
+      ? replacement
+      : cachedFor(this);
   };
 
   let installed = false;
@@ -120,9 +156,7 @@ export function decorateMethod<This, A extends unknown[], R>(
       if (descriptor === undefined) continue;
       if (descriptor.value === replacement) {
         Object.defineProperty(holder, name, {
-          get(this: object) {
-            return cachedFor(this);
-          },
+          get: read,
           set(this: object, value: unknown) {
             Object.defineProperty(this, name, {
               value,
