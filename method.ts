@@ -19,7 +19,9 @@ export type CachedMethod<This, A extends unknown[], R> = (
 ) => Promise<Awaited<R>>;
 
 /**
- * A decorator for methods, as `@alruCache(options)` returns it.
+ * A decorator for methods, as `@alruCache(options)` returns it. It is a TC39
+ * standard decorator: called as a legacy one (TypeScript's
+ * `experimentalDecorators`), it throws a `TypeError`.
  *
  * @typeParam This The class (or, for static methods, constructor) type.
  * @typeParam A The method's parameters.
@@ -29,6 +31,68 @@ export type AlruCacheDecorator = <This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ) => CachedMethod<This, A, R>;
+
+// What a property descriptor has at least one of.
+const DESCRIPTOR_KEYS = [
+  "value",
+  "get",
+  "set",
+  "writable",
+  "configurable",
+  "enumerable",
+];
+
+/**
+ * Whether `args` are what a legacy decorator receives (TypeScript's
+ * `experimentalDecorators`, or Babel's legacy mode): the prototype, or the
+ * class for a static member, the member's key, and its property descriptor,
+ * which legacy property decorators get as `undefined`. TC39 decorators and
+ * `alruCache(fn, options)` take two arguments, so never look like this.
+ */
+export function isLegacyDecoratorCall(args: ArrayLike<unknown>): boolean {
+  if (args.length !== 3) return false;
+  const target = args[0];
+  const key = args[1];
+  const descriptor = args[2];
+  if (
+    typeof target !== "function" &&
+    (typeof target !== "object" || target === null)
+  ) return false;
+  if (typeof key !== "string" && typeof key !== "symbol") return false;
+  if (descriptor === undefined) return true;
+  return typeof descriptor === "object" && descriptor !== null &&
+    DESCRIPTOR_KEYS.some((name) => name in descriptor);
+}
+
+/**
+ * The error for a legacy decorator call (see {@linkcode isLegacyDecoratorCall})
+ * of `form`, the decorator as written, naming the member it was applied to.
+ */
+export function legacyDecoratorError(
+  form: string,
+  args: ArrayLike<unknown>,
+): TypeError {
+  const target = args[0] as object;
+  const descriptor = args[2] as object | undefined;
+  const kind = descriptor === undefined || "initializer" in descriptor
+    ? "property"
+    : "get" in descriptor || "set" in descriptor
+    ? "accessor"
+    : "method";
+  const isStatic = typeof target === "function";
+  const owner: unknown = isStatic
+    ? target
+    : Object.getOwnPropertyDescriptor(target, "constructor")?.value;
+  const className = typeof owner === "function" && owner.name
+    ? ` of class ${owner.name}`
+    : "";
+  const member = `${isStatic ? "static " : ""}${kind} ${
+    String(args[1])
+  }${className}`;
+  return new TypeError(
+    `${form} was called as a legacy decorator (TypeScript's experimentalDecorators) on ${member}, but alruCache needs TC39 standard decorators. Remove "experimentalDecorators" from compilerOptions in tsconfig.json (or deno.json), or wrap the function with alruCache(fn, options) instead.`,
+  );
+}
 
 /** Whether `value` is the context object a TC39 decorator receives. */
 export function isDecoratorContext(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { alruCache, cacheOf, ManualClock } from "../mod.ts";
 import { deferred, flush } from "./_helpers.ts";
+import { decoratedClasses } from "./_legacy_decorators.ts";
 
 class Service {
   calls = 0;
@@ -611,4 +612,194 @@ Deno.test("a static method read from its class stays bound to that class", async
   assert.notEqual(childLookup, lookup);
   assert.equal(cacheOf(Child.lookup).cacheInfo().misses, 1);
   assert.equal(cacheOf(Registry.lookup).cacheInfo().misses, 1);
+});
+
+/** How TypeScript's legacy decorators (`experimentalDecorators`) call one. */
+type LegacyDecorator = (
+  target: object,
+  propertyKey: string | symbol,
+  descriptor?: PropertyDescriptor,
+) => unknown;
+
+/** A class as legacy decorators see it, undecorated. */
+class LegacyTarget {
+  async byId(id: number): Promise<number> {
+    return await Promise.resolve(id);
+  }
+  static async load(id: number): Promise<number> {
+    return await Promise.resolve(id);
+  }
+  async [Symbol.for("tagged")](): Promise<number> {
+    return await Promise.resolve(1);
+  }
+  get size(): number {
+    return 1;
+  }
+}
+
+function legacyError(member: RegExp) {
+  return (error: unknown) =>
+    error instanceof TypeError &&
+    member.test(error.message) &&
+    /legacy decorator/.test(error.message) &&
+    /TC39 standard decorators/.test(error.message) &&
+    /experimentalDecorators/.test(error.message) &&
+    /alruCache\(fn, options\)/.test(error.message);
+}
+
+Deno.test("bare @alruCache called as a legacy decorator fails at decoration time, naming the member", () => {
+  const bare = alruCache as unknown as LegacyDecorator;
+  const proto = LegacyTarget.prototype;
+  const method = Object.getOwnPropertyDescriptor(proto, "byId")!;
+  assert.throws(
+    () => bare(proto, "byId", method),
+    legacyError(/method byId of class LegacyTarget/),
+  );
+  // A static method: the target is the constructor, not a function to wrap.
+  const staticMethod = Object.getOwnPropertyDescriptor(LegacyTarget, "load")!;
+  assert.throws(
+    () => bare(LegacyTarget, "load", staticMethod),
+    legacyError(/static method load of class LegacyTarget/),
+  );
+  const tagged = Symbol.for("tagged");
+  assert.throws(
+    () => bare(proto, tagged, Object.getOwnPropertyDescriptor(proto, tagged)),
+    legacyError(/method Symbol\(tagged\) of class LegacyTarget/),
+  );
+  // Legacy property decorators get no descriptor; accessors get get and set.
+  assert.throws(
+    () => bare(proto, "count", undefined),
+    legacyError(/property count of class LegacyTarget/),
+  );
+  assert.throws(
+    () => bare(proto, "size", Object.getOwnPropertyDescriptor(proto, "size")),
+    legacyError(/accessor size of class LegacyTarget/),
+  );
+  // A subclass prototype is no plain object, but the shape is the same.
+  class Sub extends LegacyTarget {}
+  assert.throws(
+    () => bare(Sub.prototype, "byId", method),
+    legacyError(/method byId of class Sub/),
+  );
+  // Nothing was wrapped or redefined.
+  assert.equal(
+    Object.getOwnPropertyDescriptor(proto, "byId")!.value,
+    method.value,
+  );
+});
+
+Deno.test("@alruCache(options) called as a legacy decorator fails at decoration time, naming the member", () => {
+  const proto = LegacyTarget.prototype;
+  const method = Object.getOwnPropertyDescriptor(proto, "byId")!;
+  const withOptions = alruCache({ maxSize: 2 }) as unknown as LegacyDecorator;
+  assert.throws(
+    () => withOptions(proto, "byId", method),
+    legacyError(/method byId of class LegacyTarget/),
+  );
+  const defaults = alruCache() as unknown as LegacyDecorator;
+  assert.throws(
+    () =>
+      defaults(
+        LegacyTarget,
+        "load",
+        Object.getOwnPropertyDescriptor(LegacyTarget, "load"),
+      ),
+    legacyError(/static method load of class LegacyTarget/),
+  );
+  assert.throws(
+    () => withOptions(proto, "count", undefined),
+    legacyError(/property count/),
+  );
+});
+
+Deno.test("calls that only look like legacy decorators are left to the usual checks", async () => {
+  const fn = async (id: number) => await Promise.resolve(id);
+  // Two arguments are alruCache(fn, options), whatever their types.
+  const cached = alruCache(fn, { maxSize: 2 });
+  assert.equal(await cached(1), 1);
+  assert.throws(
+    () => alruCache(fn, "byId" as never),
+    (error) =>
+      error instanceof TypeError &&
+      /options must be an object; received "byId"/.test(error.message),
+  );
+  const loose = alruCache as unknown as (...args: unknown[]) => unknown;
+  // A third argument that is no descriptor: not a legacy decorator call.
+  assert.equal(typeof loose(fn, { maxSize: 2 }, undefined), "function");
+  assert.throws(
+    () => loose(fn, "byId", 0),
+    (error) => error instanceof TypeError && !/legacy/.test(error.message),
+  );
+  assert.throws(
+    () => loose(fn, "byId", { maxSize: 2 }),
+    (error) => error instanceof TypeError && !/legacy/.test(error.message),
+  );
+});
+
+// A process compiling with experimentalDecorators is killed after this.
+const LEGACY_KILL_AFTER_MS = 30_000;
+
+Deno.test("compiled with experimentalDecorators, each form fails when its class is defined", async () => {
+  // With standard decorators, the same classes define without error.
+  for (const [, define] of decoratedClasses) {
+    assert.equal(typeof define(), "function");
+  }
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  const controller = new AbortController();
+  const killer = setTimeout(() => controller.abort(), LEGACY_KILL_AFTER_MS);
+  try {
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ compilerOptions: { experimentalDecorators: true } }),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        // Legacy decorators have other types: only the emitted code matters.
+        "--no-check",
+        "--no-lock",
+        "--config",
+        config,
+        new URL("./_legacy_decorators.ts", import.meta.url).pathname,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    const stdout = decoder.decode(output.stdout);
+    const detail = `code ${output.code}\nstdout: ${stdout}\nstderr: ${
+      decoder.decode(output.stderr)
+    }`;
+    assert.equal(output.code, 0, detail);
+    const lines = stdout.trim().split("\n");
+    const expected: [string, RegExp][] = [
+      ["method", /^@alruCache was .* on method byId of class Users,/],
+      [
+        "static method",
+        /^@alruCache was .* on static method count of class Users,/,
+      ],
+      [
+        "method, with options",
+        /^@alruCache\(options\) was .* on method byName of class Users,/,
+      ],
+      [
+        "method, with no options",
+        /^@alruCache\(options\) was .* on method all of class Users,/,
+      ],
+    ];
+    assert.equal(lines.length, expected.length, detail);
+    expected.forEach(([name, member], i) => {
+      const prefix = `${name}: `;
+      assert.ok(lines[i].startsWith(prefix), detail);
+      const message = lines[i].slice(prefix.length);
+      assert.match(message, member);
+      assert.ok(legacyError(/./)(new TypeError(message)), message);
+    });
+  } finally {
+    clearTimeout(killer);
+    await Deno.remove(config);
+  }
 });
