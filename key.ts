@@ -24,6 +24,11 @@ export const ABSENT: unique symbol = Symbol("absent");
 
 type Node = Map<unknown, unknown>;
 
+// Lists shorter than this find their root in an array indexed by arity;
+// longer ones in a Map, since one write far past an array's end turns the
+// array into a slow dictionary for as long as the cache lives.
+const ARRAY_ROOTS = 64;
+
 /**
  * Interns one {@linkcode ArgumentsKey} per distinct list of two or more
  * arguments, for as long as the owner holds it.
@@ -32,12 +37,13 @@ export class ArgumentsKeys {
   // By arity: a Map from the first argument to a Map from the second, and so
   // on; the last level maps the last argument to the key.
   readonly #roots: (Node | undefined)[] = [];
+  #longRoots: Map<number, Node> | undefined;
 
   /** The key of `args`, or {@linkcode ABSENT} if no entry has one. */
   find(args: ArrayLike<unknown>): unknown {
     const arity = args.length;
     if (arity === 0) return NO_ARGUMENTS;
-    let node: unknown = this.#roots[arity];
+    let node: unknown = this.#rootOf(arity);
     for (let i = 0; i < arity; i++) {
       if (node === undefined) return ABSENT;
       node = (node as Node).get(args[i]);
@@ -57,8 +63,12 @@ export class ArgumentsKeys {
   intern(args: ArrayLike<unknown>): unknown {
     const arity = args.length;
     if (arity === 0) return NO_ARGUMENTS;
-    let node = this.#roots[arity];
-    if (node === undefined) this.#roots[arity] = node = new Map();
+    let node = this.#rootOf(arity);
+    if (node === undefined) {
+      node = new Map();
+      if (arity < ARRAY_ROOTS) this.#roots[arity] = node;
+      else (this.#longRoots ??= new Map()).set(arity, node);
+    }
     for (let i = 0; i < arity - 1; i++) {
       let child = node.get(args[i]) as Node | undefined;
       if (child === undefined) node.set(args[i], child = new Map());
@@ -72,31 +82,50 @@ export class ArgumentsKeys {
     return key;
   }
 
-  /** Drops `key` and the trie nodes only it used; other keys are ignored. */
+  /**
+   * Drops `key` and the trie nodes only it used. Anything else is ignored:
+   * other values, and a key that is no longer the one interned for its list.
+   */
   release(key: unknown): void {
     if (!(key instanceof ArgumentsKey) || key === NO_ARGUMENTS) return;
     const args = key.args;
-    const root = this.#roots[args.length];
-    if (root !== undefined && this.#prune(root, args, 0)) {
-      this.#roots[args.length] = undefined;
+    const arity = args.length;
+    let node = this.#rootOf(arity);
+    if (node === undefined) return;
+    // One walk down, no recursion: a list may hold more arguments than the
+    // stack has frames. The nodes below the deepest one with another entry
+    // serve only this key, so cutting that entry drops them all.
+    let cut: Node | undefined;
+    let cutDepth = 0;
+    const last = arity - 1;
+    for (let depth = 0; depth < last; depth++) {
+      if (node.size > 1) {
+        cut = node;
+        cutDepth = depth;
+      }
+      const child = node.get(args[depth]) as Node | undefined;
+      if (child === undefined) return;
+      node = child;
     }
+    if (node.get(args[last]) !== key) return;
+    if (node.size > 1) {
+      cut = node;
+      cutDepth = last;
+    }
+    if (cut !== undefined) cut.delete(args[cutDepth]);
+    else if (arity < ARRAY_ROOTS) this.#roots[arity] = undefined;
+    else this.#longRoots!.delete(arity);
   }
 
   /** Drops every key. */
   clear(): void {
     this.#roots.length = 0;
+    this.#longRoots = undefined;
   }
 
-  // Deletes the path below `node`; says whether `node` is left empty.
-  #prune(node: Node, args: readonly unknown[], depth: number): boolean {
-    if (depth === args.length - 1) {
-      node.delete(args[depth]);
-    } else {
-      const child = node.get(args[depth]) as Node | undefined;
-      if (child !== undefined && this.#prune(child, args, depth + 1)) {
-        node.delete(args[depth]);
-      }
-    }
-    return node.size === 0;
+  #rootOf(arity: number): Node | undefined {
+    return arity < ARRAY_ROOTS
+      ? this.#roots[arity]
+      : this.#longRoots?.get(arity);
   }
 }

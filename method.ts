@@ -19,7 +19,9 @@ export type CachedMethod<This, A extends unknown[], R> = (
 ) => Promise<Awaited<R>>;
 
 /**
- * A decorator for methods, as `@alruCache(options)` returns it.
+ * A decorator for methods, as `@alruCache(options)` returns it. It is a TC39
+ * standard decorator: called as a legacy one (TypeScript's
+ * `experimentalDecorators`), it throws a `TypeError`.
  *
  * @typeParam This The class (or, for static methods, constructor) type.
  * @typeParam A The method's parameters.
@@ -29,6 +31,68 @@ export type AlruCacheDecorator = <This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ) => CachedMethod<This, A, R>;
+
+// What a property descriptor has at least one of.
+const DESCRIPTOR_KEYS = [
+  "value",
+  "get",
+  "set",
+  "writable",
+  "configurable",
+  "enumerable",
+];
+
+/**
+ * Whether `args` are what a legacy decorator receives (TypeScript's
+ * `experimentalDecorators`, or Babel's legacy mode): the prototype, or the
+ * class for a static member, the member's key, and its property descriptor,
+ * which legacy property decorators get as `undefined`. TC39 decorators and
+ * `alruCache(fn, options)` take two arguments, so never look like this.
+ */
+export function isLegacyDecoratorCall(args: ArrayLike<unknown>): boolean {
+  if (args.length !== 3) return false;
+  const target = args[0];
+  const key = args[1];
+  const descriptor = args[2];
+  if (
+    typeof target !== "function" &&
+    (typeof target !== "object" || target === null)
+  ) return false;
+  if (typeof key !== "string" && typeof key !== "symbol") return false;
+  if (descriptor === undefined) return true;
+  return typeof descriptor === "object" && descriptor !== null &&
+    DESCRIPTOR_KEYS.some((name) => name in descriptor);
+}
+
+/**
+ * The error for a legacy decorator call (see {@linkcode isLegacyDecoratorCall})
+ * of `form`, the decorator as written, naming the member it was applied to.
+ */
+export function legacyDecoratorError(
+  form: string,
+  args: ArrayLike<unknown>,
+): TypeError {
+  const target = args[0] as object;
+  const descriptor = args[2] as object | undefined;
+  const kind = descriptor === undefined || "initializer" in descriptor
+    ? "property"
+    : "get" in descriptor || "set" in descriptor
+    ? "accessor"
+    : "method";
+  const isStatic = typeof target === "function";
+  const owner: unknown = isStatic
+    ? target
+    : Object.getOwnPropertyDescriptor(target, "constructor")?.value;
+  const className = typeof owner === "function" && owner.name
+    ? ` of class ${owner.name}`
+    : "";
+  const member = `${isStatic ? "static " : ""}${kind} ${
+    String(args[1])
+  }${className}`;
+  return new TypeError(
+    `${form} was called as a legacy decorator (TypeScript's experimentalDecorators) on ${member}, but alruCache needs TC39 standard decorators. Remove "experimentalDecorators" from compilerOptions in tsconfig.json (or deno.json), or wrap the function with alruCache(fn, options) instead.`,
+  );
+}
 
 /** Whether `value` is the context object a TC39 decorator receives. */
 export function isDecoratorContext(
@@ -71,11 +135,21 @@ function unsupported(context: DecoratorContext): TypeError {
   }
 }
 
+// Whether `value` is a class's prototype object (`C.prototype`, for any class
+// C): the object a method is read from to be called on other objects.
+function isClassPrototype(value: object): boolean {
+  const constructor = Object.getOwnPropertyDescriptor(value, "constructor")
+    ?.value;
+  return typeof constructor === "function" && constructor.prototype === value;
+}
+
 /**
  * Turns `method` into a cached method. Each receiver (an instance, or the
  * class for a static method) gets its own cache on first use. The member
  * becomes an accessor on the object that defines it, so that
  * `obj.method` is a per-receiver function carrying its cache's methods.
+ * Read from a class prototype, it is the unbound method, which uses the
+ * cache of whatever `this` it is called on.
  */
 export function decorateMethod<This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
@@ -88,22 +162,48 @@ export function decorateMethod<This, A extends unknown[], R>(
   type PerReceiver = CachedFunction<A, Awaited<R>, typeof method>;
   const perReceiver = new WeakMap<object, PerReceiver>();
 
+  // A prototype called on directly (`C.prototype.method(1)`) gets a cache
+  // too, kept here so that reading the member from it never finds that cache.
+  let prototypeCaches: WeakMap<object, PerReceiver> | undefined;
+  const isInstanceMember = !context.static;
+
   const cachedFor = (receiver: object): PerReceiver => {
-    let cached = perReceiver.get(receiver);
+    let cached = perReceiver.get(receiver) ?? prototypeCaches?.get(receiver);
     if (cached === undefined) {
       cached = createCachedFunction<A, Awaited<R>, typeof method>(method, {
         options,
         receiver,
       });
-      perReceiver.set(receiver, cached);
+      if (isInstanceMember && isClassPrototype(receiver)) {
+        (prototypeCaches ??= new WeakMap()).set(receiver, cached);
+      } else {
+        perReceiver.set(receiver, cached);
+      }
     }
     return cached;
   };
 
   // Called as a plain method (before the accessor is installed, or through
-  // a reference taken from the prototype), it still uses `this`'s cache.
+  // a reference taken from a prototype), it still uses `this`'s cache.
   const replacement = function (this: This, ...args: A): Promise<Awaited<R>> {
     return cachedFor(this as object)(...args);
+  };
+  // Read from a prototype, it stands for the method itself.
+  Object.defineProperties(replacement, {
+    name: { value: method.name, configurable: true },
+    length: { value: method.length, configurable: true },
+  });
+
+  // A class prototype, and a subclass's, holds the member for other objects
+  // to call (spies read it there and call it on instances), so reading it
+  // there gives `replacement`, not a function bound to the prototype. A
+  // class is itself the receiver of its static methods.
+  const read = function (this: object): unknown {
+    const cached = perReceiver.get(this);
+    if (cached !== undefined) return cached;
+    return isInstanceMember && isClassPrototype(this)
+      ? replacement
+      : cachedFor(this);
   };
 
   let installed = false;
@@ -120,9 +220,7 @@ export function decorateMethod<This, A extends unknown[], R>(
       if (descriptor === undefined) continue;
       if (descriptor.value === replacement) {
         Object.defineProperty(holder, name, {
-          get(this: object) {
-            return cachedFor(this);
-          },
+          get: read,
           set(this: object, value: unknown) {
             Object.defineProperty(this, name, {
               value,

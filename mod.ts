@@ -41,6 +41,8 @@ import {
   type CachedMethod,
   decorateMethod,
   isDecoratorContext,
+  isLegacyDecoratorCall,
+  legacyDecoratorError,
 } from "./method.ts";
 import { type AlruCacheOptions, describe, resolveOptions } from "./options.ts";
 
@@ -131,7 +133,9 @@ export function alruCache<A extends unknown[], R>(
 ): CachedFunction<A, Awaited<R>, (...args: A) => R>;
 /**
  * Decorates a class method, `@alruCache` without options: each instance (or,
- * for a static method, the class) gets its own cache on first use.
+ * for a static method, the class) gets its own cache on first use. This is a
+ * TC39 standard decorator; TypeScript's legacy `experimentalDecorators` are
+ * refused with a `TypeError` when the class is defined.
  *
  * @example A cached method
  * ```ts
@@ -162,7 +166,8 @@ export function alruCache<A extends unknown[], R>(
  * @param method The method being decorated.
  * @param context The decorator context; only public methods are accepted.
  * @returns The cached method.
- * @throws {TypeError} If the member is not a public method.
+ * @throws {TypeError} If the member is not a public method, or if called as
+ * a legacy (`experimentalDecorators`) decorator.
  */
 export function alruCache<This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
@@ -171,7 +176,9 @@ export function alruCache<This, A extends unknown[], R>(
 /**
  * Makes a method decorator with options, `@alruCache({ maxSize: 32 })` (or
  * `@alruCache()` for the defaults). The options are checked here, when the
- * class is defined.
+ * class is defined. Like `@alruCache`, the decorator needs TC39 standard
+ * decorators: called as a legacy (`experimentalDecorators`) decorator, it
+ * throws a `TypeError`.
  *
  * @example
  * ```ts
@@ -209,6 +216,11 @@ export function alruCache(
   target?: unknown,
   optionsOrContext?: unknown,
 ): unknown {
+  // Read by the checks below, a legacy call would pass a prototype as options
+  // and cache nothing, or fail with a message about options.
+  if (isLegacyDecoratorCall(arguments)) {
+    throw legacyDecoratorError("@alruCache", arguments);
+  }
   // Field decorators receive undefined: let decorateMethod say what to do.
   if (isDecoratorContext(optionsOrContext)) {
     return decorateMethod(
@@ -224,7 +236,10 @@ export function alruCache(
   }
   if (arguments.length === 0 || isPlainObject(target)) {
     const options = resolveOptions(target);
-    return (method: unknown, context: unknown) => {
+    return function (method: unknown, context: unknown) {
+      if (isLegacyDecoratorCall(arguments)) {
+        throw legacyDecoratorError("@alruCache(options)", arguments);
+      }
       if (!isDecoratorContext(context)) {
         throw new TypeError(
           "alruCache(options) returns a decorator for class methods; to wrap a function, call alruCache(fn, options)",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ABSENT, ArgumentsKeys, NO_ARGUMENTS } from "../key.ts";
+import { ABSENT, ArgumentsKey, ArgumentsKeys, NO_ARGUMENTS } from "../key.ts";
 
 Deno.test("ArgumentsKeys interns one key per list and finds it again", () => {
   const keys = new ArgumentsKeys();
@@ -30,4 +30,55 @@ Deno.test("ArgumentsKeys release prunes only the released path", () => {
   keys.release("not a key");
   keys.release(NO_ARGUMENTS);
   assert.equal(keys.find([]), NO_ARGUMENTS);
+});
+
+Deno.test("ArgumentsKeys interns, finds and releases a list of 100,000 arguments", () => {
+  const keys = new ArgumentsKeys();
+  const length = 100_000;
+  const long = Array.from({ length }, (_, i) => i);
+  // Lists that share all of `long` but its last argument, or its first half.
+  const sibling = [...long.slice(0, -1), "last"];
+  const branch = [...long.slice(0, length / 2), "middle"];
+  const short = [0, 1];
+
+  assert.equal(keys.find(long), ABSENT);
+  const longKey = keys.intern(long);
+  const siblingKey = keys.intern(sibling);
+  const branchKey = keys.intern(branch);
+  const shortKey = keys.intern(short);
+  assert.equal(keys.find(long), longKey);
+  assert.equal(keys.intern(long), longKey);
+  assert.equal(keys.find(long.slice(0, -1)), ABSENT);
+
+  keys.release(longKey);
+  assert.equal(keys.find(long), ABSENT);
+  assert.equal(keys.find(sibling), siblingKey);
+  assert.equal(keys.find(branch), branchKey);
+  assert.equal(keys.find(short), shortKey);
+
+  keys.release(siblingKey);
+  assert.equal(keys.find(sibling), ABSENT);
+  assert.equal(keys.find(branch), branchKey);
+  keys.release(branchKey);
+  assert.equal(keys.find(branch), ABSENT);
+  assert.equal(keys.findShort(2, 0, 1), shortKey);
+
+  const again = keys.intern(long);
+  assert.notEqual(again, longKey);
+  assert.equal(keys.find(long), again);
+  keys.clear();
+  assert.equal(keys.find(long), ABSENT);
+  assert.equal(keys.find(short), ABSENT);
+  assert.notEqual(keys.intern(long), again);
+});
+
+Deno.test("ArgumentsKeys release ignores a key that is no longer the interned one", () => {
+  const keys = new ArgumentsKeys();
+  const stale = keys.intern([1, 2, 3]);
+  keys.release(stale);
+  const current = keys.intern([1, 2, 3]);
+  keys.release(stale);
+  assert.equal(keys.find([1, 2, 3]), current);
+  keys.release(new ArgumentsKey([1, 2, 3]));
+  assert.equal(keys.find([1, 2, 3]), current);
 });

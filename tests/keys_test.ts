@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { alruCache } from "../mod.ts";
+import { exerciseLongArguments } from "./_long_arguments.ts";
 
 /**
  * A function that records each call's arguments and resolves to the call's
@@ -470,4 +471,52 @@ Deno.test("cacheContains and cacheInvalidate see in-flight entries under the sam
   release("done");
   assert.equal(await pending, "done");
   assert.equal(f.cacheContains(a, 1), false);
+});
+
+// Releasing a key once recursed per argument and overflowed the stack from
+// some 10,000 arguments on; this is well past that, yet small enough for the
+// default stack to hold the call, which has the list on it three times over
+// (the caller's, the wrapper's and the function's own frame).
+Deno.test("a list of 20,000 arguments: call, hit, contains, invalidate, eviction and rejection", async () => {
+  await exerciseLongArguments(20_000);
+});
+
+// A list of 100,000 arguments takes some 800 KiB of stack per frame that
+// holds it, and V8's default stack is under 1 MiB: no wrapper can pass such
+// a list on in the test process, whatever it does with it. A child process
+// with a larger stack shows that the cache itself sets no limit.
+const LONG_LIST_STACK_KIB = 4_000;
+const LONG_LIST_KILL_AFTER_MS = 30_000;
+
+Deno.test("a list of 100,000 arguments works end to end, given a stack that can hold it", async () => {
+  const controller = new AbortController();
+  const killer = setTimeout(
+    () => controller.abort(),
+    LONG_LIST_KILL_AFTER_MS,
+  );
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        `--v8-flags=--stack-size=${LONG_LIST_STACK_KIB}`,
+        new URL("./_long_arguments.ts", import.meta.url).pathname,
+        "100000",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    const stdout = decoder.decode(output.stdout);
+    const detail =
+      `code ${output.code}, signal ${output.signal}\nstdout: ${stdout}\nstderr: ${
+        decoder.decode(output.stderr)
+      }`;
+    assert.equal(output.code, 0, detail);
+    assert.equal(stdout.trim(), "ok 100000", detail);
+  } finally {
+    clearTimeout(killer);
+  }
 });

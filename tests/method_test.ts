@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { alruCache, cacheOf, ManualClock } from "../mod.ts";
 import { deferred, flush } from "./_helpers.ts";
+import { decoratedClasses } from "./_legacy_decorators.ts";
 
 class Service {
   calls = 0;
@@ -439,4 +440,366 @@ Deno.test("decorated methods keep their parameter and return types", () => {
     return Sync;
   };
   assert.equal(typeof syncMethod, "function");
+});
+
+/** A class whose decorated method records the `this` of every run. */
+function whoClass() {
+  class Svc {
+    readonly runs: [Svc, number][] = [];
+    @alruCache
+    async who(n: number): Promise<string> {
+      this.runs.push([this, n]);
+      return await Promise.resolve(`${this.name} ${n}`);
+    }
+    constructor(readonly name: string) {}
+  }
+  return Svc;
+}
+
+Deno.test("a method read from the prototype runs on the `this` it is called with", async () => {
+  const Svc = whoClass();
+  const a = new Svc("a");
+  const b = new Svc("b");
+  assert.equal(await a.who(1), "a 1");
+
+  const fromPrototype = Svc.prototype.who;
+  assert.equal(fromPrototype.name, "who");
+  assert.equal(fromPrototype.length, 1);
+  assert.equal(await fromPrototype.call(b, 2), "b 2");
+  assert.deepEqual(b.runs, [[b, 2]]);
+  assert.equal(await Svc.prototype.who.call(b, 2), "b 2");
+  assert.equal(b.runs.length, 1, "the second call was a hit in b's cache");
+  assert.deepEqual(cacheOf(b.who).cacheInfo(), {
+    hits: 1,
+    misses: 1,
+    maxSize: 128,
+    currSize: 1,
+  });
+  assert.equal(cacheOf(b.who).cacheContains(2), true);
+  assert.equal(cacheOf(a.who).cacheContains(2), false);
+  assert.equal(await fromPrototype.call(a, 1), "a 1");
+  assert.equal(a.runs.length, 1);
+
+  // Instances still read their own cached function, stable and inspectable.
+  assert.equal(b.who, b.who);
+  assert.notEqual(b.who, a.who);
+  assert.notEqual(b.who, fromPrototype);
+  assert.equal(typeof Reflect.get(b.who, "cacheInfo"), "function");
+});
+
+Deno.test("a method called on the prototype itself caches for it, and reads from it stay unbound", async () => {
+  let runs = 0;
+  class Doubler {
+    @alruCache
+    async twice(n: number): Promise<number> {
+      runs++;
+      return await Promise.resolve(n * 2);
+    }
+  }
+  const instance = new Doubler();
+  assert.equal(await Doubler.prototype.twice(2), 4);
+  assert.equal(await Doubler.prototype.twice(2), 4);
+  assert.equal(runs, 1);
+  const fromPrototype = Doubler.prototype.twice;
+  assert.equal(fromPrototype, Doubler.prototype.twice);
+  assert.throws(() => cacheOf(fromPrototype), TypeError);
+  assert.equal(await fromPrototype.call(instance, 2), 4);
+  assert.equal(runs, 2, "the instance has a cache of its own");
+  assert.equal(cacheOf(instance.twice).cacheInfo().misses, 1);
+});
+
+Deno.test("a spy-style wrapper installed on the prototype wraps existing and new instances", async () => {
+  const Svc = whoClass();
+  const existing = new Svc("existing");
+  assert.equal(await existing.who(1), "existing 1");
+  const existingCache = cacheOf(existing.who);
+  const accessor = Object.getOwnPropertyDescriptor(Svc.prototype, "who")!;
+  assert.equal(typeof accessor.get, "function");
+
+  const calls: unknown[][] = [];
+  const original = Svc.prototype.who;
+  // The accessor's setter makes the assignment an own data property of the
+  // prototype, which every instance then inherits.
+  Svc.prototype.who = function (this: InstanceType<typeof Svc>, ...args) {
+    calls.push([this.name, ...args]);
+    return original.apply(this, args);
+  };
+  const installed = Object.getOwnPropertyDescriptor(Svc.prototype, "who")!;
+  assert.equal(installed.get, undefined);
+  assert.equal(installed.writable, true);
+  assert.equal(installed.enumerable, false);
+
+  const later = new Svc("later");
+  assert.equal(await existing.who(1), "existing 1");
+  assert.equal(await existing.who(2), "existing 2");
+  assert.equal(await later.who(1), "later 1");
+  assert.equal(await later.who(1), "later 1");
+  assert.deepEqual(calls, [
+    ["existing", 1],
+    ["existing", 2],
+    ["later", 1],
+    ["later", 1],
+  ]);
+  assert.deepEqual(existing.runs, [[existing, 1], [existing, 2]]);
+  assert.deepEqual(later.runs, [[later, 1]]);
+  assert.deepEqual(existingCache.cacheInfo(), {
+    hits: 1,
+    misses: 2,
+    maxSize: 128,
+    currSize: 2,
+  });
+
+  // Putting the saved descriptor back, as spy libraries restore, brings back
+  // the per-instance cached functions with the caches they had.
+  Object.defineProperty(Svc.prototype, "who", accessor);
+  assert.equal(existing.who, existingCache);
+  assert.equal(cacheOf(later.who).cacheInfo().hits, 1);
+  // Assigning the original back instead keeps caching per instance, but
+  // instances then read the plain method, without the cache's methods.
+  Svc.prototype.who = original;
+  assert.equal(existing.who, original);
+  assert.equal(await existing.who(2), "existing 2");
+  assert.equal(existingCache.cacheInfo().hits, 2);
+  assert.throws(() => cacheOf(existing.who), TypeError);
+});
+
+Deno.test("a method read from a subclass prototype runs on the `this` it is called with", async () => {
+  const Base = whoClass();
+  class Sub extends Base {}
+  const base = new Base("base");
+  const sub = new Sub("sub");
+  assert.equal(await base.who(1), "base 1");
+  assert.equal(await sub.who(1), "sub 1");
+
+  const fromSub = Sub.prototype.who;
+  assert.equal(fromSub, Base.prototype.who);
+  assert.equal(await fromSub.call(sub, 1), "sub 1");
+  assert.equal(await fromSub.call(sub, 2), "sub 2");
+  assert.deepEqual(sub.runs, [[sub, 1], [sub, 2]]);
+  assert.equal(cacheOf(sub.who).cacheInfo().hits, 1);
+
+  // A wrapper on the subclass prototype leaves the base class alone.
+  const calls: string[] = [];
+  Sub.prototype.who = function (this: Sub, n: number) {
+    calls.push(this.name);
+    return fromSub.call(this, n);
+  };
+  assert.equal(await sub.who(2), "sub 2");
+  assert.equal(await new Sub("other").who(3), "other 3");
+  assert.equal(await base.who(1), "base 1");
+  assert.deepEqual(calls, ["sub", "other"]);
+  assert.equal(cacheOf(base.who).cacheInfo().hits, 1);
+  assert.throws(() => cacheOf(sub.who), TypeError);
+});
+
+Deno.test("a static method read from its class stays bound to that class", async () => {
+  class Registry {
+    static label = "registry";
+    @alruCache
+    static async lookup(n: number): Promise<string> {
+      return await Promise.resolve(`${this.label} ${n}`);
+    }
+  }
+  class Child extends Registry {
+    static override label = "child";
+  }
+  const lookup = Registry.lookup;
+  assert.equal(lookup, Registry.lookup);
+  assert.equal(await lookup(1), "registry 1");
+  assert.equal(cacheOf(Registry.lookup).cacheContains(1), true);
+  const childLookup = Child.lookup;
+  assert.equal(await childLookup(1), "child 1");
+  assert.notEqual(childLookup, lookup);
+  assert.equal(cacheOf(Child.lookup).cacheInfo().misses, 1);
+  assert.equal(cacheOf(Registry.lookup).cacheInfo().misses, 1);
+});
+
+/** How TypeScript's legacy decorators (`experimentalDecorators`) call one. */
+type LegacyDecorator = (
+  target: object,
+  propertyKey: string | symbol,
+  descriptor?: PropertyDescriptor,
+) => unknown;
+
+/** A class as legacy decorators see it, undecorated. */
+class LegacyTarget {
+  async byId(id: number): Promise<number> {
+    return await Promise.resolve(id);
+  }
+  static async load(id: number): Promise<number> {
+    return await Promise.resolve(id);
+  }
+  async [Symbol.for("tagged")](): Promise<number> {
+    return await Promise.resolve(1);
+  }
+  get size(): number {
+    return 1;
+  }
+}
+
+function legacyError(member: RegExp) {
+  return (error: unknown) =>
+    error instanceof TypeError &&
+    member.test(error.message) &&
+    /legacy decorator/.test(error.message) &&
+    /TC39 standard decorators/.test(error.message) &&
+    /experimentalDecorators/.test(error.message) &&
+    /alruCache\(fn, options\)/.test(error.message);
+}
+
+Deno.test("bare @alruCache called as a legacy decorator fails at decoration time, naming the member", () => {
+  const bare = alruCache as unknown as LegacyDecorator;
+  const proto = LegacyTarget.prototype;
+  const method = Object.getOwnPropertyDescriptor(proto, "byId")!;
+  assert.throws(
+    () => bare(proto, "byId", method),
+    legacyError(/method byId of class LegacyTarget/),
+  );
+  // A static method: the target is the constructor, not a function to wrap.
+  const staticMethod = Object.getOwnPropertyDescriptor(LegacyTarget, "load")!;
+  assert.throws(
+    () => bare(LegacyTarget, "load", staticMethod),
+    legacyError(/static method load of class LegacyTarget/),
+  );
+  const tagged = Symbol.for("tagged");
+  assert.throws(
+    () => bare(proto, tagged, Object.getOwnPropertyDescriptor(proto, tagged)),
+    legacyError(/method Symbol\(tagged\) of class LegacyTarget/),
+  );
+  // Legacy property decorators get no descriptor; accessors get get and set.
+  assert.throws(
+    () => bare(proto, "count", undefined),
+    legacyError(/property count of class LegacyTarget/),
+  );
+  assert.throws(
+    () => bare(proto, "size", Object.getOwnPropertyDescriptor(proto, "size")),
+    legacyError(/accessor size of class LegacyTarget/),
+  );
+  // A subclass prototype is no plain object, but the shape is the same.
+  class Sub extends LegacyTarget {}
+  assert.throws(
+    () => bare(Sub.prototype, "byId", method),
+    legacyError(/method byId of class Sub/),
+  );
+  // Nothing was wrapped or redefined.
+  assert.equal(
+    Object.getOwnPropertyDescriptor(proto, "byId")!.value,
+    method.value,
+  );
+});
+
+Deno.test("@alruCache(options) called as a legacy decorator fails at decoration time, naming the member", () => {
+  const proto = LegacyTarget.prototype;
+  const method = Object.getOwnPropertyDescriptor(proto, "byId")!;
+  const withOptions = alruCache({ maxSize: 2 }) as unknown as LegacyDecorator;
+  assert.throws(
+    () => withOptions(proto, "byId", method),
+    legacyError(/method byId of class LegacyTarget/),
+  );
+  const defaults = alruCache() as unknown as LegacyDecorator;
+  assert.throws(
+    () =>
+      defaults(
+        LegacyTarget,
+        "load",
+        Object.getOwnPropertyDescriptor(LegacyTarget, "load"),
+      ),
+    legacyError(/static method load of class LegacyTarget/),
+  );
+  assert.throws(
+    () => withOptions(proto, "count", undefined),
+    legacyError(/property count/),
+  );
+});
+
+Deno.test("calls that only look like legacy decorators are left to the usual checks", async () => {
+  const fn = async (id: number) => await Promise.resolve(id);
+  // Two arguments are alruCache(fn, options), whatever their types.
+  const cached = alruCache(fn, { maxSize: 2 });
+  assert.equal(await cached(1), 1);
+  assert.throws(
+    () => alruCache(fn, "byId" as never),
+    (error) =>
+      error instanceof TypeError &&
+      /options must be an object; received "byId"/.test(error.message),
+  );
+  const loose = alruCache as unknown as (...args: unknown[]) => unknown;
+  // A third argument that is no descriptor: not a legacy decorator call.
+  assert.equal(typeof loose(fn, { maxSize: 2 }, undefined), "function");
+  assert.throws(
+    () => loose(fn, "byId", 0),
+    (error) => error instanceof TypeError && !/legacy/.test(error.message),
+  );
+  assert.throws(
+    () => loose(fn, "byId", { maxSize: 2 }),
+    (error) => error instanceof TypeError && !/legacy/.test(error.message),
+  );
+});
+
+// A process compiling with experimentalDecorators is killed after this.
+const LEGACY_KILL_AFTER_MS = 30_000;
+
+Deno.test("compiled with experimentalDecorators, each form fails when its class is defined", async () => {
+  // With standard decorators, the same classes define without error.
+  for (const [, define] of decoratedClasses) {
+    assert.equal(typeof define(), "function");
+  }
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  const controller = new AbortController();
+  const killer = setTimeout(() => controller.abort(), LEGACY_KILL_AFTER_MS);
+  try {
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ compilerOptions: { experimentalDecorators: true } }),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        // Legacy decorators have other types: only the emitted code matters.
+        "--no-check",
+        "--no-lock",
+        "--config",
+        config,
+        new URL("./_legacy_decorators.ts", import.meta.url).pathname,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    const stdout = decoder.decode(output.stdout);
+    const detail = `code ${output.code}\nstdout: ${stdout}\nstderr: ${
+      decoder.decode(output.stderr)
+    }`;
+    assert.equal(output.code, 0, detail);
+    const lines = stdout.trim().split("\n");
+    const expected: [string, RegExp][] = [
+      ["method", /^@alruCache was .* on method byId of class Users,/],
+      [
+        "static method",
+        /^@alruCache was .* on static method count of class Users,/,
+      ],
+      [
+        "method, with options",
+        /^@alruCache\(options\) was .* on method byName of class Users,/,
+      ],
+      [
+        "method, with no options",
+        /^@alruCache\(options\) was .* on method all of class Users,/,
+      ],
+    ];
+    assert.equal(lines.length, expected.length, detail);
+    expected.forEach(([name, member], i) => {
+      const prefix = `${name}: `;
+      assert.ok(lines[i].startsWith(prefix), detail);
+      const message = lines[i].slice(prefix.length);
+      assert.match(message, member);
+      assert.ok(legacyError(/./)(new TypeError(message)), message);
+    });
+  } finally {
+    clearTimeout(killer);
+    await Deno.remove(config);
+  }
 });
