@@ -15,11 +15,11 @@
 
 import type { Clock } from "./clock.ts";
 import { EntryTable, RUNNING, SHARED, VALUE } from "./entries.ts";
-import { abandonedError, CacheClosedError } from "./errors.ts";
+import { abandonedError, CacheClosedError, describe } from "./errors.ts";
 import { type Flight, InflightRegistry } from "./inflight.ts";
 import { ABSENT, ArgumentsKeys } from "./key.ts";
 import { NO_SLOT, type Slot } from "./lru.ts";
-import { describe, type ResolvedOptions } from "./options.ts";
+import type { ResolvedOptions } from "./options.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
 import { ExpiryQueue, Lifetime } from "./ttl.ts";
 

@@ -12,7 +12,8 @@ import {
   type CacheParameters,
   type CloseOptions,
 } from "./cache.ts";
-import { describe, type ResolvedOptions } from "./options.ts";
+import { describe } from "./errors.ts";
+import type { ResolvedOptions } from "./options.ts";
 
 /**
  * A function wrapped by `alruCache`: it takes the same arguments,
@@ -35,7 +36,7 @@ export interface CachedFunction<
    * unaffected. When every caller waiting on the same work has stopped, the
    * work's own signal aborts (see the `signal` option). An
    * already-aborted signal rejects at once, without running or counting
-   * anything.
+   * anything. `this` is passed on as by {@linkcode cacheContains}.
    */
   withSignal(signal: AbortSignal, ...args: A): Promise<R>;
   /** Hits, misses, the bound and the number of entries. */
@@ -45,11 +46,18 @@ export interface CachedFunction<
   /**
    * Whether an entry, settled or in flight, exists for these arguments.
    * Changes neither counters nor recency.
+   *
+   * The key is derived as a call derives it. The `key` option gets the
+   * instance as `this` for a decorated method; for a plain function it gets
+   * the `this` this method is called with, as a call would pass its own
+   * (`cached.cacheContains.call(obj, ...args)`), and none when called as
+   * `cached.cacheContains(...args)`.
    */
   cacheContains(...args: A): boolean;
   /**
    * Removes the entry for these arguments; says whether there was one.
-   * Running work is not stopped: its callers still get its outcome.
+   * Running work is not stopped: its callers still get its outcome. The key
+   * is derived as by {@linkcode cacheContains}.
    */
   cacheInvalidate(...args: A): boolean;
   /** Drops every entry, resets hits and misses and cancels expiry timers. */
@@ -111,23 +119,28 @@ export function createCachedFunction<A extends unknown[], R, F>(
   const argumentKeys = cache.usesArgumentKeys;
   const receiver = settings.receiver;
 
-  const call = function (this: unknown, ...args: unknown[]) {
-    return cache.call(receiver ?? this, args);
-  };
-  // Calls of up to two arguments read `arguments` by index and forward it
-  // untouched otherwise, so that V8 never materialises it: such a call builds
-  // no argument list.
+  // `arguments` is only read by index, so that V8 never materialises it:
+  // calls of up to two arguments build no argument list, and longer ones copy
+  // it once, rather than spreading it onto the stack again.
   const cached = function (this: unknown): Promise<R> {
-    if (argumentKeys && arguments.length <= 2) {
+    const arity = arguments.length;
+    if (argumentKeys && arity <= 2) {
       return cache.callShort(
         receiver ?? this,
-        arguments.length,
+        arity,
         arguments[0],
         arguments[1],
       );
     }
-    return call.apply(this, arguments as unknown as unknown[]);
+    const args = new Array(arity);
+    for (let i = 0; i < arity; i++) args[i] = arguments[i];
+    return cache.call(receiver ?? this, args);
   } as CachedFunction<A, R, F>;
+  // The receiver a call on `self` would pass: a method's object, or the
+  // `this` of a plain function's cache method unless it is the function
+  // itself (`cached.cacheContains(...)`).
+  const receiverFor = (self: unknown): unknown =>
+    receiver ?? (self === cached ? undefined : self);
 
   Object.defineProperties(cached, {
     name: { value: fn.name, configurable: true },
@@ -136,11 +149,15 @@ export function createCachedFunction<A extends unknown[], R, F>(
     cacheInfo: { value: () => cache.info(), enumerable: true },
     cacheParameters: { value: () => cache.parameters(), enumerable: true },
     cacheContains: {
-      value: (...args: A) => cache.contains(receiver, args),
+      value: function (this: unknown, ...args: A) {
+        return cache.contains(receiverFor(this), args);
+      },
       enumerable: true,
     },
     cacheInvalidate: {
-      value: (...args: A) => cache.invalidate(receiver, args),
+      value: function (this: unknown, ...args: A) {
+        return cache.invalidate(receiverFor(this), args);
+      },
       enumerable: true,
     },
     cacheClear: { value: () => cache.clear(), enumerable: true },
@@ -149,16 +166,17 @@ export function createCachedFunction<A extends unknown[], R, F>(
       enumerable: true,
     },
     withSignal: {
-      value: (signal: AbortSignal, ...args: A) =>
-        isAbortSignal(signal)
-          ? cache.call(receiver, args, signal)
+      value: function (this: unknown, signal: AbortSignal, ...args: A) {
+        return isAbortSignal(signal)
+          ? cache.call(receiverFor(this), args, signal)
           : Promise.reject(
             new TypeError(
               `withSignal needs an AbortSignal as its first argument; received ${
                 describe(signal)
               }`,
             ),
-          ),
+          );
+      },
       enumerable: true,
     },
   });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { describe } from "./options.ts";
+import { describe } from "./errors.ts";
 
 /**
  * The source of time and timers for a cache, shaped like the web timer API so

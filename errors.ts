@@ -1,5 +1,6 @@
 /**
- * The errors a cache raises of its own.
+ * The errors a cache raises of its own, and how its error messages describe
+ * a bad value.
  *
  * @module
  */
@@ -32,4 +33,15 @@ export function abandonedError(functionName: string): DOMException {
     `alruCache was closed before the call of ${functionName} settled`,
     "AbortError",
   );
+}
+
+/** A short description of a bad value, for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "function") return "a function";
+  if (value !== null && typeof value === "object") {
+    return Array.isArray(value) ? "an array" : "an object";
+  }
+  return String(value);
 }

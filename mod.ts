@@ -44,7 +44,8 @@ import {
   isLegacyDecoratorCall,
   legacyDecoratorError,
 } from "./method.ts";
-import { type AlruCacheOptions, describe, resolveOptions } from "./options.ts";
+import { describe } from "./errors.ts";
+import { type AlruCacheOptions, resolveOptions } from "./options.ts";
 
 export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";

@@ -5,6 +5,7 @@
  */
 
 import type { Clock } from "./clock.ts";
+import { describe } from "./errors.ts";
 
 /**
  * Options of {@linkcode alruCache}. All are optional. Any other own
@@ -89,17 +90,6 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     signal: true,
   } satisfies Record<keyof AlruCacheOptions, true>,
 );
-
-/** A short description of a bad value, for error messages. */
-export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "function") return "a function";
-  if (value !== null && typeof value === "object") {
-    return Array.isArray(value) ? "an array" : "an object";
-  }
-  return String(value);
-}
 
 function optionalNumber(
   name: string,
