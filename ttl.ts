@@ -74,7 +74,8 @@ export class ExpiryQueue {
   #timer: unknown = undefined;
   // The callback of the armed timer, to tell its firing from a stale one's.
   #armedCallback: (() => void) | undefined = undefined;
-  // When the armed timer fires; Infinity when none is armed.
+  // The time the armed timer proves when it fires: the nearest deadline, or
+  // a step towards it; Infinity when none is armed.
   #armedFor = Infinity;
   // Whether the timer no longer matches the heap.
   #timerOutOfDate = false;
@@ -299,8 +300,11 @@ export class ExpiryQueue {
   #arm(deadline: number): void {
     const clock = this.#clock;
     const now = this.now();
-    const delay = Math.min(Math.max(deadline - now, 0), MAX_DELAY);
-    const proven = now + delay;
+    const wait = deadline - now;
+    // A wait past the host's longest delay is served in steps; the timer of
+    // a step proves only the step.
+    const delay = wait > MAX_DELAY ? MAX_DELAY : wait > 0 ? wait : 0;
+    const proven = wait > MAX_DELAY ? now + MAX_DELAY : deadline;
     const epoch = this.#clockEpoch;
     const callback = () => this.#fired(callback, epoch, proven);
     const timer = clock.setTimeout(callback, delay);

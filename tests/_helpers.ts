@@ -1,7 +1,8 @@
 /** Shared test helpers. Not part of the published module. */
 
 import assert from "node:assert/strict";
-import type { CacheInfo, CacheParameters } from "../mod.ts";
+import { CACHE } from "../cached_function.ts";
+import type { CacheInfo, CacheParameters, Clock, ManualClock } from "../mod.ts";
 
 /**
  * Lets every pending promise reaction run. Cache bookkeeping and callers'
@@ -67,4 +68,94 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return reason;
   }
   assert.fail("expected the promise to reject");
+}
+
+/**
+ * Throws unless the cache behind `cached` is whole: its index, recency list,
+ * slot arrays, expiry queue, timer and counters agree.
+ */
+export function assertWhole(cached: object): void {
+  const cache = (cached as { [CACHE]?: { assertConsistent(): void } })[CACHE];
+  assert.ok(cache !== undefined, "not a function made by alruCache");
+  cache.assertConsistent();
+}
+
+/** What a {@linkcode hookedClock} calls before each of its methods. */
+export interface ClockHooks {
+  now?(): void;
+  setTimeout?(): void;
+  clearTimeout?(): void;
+}
+
+/**
+ * A clock on `clock` that first calls the hook for each method, which may
+ * call the cache, throw, or both.
+ */
+export function hookedClock(clock: ManualClock, hooks: ClockHooks): Clock {
+  return {
+    now() {
+      hooks.now?.();
+      return clock.now();
+    },
+    setTimeout(callback, delay) {
+      hooks.setTimeout?.();
+      return clock.setTimeout(callback, delay);
+    },
+    clearTimeout(handle) {
+      hooks.clearTimeout?.();
+      clock.clearTimeout(handle);
+    },
+  };
+}
+
+/** Runs `hook` the first time the returned function is called, then nothing. */
+export function once(hook: () => void): () => void {
+  let pending: (() => void) | undefined = hook;
+  return () => {
+    const run = pending;
+    pending = undefined;
+    run?.();
+  };
+}
+
+/**
+ * Records `console.error` calls for the length of `body`, keeping them off
+ * the test output.
+ */
+export async function withErrors(
+  body: (errors: unknown[][]) => Promise<void>,
+): Promise<void> {
+  const original = console.error;
+  const errors: unknown[][] = [];
+  console.error = (...args: unknown[]) => {
+    errors.push(args);
+  };
+  try {
+    await body(errors);
+  } finally {
+    console.error = original;
+  }
+}
+
+/**
+ * Runs `body` and fails if a promise rejection goes unhandled while it runs
+ * or in the macrotask after it.
+ */
+export async function withoutUnhandledRejections(
+  body: () => Promise<void>,
+): Promise<void> {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    unhandled.push(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    await body();
+    await flush();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
+  assert.deepEqual(unhandled, [], "unhandled rejections");
 }
