@@ -266,6 +266,15 @@ export class AsyncLruCache<R> {
    */
   assertConsistent(): void {
     this.#entries.assertConsistent();
+    const unsettled = this.#inflight.assertConsistent();
+    for (const slot of this.#entries.slots()) {
+      if (
+        this.#entries.kind(slot) === RUNNING &&
+        !unsettled.has(this.#entries.outcome(slot) as Flight<R>)
+      ) {
+        throw new Error(`the work in slot ${slot} is not listed as running`);
+      }
+    }
     if (this.#entries.size > this.#maxSize) {
       throw new Error(
         `${this.#entries.size} entries held, more than maxSize ${this.#maxSize}`,

@@ -196,6 +196,29 @@ export class InflightRegistry<R> {
     }
   }
 
+  /**
+   * Throws if the list of unsettled flights is broken or holds a settled
+   * flight; returns the flights in it. For tests.
+   */
+  assertConsistent(): Set<Flight<R>> {
+    const flights = new Set<Flight<R>>();
+    let previous: Flight<R> | undefined;
+    for (let flight = this.#first; flight !== undefined; flight = flight.next) {
+      if (flight.settled || flight.registry !== this) {
+        throw new Error("a settled flight is still listed");
+      }
+      if (flight.previous !== previous || flights.has(flight)) {
+        throw new Error("the list of unsettled flights is broken");
+      }
+      flights.add(flight);
+      previous = flight;
+    }
+    if (this.#last !== previous) {
+      throw new Error("the list of unsettled flights has the wrong end");
+    }
+    return flights;
+  }
+
   /** Resolves once every flight unsettled now has settled, however it settled. */
   async whenSettled(): Promise<void> {
     const waits: Promise<unknown>[] = [];

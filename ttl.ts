@@ -245,14 +245,14 @@ export class ExpiryQueue {
             this.#arm(next);
           } catch (error) {
             failure ??= { error };
+            // Deadlines wait with no timer for them.
+            this.#timerOutOfDate = true;
           }
         }
       }
     } finally {
       this.#syncing = false;
     }
-    // The clock may have called the owner, and the owner changed the heap.
-    if (!this.#timerMatches()) this.#timerOutOfDate = true;
     if (failure !== undefined) throw failure.error;
   }
 
