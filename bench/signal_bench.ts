@@ -67,3 +67,27 @@ Deno.bench("miss+evict: function takes the shared signal", {
   missKey = (missKey + 1) % (2 * KEYS);
   await sharedChurn(missKey);
 });
+
+// Many callers of one piece of work, all waiting through the same signal (a
+// request's signal handed to every lookup it makes): one listener between
+// them, so the cost per caller stays flat as their number grows.
+for (const callers of [1_000, 20_000]) {
+  Deno.bench(`${callers} callers sharing one signal, then it aborts`, {
+    group: "one signal, many callers",
+    n: 20,
+  }, async () => {
+    let finish = (_value: number) => {};
+    const shared = alruCache(
+      (_key: number) => new Promise<number>((resolve) => finish = resolve),
+    );
+    const controller = new AbortController();
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < callers; i++) {
+      calls.push(shared.withSignal(controller.signal, 1));
+    }
+    const settled = Promise.allSettled(calls);
+    controller.abort();
+    await settled;
+    finish(1);
+  });
+}

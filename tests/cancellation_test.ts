@@ -382,6 +382,36 @@ Deno.test("one long-lived signal across 100,000 calls accumulates no listeners",
   assert.equal(hits + misses, 100_000);
 });
 
+Deno.test("20,000 callers sharing one signal on one piece of work add one listener between them", async () => {
+  const { fn, runs } = controllable<string>();
+  const load = alruCache(fn, { signal: true });
+  const controller = new AbortController();
+  const listeners = countListeners(controller.signal);
+  const calls: Promise<string>[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    calls.push(load.withSignal(controller.signal, "a"));
+  }
+  assert.equal(listeners.count, 1);
+  assert.equal(runs.length, 1);
+  const other = new AbortController();
+  const kept = load.withSignal(other.signal, "a");
+  // Handled before they reject: a rejection handled late costs Deno a
+  // search through its list of unhandled ones.
+  const settled = Promise.allSettled(calls);
+  controller.abort(new Error("gone"));
+  const outcomes = await settled;
+  assert.ok(outcomes.every((outcome) => outcome.status === "rejected"));
+  assert.equal(runs[0].signal.aborted, false, "another caller still waits");
+  runs[0].finish("value");
+  assert.equal(await kept, "value");
+  assert.deepEqual(load.cacheInfo(), {
+    hits: 20_000,
+    misses: 1,
+    maxSize: 128,
+    currSize: 1,
+  });
+});
+
 Deno.test("a plain call creates no AbortController and adds no listener", async () => {
   const RealController = globalThis.AbortController;
   let made = 0;

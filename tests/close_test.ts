@@ -265,3 +265,32 @@ Deno.test("cacheClose without wait on a ttl cache leaves no timer", async () => 
   await flush();
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("cacheClose with options that are not an object, or a wait that is not a boolean, rejects and changes nothing", async () => {
+  const clock = new ManualClock();
+  const load = alruCache(async (key: number) => await Promise.resolve(key), {
+    ttl: 100,
+    clock,
+  });
+  await load(1);
+  for (const options of [null, 5, "wait", true]) {
+    await assert.rejects(
+      load.cacheClose(options as never),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message.startsWith("cacheClose options must be an object"),
+    );
+  }
+  for (const wait of ["yes", 1, null]) {
+    await assert.rejects(
+      load.cacheClose({ wait } as never),
+      (error: Error) =>
+        error instanceof TypeError && /"wait".*boolean/.test(error.message),
+    );
+  }
+  assert.equal(load.cacheParameters().closed, false);
+  assert.equal(clock.pending, 1);
+  assert.equal(await load(1), 1);
+  await load.cacheClose();
+  assert.equal(clock.pending, 0);
+});
