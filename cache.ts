@@ -16,7 +16,11 @@
 import type { Clock } from "./clock.ts";
 import { EntryTable, RUNNING, SHARED, VALUE } from "./entries.ts";
 import { abandonedError, CacheClosedError, describe } from "./errors.ts";
-import { type Flight, InflightRegistry } from "./inflight.ts";
+import {
+  type Flight,
+  type FlightEvents,
+  InflightRegistry,
+} from "./inflight.ts";
 import { ABSENT, ArgumentsKeys } from "./key.ts";
 import { NO_SLOT, type Slot } from "./lru.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -82,6 +86,17 @@ function listOf(arity: number, first: unknown, second: unknown): unknown[] {
 
 /** An LRU cache of the outcomes of one async function. */
 export class AsyncLruCache<R> {
+  // One set of handlers for every cache, so that the work's reactions call
+  // the same functions whichever cache they belong to.
+  static readonly #flightEvents: FlightEvents<
+    AsyncLruCache<unknown>,
+    unknown
+  > = {
+    fulfilled: (cache, flight, value) => cache.#fulfilled(flight, value),
+    rejected: (cache, flight, reason) => cache.#rejected(flight, reason),
+    deserted: (cache, flight, reason) => cache.#deserted(flight, reason),
+  };
+
   readonly #fn: (...args: unknown[]) => unknown;
   readonly #name: string;
   readonly #maxSize: number;
@@ -93,7 +108,7 @@ export class AsyncLruCache<R> {
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
-  readonly #inflight: InflightRegistry<R>;
+  readonly #inflight: InflightRegistry<R, AsyncLruCache<R>>;
   #expiry: ExpiryQueue | undefined = undefined;
   // Binds a cache on the default clock to the global timers; absent for an
   // explicit clock, which is never re-checked.
@@ -127,11 +142,11 @@ export class AsyncLruCache<R> {
     }
     this.#key = options.key;
     this.#passSignal = options.signal;
-    this.#inflight = new InflightRegistry<R>({
-      fulfilled: (flight, value) => this.#fulfilled(flight, value),
-      rejected: (flight, reason) => this.#rejected(flight, reason),
-      deserted: (flight, reason) => this.#deserted(flight, reason),
-    });
+    this.#inflight = new InflightRegistry(
+      this,
+      // The handlers are the same for every R.
+      AsyncLruCache.#flightEvents as FlightEvents<AsyncLruCache<R>, R>,
+    );
     if (options.clock !== undefined) this.#useClock(options.clock);
     else this.#guard = new SchedulerGuard();
   }
@@ -330,10 +345,9 @@ export class AsyncLruCache<R> {
     try {
       if (this.#passSignal) {
         controller = new AbortController();
-        result = this.#fn.apply(thisArg, [
-          ...Array.from(args),
-          controller.signal,
-        ]);
+        const withSignal = Array.from(args);
+        withSignal.push(controller.signal);
+        result = this.#fn.apply(thisArg, withSignal);
       } else {
         result = this.#fn.apply(thisArg, args as unknown[]);
       }

@@ -15,17 +15,43 @@ interface Settlers<R> {
   reject(reason: unknown): void;
 }
 
-// The callers of one flight that wait through one signal: one listener on the
-// signal for all of them, so that many callers sharing a signal cost a
-// listener each flight rather than each call.
+const ONCE = { once: true } as const;
+
+// The callers of one flight that wait through one signal, and that signal's
+// listener for all of them (an event listener object), so that callers
+// sharing a signal cost one listener a flight, not one a call.
 class SignalWaiters<R> {
+  // deno-lint-ignore no-explicit-any
+  readonly registry: InflightRegistry<R, any>;
+  readonly flight: Flight<R>;
   readonly signal: AbortSignal;
   readonly callers: Settlers<R>[] = [];
-  readonly listener: () => void;
 
-  constructor(signal: AbortSignal, listener: () => void) {
+  constructor(
+    // deno-lint-ignore no-explicit-any
+    registry: InflightRegistry<R, any>,
+    flight: Flight<R>,
+    signal: AbortSignal,
+  ) {
+    this.registry = registry;
+    this.flight = flight;
     this.signal = signal;
-    this.listener = listener;
+  }
+
+  handleEvent(): void {
+    this.registry.leave(this);
+  }
+
+  resolve(value: R): void {
+    for (const caller of this.callers) caller.resolve(value);
+  }
+
+  reject(reason: unknown): void {
+    for (const caller of this.callers) caller.reject(reason);
+  }
+
+  stopListening(): void {
+    this.signal.removeEventListener("abort", this);
   }
 }
 
@@ -41,21 +67,24 @@ export class Flight<R> {
   pinned = false;
   /** Callers with a signal that still wait. */
   waiters = 0;
-  // What follows is dropped once the flight settles: the work's reactions
-  // keep the flight alive for as long as the work lives, which may be
-  // forever, and must not keep callers, signals or the registry with it.
+  // What follows is dropped once the flight is abandoned: the work's
+  // reactions keep the flight alive for as long as the work lives, which may
+  // be forever, and must not keep callers, signals or the registry with it.
   promise: Promise<R> | undefined = undefined;
   resolve: ((value: R) => void) | undefined = undefined;
   reject: ((reason: unknown) => void) | undefined = undefined;
-  bySignal: Map<AbortSignal, SignalWaiters<R>> | undefined = undefined;
+  /** The callers waiting through the first signal a caller gave. */
+  signalWaiters: SignalWaiters<R> | undefined = undefined;
+  /** The callers waiting through any other signal, by signal. */
+  moreSignalWaiters: Map<AbortSignal, SignalWaiters<R>> | undefined = undefined;
   /**
    * The registry while the flight is unsettled. The work's reactions reach
    * the registry only through here.
    */
-  registry: InflightRegistry<R> | undefined = undefined;
-  // Neighbours in the registry's list of unsettled flights.
-  previous: Flight<R> | undefined = undefined;
-  next: Flight<R> | undefined = undefined;
+  // deno-lint-ignore no-explicit-any
+  registry: InflightRegistry<R, any> | undefined = undefined;
+  /** Where the flight is in the registry's array of unsettled flights. */
+  index = -1;
 
   constructor(controller: AbortController | undefined) {
     this.controller = controller;
@@ -69,38 +98,42 @@ export class Flight<R> {
 function watchWork<R>(flight: Flight<R>, result: unknown): void {
   try {
     Promise.resolve(result).then(
-      (value) => flight.registry?.events.fulfilled(flight, value as R),
-      (reason) => flight.registry?.events.rejected(flight, reason),
+      (value) => flight.registry?.fulfilled(flight, value as R),
+      (reason) => flight.registry?.rejected(flight, reason),
     );
   } catch (error) {
     // A promise whose own `then` throws: fail the work a turn later, as if
     // it had rejected.
-    queueMicrotask(() => flight.registry?.events.rejected(flight, error));
+    queueMicrotask(() => flight.registry?.rejected(flight, error));
   }
 }
 
 /**
  * What the registry tells its owner about a flight. Each may come after the
- * owner has settled the flight itself, and must then be ignored.
+ * owner has settled the flight itself, and must then be ignored. The same
+ * functions serve every owner, which they get first: one function object per
+ * event keeps the calls from the work's reactions monomorphic.
  */
-export interface FlightEvents<R> {
+export interface FlightEvents<O, R> {
   /** The work resolved with `value`. */
-  fulfilled(flight: Flight<R>, value: R): void;
+  fulfilled(owner: O, flight: Flight<R>, value: R): void;
   /** The work rejected with `reason`. */
-  rejected(flight: Flight<R>, reason: unknown): void;
+  rejected(owner: O, flight: Flight<R>, reason: unknown): void;
   /** Every caller left through its signal, the last with `reason`. */
-  deserted(flight: Flight<R>, reason: unknown): void;
+  deserted(owner: O, flight: Flight<R>, reason: unknown): void;
 }
 
-/** Tracks unsettled flights in the order they started. */
-export class InflightRegistry<R> {
-  /** The owner's handlers, which the work's reactions call. */
-  readonly events: FlightEvents<R>;
-  #first: Flight<R> | undefined = undefined;
-  #last: Flight<R> | undefined = undefined;
+/** Tracks unsettled flights. */
+export class InflightRegistry<R, O = unknown> {
+  readonly #owner: O;
+  readonly #events: FlightEvents<O, R>;
+  // Unsettled flights, in no particular order: a settling flight's place
+  // goes to the last one.
+  readonly #unsettled: Flight<R>[] = [];
 
-  constructor(events: FlightEvents<R>) {
-    this.events = events;
+  constructor(owner: O, events: FlightEvents<O, R>) {
+    this.#owner = owner;
+    this.#events = events;
   }
 
   /**
@@ -110,10 +143,8 @@ export class InflightRegistry<R> {
   start(controller: AbortController | undefined): Flight<R> {
     const flight = new Flight<R>(controller);
     flight.registry = this;
-    flight.previous = this.#last;
-    if (this.#last === undefined) this.#first = flight;
-    else this.#last.next = flight;
-    this.#last = flight;
+    flight.index = this.#unsettled.length;
+    this.#unsettled.push(flight);
     return flight;
   }
 
@@ -134,22 +165,9 @@ export class InflightRegistry<R> {
    * the owner hears that the flight is deserted.
    */
   join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
-    if (signal === undefined) {
-      flight.pinned = true;
-      return this.#shared(flight);
-    }
-    if (signal.aborted) return Promise.reject(signal.reason);
-    flight.waiters++;
-    let waiters = flight.bySignal?.get(signal);
-    if (waiters === undefined) {
-      waiters = new SignalWaiters<R>(signal, () => this.#leave(flight, signal));
-      (flight.bySignal ??= new Map()).set(signal, waiters);
-      signal.addEventListener("abort", waiters.listener, { once: true });
-    }
-    const callers = waiters.callers;
-    return new Promise<R>((resolve, reject) => {
-      callers.push({ resolve, reject });
-    });
+    if (signal !== undefined) return this.#joinWithSignal(flight, signal);
+    flight.pinned = true;
+    return flight.promise ?? this.#shared(flight);
   }
 
   /** Whether nobody waits on `flight` any more: no plain caller, no caller with a signal. */
@@ -159,13 +177,12 @@ export class InflightRegistry<R> {
 
   /** Resolves every caller of `flight` with `value`. */
   resolve(flight: Flight<R>, value: R): void {
-    const resolve = flight.resolve;
-    const bySignal = flight.bySignal;
     this.#settle(flight);
-    resolve?.(value);
-    if (bySignal === undefined) return;
-    for (const waiters of bySignal.values()) {
-      for (const caller of waiters.callers) caller.resolve(value);
+    flight.resolve?.(value);
+    flight.signalWaiters?.resolve(value);
+    if (flight.moreSignalWaiters === undefined) return;
+    for (const waiters of flight.moreSignalWaiters.values()) {
+      waiters.resolve(value);
     }
   }
 
@@ -174,104 +191,134 @@ export class InflightRegistry<R> {
    * the work's signal, for an owner that abandons the work to abort.
    */
   reject(flight: Flight<R>, reason: unknown): AbortController | undefined {
-    const controller = flight.controller;
-    const reject = flight.reject;
-    const bySignal = flight.bySignal;
     this.#settle(flight);
+    const { controller, reject } = flight;
+    // Abandoned work may run on for ever, keeping the flight: it must not
+    // keep the callers, their signals or the promise too.
+    flight.controller =
+      flight.promise =
+      flight.resolve =
+      flight.reject =
+        undefined;
     reject?.(reason);
-    if (bySignal !== undefined) {
-      for (const waiters of bySignal.values()) {
-        for (const caller of waiters.callers) caller.reject(reason);
+    flight.signalWaiters?.reject(reason);
+    if (flight.moreSignalWaiters !== undefined) {
+      for (const waiters of flight.moreSignalWaiters.values()) {
+        waiters.reject(reason);
       }
     }
+    flight.signalWaiters = flight.moreSignalWaiters = undefined;
     return controller;
   }
 
-  /** Every unsettled flight, in the order they started. */
-  *unsettled(): IterableIterator<Flight<R>> {
-    for (let flight = this.#first; flight !== undefined;) {
-      const next = flight.next;
-      yield flight;
-      flight = next;
-    }
+  /** Called by the work's reactions: see {@linkcode FlightEvents.fulfilled}. */
+  fulfilled(flight: Flight<R>, value: R): void {
+    this.#events.fulfilled(this.#owner, flight, value);
+  }
+
+  /** Called by the work's reactions: see {@linkcode FlightEvents.rejected}. */
+  rejected(flight: Flight<R>, reason: unknown): void {
+    this.#events.rejected(this.#owner, flight, reason);
   }
 
   /**
-   * Throws if the list of unsettled flights is broken or holds a settled
+   * Called by the listener of `waiters` when their signal aborts: they all
+   * leave, and if nobody else waits, the owner hears the flight is deserted.
+   */
+  leave(waiters: SignalWaiters<R>): void {
+    const flight = waiters.flight;
+    if (flight.settled) return;
+    if (flight.signalWaiters === waiters) {
+      flight.signalWaiters = undefined;
+    } else {
+      flight.moreSignalWaiters!.delete(waiters.signal);
+    }
+    flight.waiters -= waiters.callers.length;
+    const reason = waiters.signal.reason;
+    waiters.reject(reason);
+    if (this.isDeserted(flight)) {
+      this.#events.deserted(this.#owner, flight, reason);
+    }
+  }
+
+  /** Every flight unsettled now. */
+  unsettled(): Flight<R>[] {
+    return this.#unsettled.slice();
+  }
+
+  /**
+   * Throws if the array of unsettled flights is broken or holds a settled
    * flight; returns the flights in it. For tests.
    */
   assertConsistent(): Set<Flight<R>> {
     const flights = new Set<Flight<R>>();
-    let previous: Flight<R> | undefined;
-    for (let flight = this.#first; flight !== undefined; flight = flight.next) {
+    this.#unsettled.forEach((flight, index) => {
       if (flight.settled || flight.registry !== this) {
         throw new Error("a settled flight is still listed");
       }
-      if (flight.previous !== previous || flights.has(flight)) {
-        throw new Error("the list of unsettled flights is broken");
+      if (flight.index !== index || flights.has(flight)) {
+        throw new Error("the array of unsettled flights is broken");
       }
       flights.add(flight);
-      previous = flight;
-    }
-    if (this.#last !== previous) {
-      throw new Error("the list of unsettled flights has the wrong end");
-    }
+    });
     return flights;
   }
 
   /** Resolves once every flight unsettled now has settled, however it settled. */
   async whenSettled(): Promise<void> {
-    const waits: Promise<unknown>[] = [];
-    for (let flight = this.#first; flight !== undefined; flight = flight.next) {
-      waits.push(this.#shared(flight).catch(() => {}));
+    await Promise.all(
+      this.#unsettled.map((flight) => this.#shared(flight).catch(() => {})),
+    );
+  }
+
+  #joinWithSignal(flight: Flight<R>, signal: AbortSignal): Promise<R> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    flight.waiters++;
+    let waiters = flight.signalWaiters;
+    if (waiters?.signal !== signal) {
+      waiters = flight.moreSignalWaiters?.get(signal);
+      if (waiters === undefined) {
+        waiters = this.#listen(flight, signal);
+        if (flight.signalWaiters === undefined) flight.signalWaiters = waiters;
+        else (flight.moreSignalWaiters ??= new Map()).set(signal, waiters);
+      }
     }
-    await Promise.all(waits);
+    const callers = waiters.callers;
+    return new Promise<R>((resolve, reject) => {
+      callers.push({ resolve, reject });
+    });
+  }
+
+  #listen(flight: Flight<R>, signal: AbortSignal): SignalWaiters<R> {
+    const waiters = new SignalWaiters(this, flight, signal);
+    signal.addEventListener("abort", waiters, ONCE);
+    return waiters;
   }
 
   // The promise plain callers share, made when the first one needs it; a
   // flight only callers with signals wait on has none, so its abandonment
   // leaves no rejection unhandled.
   #shared(flight: Flight<R>): Promise<R> {
-    if (flight.promise === undefined) {
-      flight.promise = new Promise<R>((resolve, reject) => {
-        flight.resolve = resolve;
-        flight.reject = reject;
-      });
-    }
-    return flight.promise;
+    return flight.promise ??= new Promise<R>((resolve, reject) => {
+      flight.resolve = resolve;
+      flight.reject = reject;
+    });
   }
 
-  #leave(flight: Flight<R>, signal: AbortSignal): void {
-    const waiters = flight.bySignal?.get(signal);
-    if (flight.settled || waiters === undefined) return;
-    flight.bySignal!.delete(signal);
-    flight.waiters -= waiters.callers.length;
-    for (const caller of waiters.callers) caller.reject(signal.reason);
-    if (this.isDeserted(flight)) this.events.deserted(flight, signal.reason);
-  }
-
-  // Marks `flight` settled, takes it out of the list, removes its listeners
-  // and drops what it must not keep.
+  // Marks `flight` settled, takes it out of the array and removes its
+  // listeners.
   #settle(flight: Flight<R>): void {
-    const bySignal = flight.bySignal;
     flight.settled = true;
     flight.registry = undefined;
-    flight.promise =
-      flight.resolve =
-      flight.reject =
-      flight.bySignal =
-      flight.controller =
-        undefined;
-    const { previous, next } = flight;
-    if (previous === undefined) this.#first = next;
-    else previous.next = next;
-    if (next === undefined) this.#last = previous;
-    else next.previous = previous;
-    flight.previous = flight.next = undefined;
-    if (bySignal !== undefined) {
-      for (const waiters of bySignal.values()) {
-        waiters.signal.removeEventListener("abort", waiters.listener);
-      }
+    const last = this.#unsettled.pop()!;
+    if (last !== flight) {
+      this.#unsettled[flight.index] = last;
+      last.index = flight.index;
+    }
+    flight.signalWaiters?.stopListening();
+    if (flight.moreSignalWaiters === undefined) return;
+    for (const waiters of flight.moreSignalWaiters.values()) {
+      waiters.stopListening();
     }
   }
 }
