@@ -247,7 +247,7 @@ export class AsyncLruCache<R> {
     this.#expiry?.clear();
     if (!wait) {
       this.#abandoning = true;
-      for (const flight of this.#inflight.unsettled()) {
+      for (const flight of this.#unsettled()) {
         this.#abandon(flight, abandonedError(this.#name));
       }
     }
@@ -281,13 +281,16 @@ export class AsyncLruCache<R> {
    */
   assertConsistent(): void {
     this.#entries.assertConsistent();
-    const unsettled = this.#inflight.assertConsistent();
-    for (const slot of this.#entries.slots()) {
-      if (
-        this.#entries.kind(slot) === RUNNING &&
-        !unsettled.has(this.#entries.outcome(slot) as Flight<R>)
-      ) {
-        throw new Error(`the work in slot ${slot} is not listed as running`);
+    for (const flight of this.#inflight.assertConsistent()) {
+      if (flight.slot !== NO_SLOT) {
+        throw new Error(`orphaned work still fills slot ${flight.slot}`);
+      }
+    }
+    for (const flight of this.#entries.runningWork()) {
+      if (flight.settled || flight.index !== -1) {
+        throw new Error(
+          `the work in slot ${flight.slot} is settled or orphaned`,
+        );
       }
     }
     if (this.#entries.size > this.#maxSize) {
@@ -382,7 +385,8 @@ export class AsyncLruCache<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
     const flight = this.#inflight.start(controller);
-    this.#entries.add(key, flight);
+    const displaced = this.#entries.add(key, flight);
+    if (displaced !== undefined) this.#inflight.orphan(displaced);
     while (this.#entries.size > this.#maxSize) {
       this.#removeEntry(this.#entries.oldest);
     }
@@ -406,6 +410,7 @@ export class AsyncLruCache<R> {
     signal: AbortSignal | undefined,
   ): Promise<R> {
     const flight = this.#inflight.start(controller);
+    this.#inflight.orphan(flight);
     this.#misses++;
     const promise = this.#inflight.join(flight, signal);
     if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
@@ -460,8 +465,9 @@ export class AsyncLruCache<R> {
 
   #rejected(flight: Flight<R>, reason: unknown): void {
     if (flight.settled) return;
-    if (flight.slot !== NO_SLOT) this.#removeEntry(flight.slot);
+    const slot = flight.slot;
     this.#inflight.reject(flight, reason);
+    if (slot !== NO_SLOT) this.#removeEntry(slot);
     this.#afterChange();
   }
 
@@ -474,8 +480,9 @@ export class AsyncLruCache<R> {
   // Rejects the callers of unsettled `flight`, drops its entry, and queues
   // the abort of its signal.
   #abandon(flight: Flight<R>, reason: unknown): void {
-    if (flight.slot !== NO_SLOT) this.#removeEntry(flight.slot);
+    const slot = flight.slot;
     const controller = this.#inflight.reject(flight, reason);
+    if (slot !== NO_SLOT) this.#removeEntry(slot);
     if (controller !== undefined) this.#aborts.push({ controller, reason });
   }
 
@@ -508,13 +515,21 @@ export class AsyncLruCache<R> {
     this.#afterChange();
   }
 
+  // Removes the entry in `slot`. Its work, if still in flight, goes on
+  // without it, kept by the registry as an orphan.
   #removeEntry(slot: Slot): void {
+    if (this.#entries.kind(slot) === RUNNING) {
+      this.#inflight.orphan(this.#entries.outcome(slot) as Flight<R>);
+    }
     const key = this.#entries.remove(slot);
     if (this.#key === undefined) this.#argumentsKeys.release(key);
     this.#expiry?.cancel(slot);
   }
 
   #clearEntries(): void {
+    for (const flight of this.#entries.runningWork()) {
+      this.#inflight.orphan(flight);
+    }
     this.#entries.clear();
     this.#argumentsKeys.clear();
     this.#expiry?.clear();
@@ -587,7 +602,12 @@ export class AsyncLruCache<R> {
   // its own cache, is registered by then.
   async #whenSettled(): Promise<void> {
     await null;
-    await this.#inflight.whenSettled();
+    await this.#inflight.whenSettled(this.#unsettled());
+  }
+
+  // Every flight not settled yet: those of entries, and the orphans.
+  #unsettled(): Flight<R>[] {
+    return [...this.#entries.runningWork(), ...this.#inflight.orphans()];
   }
 
   #useClock(clock: Clock): void {

@@ -102,9 +102,9 @@ export class EntryTable<W extends Placed> {
    * Adds an entry for `key` whose `work` is in flight, as the most recently
    * used, and points `work` at it. An older entry with the same key (work
    * that called its own cache with its own key makes one, still in flight)
-   * is forgotten.
+   * is forgotten, and its work, now detached, returned.
    */
-  add(key: unknown, work: W): Slot {
+  add(key: unknown, work: W): W | undefined {
     const slot = this.#list.add();
     if (slot >= this.#kinds.length) this.#growKinds(slot + 1);
     this.#keys[slot] = key;
@@ -114,8 +114,9 @@ export class EntryTable<W extends Placed> {
     work.slot = slot;
     const sizeBefore = this.#index.size;
     this.#index.set(key, slot);
-    if (this.#index.size === sizeBefore) this.#forgetShadowed(key, slot);
-    return slot;
+    return this.#index.size === sizeBefore
+      ? this.#forgetShadowed(key, slot)
+      : undefined;
   }
 
   /** Stores the value of the work in `slot`, which leaves its slot. */
@@ -155,6 +156,15 @@ export class EntryTable<W extends Placed> {
     this.#running = 0;
   }
 
+  /** The work in flight of every entry, from least to most recently used. */
+  runningWork(): W[] {
+    const works: W[] = [];
+    for (const slot of this.#list.slots()) {
+      if (this.#kinds[slot] === RUNNING) works.push(this.#outcomes[slot] as W);
+    }
+    return works;
+  }
+
   /** Yields the slots from least to most recently used. */
   slots(): IterableIterator<Slot> {
     return this.#list.slots();
@@ -191,13 +201,17 @@ export class EntryTable<W extends Placed> {
     }
   }
 
-  #forgetShadowed(key: unknown, newSlot: Slot): void {
+  #forgetShadowed(key: unknown, newSlot: Slot): W | undefined {
     for (const slot of this.#list.slots()) {
       if (slot !== newSlot && sameValueZero(this.#keys[slot], key)) {
+        const work = this.#kinds[slot] === RUNNING
+          ? this.#outcomes[slot] as W
+          : undefined;
         this.#free(slot);
-        return;
+        return work;
       }
     }
+    return undefined;
   }
 
   #free(slot: Slot): void {

@@ -55,6 +55,34 @@ class SignalWaiters<R> {
   }
 }
 
+// The callers of a flight that wait through signals, grouped by signal.
+class FlightSignals<R> {
+  // Callers with a signal that still wait.
+  waiters = 0;
+  // The group of the first signal a caller gave, while it waits.
+  first: SignalWaiters<R> | undefined = undefined;
+  // The groups of any other signals, by signal.
+  more: Map<AbortSignal, SignalWaiters<R>> | undefined = undefined;
+
+  resolve(value: R): void {
+    this.first?.resolve(value);
+    if (this.more === undefined) return;
+    for (const waiters of this.more.values()) waiters.resolve(value);
+  }
+
+  reject(reason: unknown): void {
+    this.first?.reject(reason);
+    if (this.more === undefined) return;
+    for (const waiters of this.more.values()) waiters.reject(reason);
+  }
+
+  stopListening(): void {
+    this.first?.stopListening();
+    if (this.more === undefined) return;
+    for (const waiters of this.more.values()) waiters.stopListening();
+  }
+}
+
 /** One piece of running work and the callers waiting on it. */
 export class Flight<R> {
   /** The owner's slot for this work, or {@linkcode NO_SLOT}; the registry never reads it. */
@@ -65,25 +93,21 @@ export class Flight<R> {
   settled = false;
   /** Whether a caller without a signal waits: then the work is never abandoned by its callers. */
   pinned = false;
-  /** Callers with a signal that still wait. */
-  waiters = 0;
   // What follows is dropped once the flight is abandoned: the work's
   // reactions keep the flight alive for as long as the work lives, which may
   // be forever, and must not keep callers, signals or the registry with it.
   promise: Promise<R> | undefined = undefined;
   resolve: ((value: R) => void) | undefined = undefined;
   reject: ((reason: unknown) => void) | undefined = undefined;
-  /** The callers waiting through the first signal a caller gave. */
-  signalWaiters: SignalWaiters<R> | undefined = undefined;
-  /** The callers waiting through any other signal, by signal. */
-  moreSignalWaiters: Map<AbortSignal, SignalWaiters<R>> | undefined = undefined;
+  /** The callers that wait through signals, once one does. */
+  signals: FlightSignals<R> | undefined = undefined;
   /**
    * The registry while the flight is unsettled. The work's reactions reach
    * the registry only through here.
    */
   // deno-lint-ignore no-explicit-any
   registry: InflightRegistry<R, any> | undefined = undefined;
-  /** Where the flight is in the registry's array of unsettled flights. */
+  /** Where the flight is in the registry's array of orphans, or -1. */
   index = -1;
 
   constructor(controller: AbortController | undefined) {
@@ -123,13 +147,17 @@ export interface FlightEvents<O, R> {
   deserted(owner: O, flight: Flight<R>, reason: unknown): void;
 }
 
-/** Tracks unsettled flights. */
+/**
+ * Starts, joins and settles flights. The owner keeps the flights it holds in
+ * entries; the registry keeps those the owner let go of (orphans) until they
+ * settle, so that none is lost when the owner must abandon or await them all.
+ */
 export class InflightRegistry<R, O = unknown> {
   readonly #owner: O;
   readonly #events: FlightEvents<O, R>;
-  // Unsettled flights, in no particular order: a settling flight's place
-  // goes to the last one.
-  readonly #unsettled: Flight<R>[] = [];
+  // Unsettled flights the owner let go of, in no particular order: a
+  // settling flight's place goes to the last one.
+  readonly #orphans: Flight<R>[] = [];
 
   constructor(owner: O, events: FlightEvents<O, R>) {
     this.#owner = owner;
@@ -143,8 +171,6 @@ export class InflightRegistry<R, O = unknown> {
   start(controller: AbortController | undefined): Flight<R> {
     const flight = new Flight<R>(controller);
     flight.registry = this;
-    flight.index = this.#unsettled.length;
-    this.#unsettled.push(flight);
     return flight;
   }
 
@@ -172,18 +198,14 @@ export class InflightRegistry<R, O = unknown> {
 
   /** Whether nobody waits on `flight` any more: no plain caller, no caller with a signal. */
   isDeserted(flight: Flight<R>): boolean {
-    return !flight.pinned && flight.waiters === 0;
+    return !flight.pinned && (flight.signals?.waiters ?? 0) === 0;
   }
 
   /** Resolves every caller of `flight` with `value`. */
   resolve(flight: Flight<R>, value: R): void {
     this.#settle(flight);
     flight.resolve?.(value);
-    flight.signalWaiters?.resolve(value);
-    if (flight.moreSignalWaiters === undefined) return;
-    for (const waiters of flight.moreSignalWaiters.values()) {
-      waiters.resolve(value);
-    }
+    flight.signals?.resolve(value);
   }
 
   /**
@@ -201,13 +223,8 @@ export class InflightRegistry<R, O = unknown> {
       flight.reject =
         undefined;
     reject?.(reason);
-    flight.signalWaiters?.reject(reason);
-    if (flight.moreSignalWaiters !== undefined) {
-      for (const waiters of flight.moreSignalWaiters.values()) {
-        waiters.reject(reason);
-      }
-    }
-    flight.signalWaiters = flight.moreSignalWaiters = undefined;
+    flight.signals?.reject(reason);
+    flight.signals = undefined;
     return controller;
   }
 
@@ -227,13 +244,11 @@ export class InflightRegistry<R, O = unknown> {
    */
   leave(waiters: SignalWaiters<R>): void {
     const flight = waiters.flight;
-    if (flight.settled) return;
-    if (flight.signalWaiters === waiters) {
-      flight.signalWaiters = undefined;
-    } else {
-      flight.moreSignalWaiters!.delete(waiters.signal);
-    }
-    flight.waiters -= waiters.callers.length;
+    const signals = flight.signals;
+    if (flight.settled || signals === undefined) return;
+    if (signals.first === waiters) signals.first = undefined;
+    else signals.more!.delete(waiters.signal);
+    signals.waiters -= waiters.callers.length;
     const reason = waiters.signal.reason;
     waiters.reject(reason);
     if (this.isDeserted(flight)) {
@@ -241,46 +256,56 @@ export class InflightRegistry<R, O = unknown> {
     }
   }
 
-  /** Every flight unsettled now. */
-  unsettled(): Flight<R>[] {
-    return this.#unsettled.slice();
+  /** Keeps unsettled `flight`, which the owner no longer holds, until it settles. */
+  orphan(flight: Flight<R>): void {
+    if (flight.settled || flight.index !== -1) return;
+    flight.index = this.#orphans.length;
+    this.#orphans.push(flight);
+  }
+
+  /** The unsettled flights the owner let go of. */
+  orphans(): Flight<R>[] {
+    return this.#orphans.slice();
   }
 
   /**
-   * Throws if the array of unsettled flights is broken or holds a settled
-   * flight; returns the flights in it. For tests.
+   * Throws if the array of orphans is broken or holds a settled flight;
+   * returns the orphans. For tests.
    */
   assertConsistent(): Set<Flight<R>> {
     const flights = new Set<Flight<R>>();
-    this.#unsettled.forEach((flight, index) => {
+    this.#orphans.forEach((flight, index) => {
       if (flight.settled || flight.registry !== this) {
-        throw new Error("a settled flight is still listed");
+        throw new Error("a settled flight is still kept");
       }
       if (flight.index !== index || flights.has(flight)) {
-        throw new Error("the array of unsettled flights is broken");
+        throw new Error("the array of orphaned flights is broken");
       }
       flights.add(flight);
     });
     return flights;
   }
 
-  /** Resolves once every flight unsettled now has settled, however it settled. */
-  async whenSettled(): Promise<void> {
+  /** Resolves once each of `flights` has settled, however it settled. */
+  async whenSettled(flights: Flight<R>[]): Promise<void> {
     await Promise.all(
-      this.#unsettled.map((flight) => this.#shared(flight).catch(() => {})),
+      flights.map((flight) =>
+        flight.settled ? undefined : this.#shared(flight).catch(() => {})
+      ),
     );
   }
 
   #joinWithSignal(flight: Flight<R>, signal: AbortSignal): Promise<R> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    flight.waiters++;
-    let waiters = flight.signalWaiters;
+    const signals = flight.signals ??= new FlightSignals();
+    signals.waiters++;
+    let waiters = signals.first;
     if (waiters?.signal !== signal) {
-      waiters = flight.moreSignalWaiters?.get(signal);
+      waiters = signals.more?.get(signal);
       if (waiters === undefined) {
         waiters = this.#listen(flight, signal);
-        if (flight.signalWaiters === undefined) flight.signalWaiters = waiters;
-        else (flight.moreSignalWaiters ??= new Map()).set(signal, waiters);
+        if (signals.first === undefined) signals.first = waiters;
+        else (signals.more ??= new Map()).set(signal, waiters);
       }
     }
     const callers = waiters.callers;
@@ -305,20 +330,19 @@ export class InflightRegistry<R, O = unknown> {
     });
   }
 
-  // Marks `flight` settled, takes it out of the array and removes its
+  // Marks `flight` settled, lets it go if it was an orphan and removes its
   // listeners.
   #settle(flight: Flight<R>): void {
     flight.settled = true;
     flight.registry = undefined;
-    const last = this.#unsettled.pop()!;
-    if (last !== flight) {
-      this.#unsettled[flight.index] = last;
-      last.index = flight.index;
+    if (flight.index !== -1) {
+      const last = this.#orphans.pop()!;
+      if (last !== flight) {
+        this.#orphans[flight.index] = last;
+        last.index = flight.index;
+      }
+      flight.index = -1;
     }
-    flight.signalWaiters?.stopListening();
-    if (flight.moreSignalWaiters === undefined) return;
-    for (const waiters of flight.moreSignalWaiters.values()) {
-      waiters.stopListening();
-    }
+    flight.signals?.stopListening();
   }
 }
