@@ -342,7 +342,7 @@ export class AsyncLruCache<R> {
     key: unknown,
     signal: AbortSignal | undefined,
   ): Promise<R> {
-    if (this.#guard !== undefined && this.#guard.changed()) this.#rebind();
+    if (this.#guard !== undefined) this.#checkScheduler();
     let result: unknown;
     let controller: AbortController | undefined;
     try {
@@ -363,7 +363,7 @@ export class AsyncLruCache<R> {
   // A plain call's miss on one argument, which is its own key: the function
   // gets it as is, with no argument list built.
   #missOne(thisArg: unknown, argument: unknown): Promise<R> {
-    if (this.#guard !== undefined && this.#guard.changed()) this.#rebind();
+    if (this.#guard !== undefined) this.#checkScheduler();
     let result: unknown;
     try {
       result = this.#fn.call(thisArg, argument);
@@ -619,6 +619,10 @@ export class AsyncLruCache<R> {
     } else {
       this.#expiry.rebind(clock);
     }
+  }
+
+  #checkScheduler(): void {
+    if (this.#guard!.changed()) this.#rebind();
   }
 
   // Binds to the global timers now in effect, starting over if the cache was

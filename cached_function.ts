@@ -119,22 +119,22 @@ export function createCachedFunction<A extends unknown[], R, F>(
   const argumentKeys = cache.usesArgumentKeys;
   const receiver = settings.receiver;
 
-  // `arguments` is only read by index, so that V8 never materialises it:
-  // calls of up to two arguments build no argument list, and longer ones copy
-  // it once, rather than spreading it onto the stack again.
+  const callWithList = function (this: unknown, ...args: unknown[]) {
+    return cache.call(receiver ?? this, args);
+  };
+  // Calls of up to two arguments read `arguments` by index and forward it
+  // untouched otherwise, so that V8 never materialises it: such a call builds
+  // no argument list. Kept this small so that V8 inlines the hit path whole.
   const cached = function (this: unknown): Promise<R> {
-    const arity = arguments.length;
-    if (argumentKeys && arity <= 2) {
+    if (argumentKeys && arguments.length <= 2) {
       return cache.callShort(
         receiver ?? this,
-        arity,
+        arguments.length,
         arguments[0],
         arguments[1],
       );
     }
-    const args = new Array(arity);
-    for (let i = 0; i < arity; i++) args[i] = arguments[i];
-    return cache.call(receiver ?? this, args);
+    return callWithList.apply(this, arguments as unknown as unknown[]);
   } as CachedFunction<A, R, F>;
   // The receiver a call on `self` would pass: a method's object, or the
   // `this` of a plain function's cache method unless it is the function
