@@ -15,7 +15,7 @@
 
 import type { Clock } from "./clock.ts";
 import { EntryTable, RUNNING, SHARED, VALUE } from "./entries.ts";
-import { abandonedError, CacheClosedError, describe } from "./errors.ts";
+import { abandonedError, CacheClosedError } from "./errors.ts";
 import {
   type Flight,
   type FlightEvents,
@@ -23,7 +23,11 @@ import {
 } from "./inflight.ts";
 import { ABSENT, ArgumentsKeys } from "./key.ts";
 import { NO_SLOT, type Slot } from "./lru.ts";
-import type { ResolvedOptions } from "./options.ts";
+import {
+  type CloseOptions,
+  closeWaitOf,
+  type ResolvedOptions,
+} from "./options.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
 import { ExpiryQueue, Lifetime } from "./ttl.ts";
 
@@ -51,33 +55,6 @@ export interface CacheParameters {
   tasks: number;
   /** Whether `cacheClose()` has been called. */
   closed: boolean;
-}
-
-/** Options of `cacheClose()`. */
-export interface CloseOptions {
-  /**
-   * `true` waits for in-flight work and keeps its entries; `false` abandons
-   * it, rejecting its callers with an `AbortError`.
-   *
-   * @default {false}
-   */
-  wait?: boolean;
-}
-
-function waitOf(options: unknown): boolean {
-  if (options === undefined) return false;
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `cacheClose options must be an object; received ${describe(options)}`,
-    );
-  }
-  const wait = (options as CloseOptions).wait;
-  if (wait !== undefined && typeof wait !== "boolean") {
-    throw new TypeError(
-      `cacheClose option "wait" must be a boolean; received ${describe(wait)}`,
-    );
-  }
-  return wait ?? false;
 }
 
 function listOf(arity: number, first: unknown, second: unknown): unknown[] {
@@ -239,7 +216,7 @@ export class AsyncLruCache<R> {
   close(options?: CloseOptions): Promise<void> {
     let wait: boolean;
     try {
-      wait = waitOf(options);
+      wait = closeWaitOf(options);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -10,10 +10,9 @@ import {
   AsyncLruCache,
   type CacheInfo,
   type CacheParameters,
-  type CloseOptions,
 } from "./cache.ts";
 import { describe } from "./errors.ts";
-import type { ResolvedOptions } from "./options.ts";
+import type { CloseOptions, ResolvedOptions } from "./options.ts";
 
 /**
  * A function wrapped by `alruCache`: it takes the same arguments,

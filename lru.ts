@@ -121,8 +121,8 @@ export class RecencyList {
   }
 
   #grow(): void {
-    // A clock that calls the cache while it evicts can add one more slot
-    // than the owner planned.
+    // The limit is what the owner plans for, not a promise: past it the
+    // arrays grow as far as needed, and no further.
     const length = this.#prev.length;
     const capacity = grownLength(length, length + 1, this.#capacityLimit);
     const prev = new Int32Array(capacity);

@@ -51,7 +51,8 @@ export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";
 export { CacheClosedError } from "./errors.ts";
 export type { AlruCacheOptions } from "./options.ts";
-export type { CacheInfo, CacheParameters, CloseOptions } from "./cache.ts";
+export type { CacheInfo, CacheParameters } from "./cache.ts";
+export type { CloseOptions } from "./options.ts";
 export type { CachedFunction } from "./cached_function.ts";
 export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
 

@@ -282,3 +282,31 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     signal: signalOf(given.signal),
   };
 }
+
+/** Options of `cacheClose()`. */
+export interface CloseOptions {
+  /**
+   * `true` waits for in-flight work and keeps its entries; `false` abandons
+   * it, rejecting its callers with an `AbortError`.
+   *
+   * @default {false}
+   */
+  wait?: boolean;
+}
+
+/** Checks the options of `cacheClose()`; returns whether to wait. */
+export function closeWaitOf(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `cacheClose options must be an object; received ${describe(options)}`,
+    );
+  }
+  const wait = (options as CloseOptions).wait;
+  if (wait !== undefined && typeof wait !== "boolean") {
+    throw new TypeError(
+      `cacheClose option "wait" must be a boolean; received ${describe(wait)}`,
+    );
+  }
+  return wait ?? false;
+}
