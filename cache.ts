@@ -153,9 +153,7 @@ export class AsyncLruCache<R> {
       const slot = this.#entries.find(key);
       if (slot !== undefined) return this.#hit(slot, undefined);
     }
-    return arity === 1 && !this.#passSignal
-      ? this.#missOne(thisArg, first)
-      : this.#miss(thisArg, listOf(arity, first, second), key, undefined);
+    return this.#missShort(thisArg, arity, first, second, key);
   }
 
   /**
@@ -337,17 +335,45 @@ export class AsyncLruCache<R> {
     return this.#admit(result, controller, key, args, signal);
   }
 
-  // A plain call's miss on one argument, which is its own key: the function
-  // gets it as is, with no argument list built.
-  #missOne(thisArg: unknown, argument: unknown): Promise<R> {
+  // A plain call's miss on at most two arguments: the function gets them
+  // as they are, and an argument list is built only to intern a new key.
+  #missShort(
+    thisArg: unknown,
+    arity: number,
+    first: unknown,
+    second: unknown,
+    key: unknown,
+  ): Promise<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
+    const fn = this.#fn;
     let result: unknown;
+    let controller: AbortController | undefined;
     try {
-      result = this.#fn.call(thisArg, argument);
+      if (this.#passSignal) {
+        controller = new AbortController();
+        const signal = controller.signal;
+        result = arity === 1
+          ? fn.call(thisArg, first, signal)
+          : arity === 0
+          ? fn.call(thisArg, signal)
+          : fn.call(thisArg, first, second, signal);
+      } else {
+        result = arity === 1
+          ? fn.call(thisArg, first)
+          : arity === 0
+          ? fn.call(thisArg)
+          : fn.call(thisArg, first, second);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#admit(result, undefined, argument, undefined, undefined);
+    return this.#admit(
+      result,
+      controller,
+      key,
+      key === ABSENT ? listOf(arity, first, second) : undefined,
+      undefined,
+    );
   }
 
   // Enters the work `fn` started as a new entry under `key`, which, when
