@@ -520,3 +520,33 @@ Deno.test("a list of 100,000 arguments works end to end, given a stack that can 
     clearTimeout(killer);
   }
 });
+
+Deno.test("cacheContains, cacheInvalidate and withSignal give the key function the this a call would", async () => {
+  const seen: unknown[] = [];
+  const owner = {
+    id: "owner",
+    load: alruCache(async function (this: { id: string }, n: number) {
+      return `${this.id}:${n}`;
+    }, {
+      key(this: { id: string } | undefined, n: number) {
+        seen.push(this);
+        return `${this?.id}:${n}`;
+      },
+    }),
+  };
+  assert.equal(await owner.load(1), "owner:1");
+  assert.equal(seen.at(-1), owner);
+  // Called on the cached function, they have no object to pass: none.
+  assert.equal(owner.load.cacheContains(1), false);
+  assert.equal(seen.at(-1), undefined);
+  // Given one, they derive the key as the call did.
+  assert.equal(owner.load.cacheContains.call(owner, 1), true);
+  assert.equal(seen.at(-1), owner);
+  assert.equal(
+    await owner.load.withSignal.call(owner, new AbortController().signal, 1),
+    "owner:1",
+  );
+  assert.equal(owner.load.cacheInfo().hits, 1);
+  assert.equal(owner.load.cacheInvalidate.call(owner, 1), true);
+  assert.equal(owner.load.cacheInfo().currSize, 0);
+});
