@@ -268,50 +268,53 @@ Deno.test("ExpiryQueue against a sorted array: random schedules, cancels and adv
     },
   );
   fc.assert(
-    fc.property(fc.array(command, { maxLength: 200 }), (commands) => {
-      const clock = new ManualClock();
-      const { queue, expired, schedule, cancel } = queueWithLog(clock, 16);
-      // The model: [slot, deadline, order of scheduling], kept sorted.
-      let model: [number, number, number][] = [];
-      let order = 0;
-      const expect: [number, number][] = [];
-      for (const step of commands) {
-        if (step.type === "schedule") {
-          if (model.some(([slot]) => slot === step.slot)) continue;
-          schedule(step.slot, step.lifetime);
-          model.push([step.slot, clock.now() + step.lifetime, order++]);
-        } else if (step.type === "cancel") {
-          cancel(step.slot);
-          model = model.filter(([slot]) => slot !== step.slot);
-        } else {
-          const target = clock.now() + step.ms;
-          model.sort((a, b) => a[1] - b[1] || a[2] - b[2]);
-          const due = model.filter(([, deadline]) => deadline <= target);
-          model = model.filter(([, deadline]) => deadline > target);
-          // Equal deadlines may come out in any order: compare as sets.
-          expect.push(...due.map(([slot, deadline]): [number, number] => [
-            deadline,
-            slot,
-          ]));
-          clock.advance(step.ms);
+    fc.property(
+      fc.array(command, { maxLength: 300, size: "max" }),
+      (commands) => {
+        const clock = new ManualClock();
+        const { queue, expired, schedule, cancel } = queueWithLog(clock, 16);
+        // The model: [slot, deadline, order of scheduling], kept sorted.
+        let model: [number, number, number][] = [];
+        let order = 0;
+        const expect: [number, number][] = [];
+        for (const step of commands) {
+          if (step.type === "schedule") {
+            if (model.some(([slot]) => slot === step.slot)) continue;
+            schedule(step.slot, step.lifetime);
+            model.push([step.slot, clock.now() + step.lifetime, order++]);
+          } else if (step.type === "cancel") {
+            cancel(step.slot);
+            model = model.filter(([slot]) => slot !== step.slot);
+          } else {
+            const target = clock.now() + step.ms;
+            model.sort((a, b) => a[1] - b[1] || a[2] - b[2]);
+            const due = model.filter(([, deadline]) => deadline <= target);
+            model = model.filter(([, deadline]) => deadline > target);
+            // Equal deadlines may come out in any order: compare as sets.
+            expect.push(...due.map(([slot, deadline]): [number, number] => [
+              deadline,
+              slot,
+            ]));
+            clock.advance(step.ms);
+          }
+          queue.assertConsistent(() => {});
+          assert.equal(queue.size, model.length);
+          assert.equal(clock.pending, model.length === 0 ? 0 : 1);
         }
-        queue.assertConsistent(() => {});
-        assert.equal(queue.size, model.length);
-        assert.equal(clock.pending, model.length === 0 ? 0 : 1);
-      }
-      const byTimeThenSlot = (a: [number, number], b: [number, number]) =>
-        a[0] - b[0] || a[1] - b[1];
-      assert.deepEqual(
-        expired.map(([slot, at]): [number, number] => [at, slot]).sort(
-          byTimeThenSlot,
-        ),
-        expect.sort(byTimeThenSlot),
-      );
-      // Expiries come out in deadline order.
-      for (let i = 1; i < expired.length; i++) {
-        assert.ok(expired[i - 1][1] <= expired[i][1]);
-      }
-    }),
+        const byTimeThenSlot = (a: [number, number], b: [number, number]) =>
+          a[0] - b[0] || a[1] - b[1];
+        assert.deepEqual(
+          expired.map(([slot, at]): [number, number] => [at, slot]).sort(
+            byTimeThenSlot,
+          ),
+          expect.sort(byTimeThenSlot),
+        );
+        // Expiries come out in deadline order.
+        for (let i = 1; i < expired.length; i++) {
+          assert.ok(expired[i - 1][1] <= expired[i][1]);
+        }
+      },
+    ),
     { numRuns: 300 },
   );
 });
