@@ -138,24 +138,80 @@ export async function withErrors(
 }
 
 /**
+ * Starts recording the reasons of promise rejections that go unhandled;
+ * `stop()` ends it.
+ */
+export function recordUnhandledRejections(): {
+  readonly reasons: unknown[];
+  stop(): void;
+} {
+  const reasons: unknown[] = [];
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    reasons.push(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  return {
+    reasons,
+    stop: () =>
+      globalThis.removeEventListener("unhandledrejection", onUnhandled),
+  };
+}
+
+/**
  * Runs `body` and fails if a promise rejection goes unhandled while it runs
  * or in the macrotask after it.
  */
 export async function withoutUnhandledRejections(
   body: () => Promise<void>,
 ): Promise<void> {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (event: PromiseRejectionEvent) => {
-    event.preventDefault();
-    unhandled.push(event.reason);
-  };
-  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const unhandled = recordUnhandledRejections();
   try {
     await body();
     await flush();
     await new Promise((resolve) => setTimeout(resolve, 0));
   } finally {
-    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    unhandled.stop();
   }
-  assert.deepEqual(unhandled, [], "unhandled rejections");
+  assert.deepEqual(unhandled.reasons, [], "unhandled rejections");
+}
+
+/** What {@linkcode runCommand} reports of a finished process. */
+export interface CommandRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/** Runs `command` with `args` to its end, killing it after `killAfterMs`. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd?: string; killAfterMs: number },
+): Promise<CommandRun> {
+  const controller = new AbortController();
+  const killer = setTimeout(() => controller.abort(), options.killAfterMs);
+  const started = performance.now();
+  try {
+    const output = await new Deno.Command(command, {
+      args,
+      cwd: options.cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      signal: output.signal,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      elapsedMs: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(killer);
+  }
 }

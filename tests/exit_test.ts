@@ -4,52 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { bundleModule } from "./_bundle.ts";
+import { type CommandRun, runCommand } from "./_helpers.ts";
 
 const MOD_URL = new URL("../mod.ts", import.meta.url);
 // A process that has not exited by then is taken to be kept alive by a timer.
 const KILL_AFTER_MS = 10_000;
 const PROMPT_MS = 5_000;
 
-interface Run {
-  code: number;
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
-}
-
 /** Runs a command to its end, killing it after KILL_AFTER_MS. */
-async function run(
-  command: string,
-  args: string[],
-  cwd: string,
-): Promise<Run> {
-  const controller = new AbortController();
-  const killer = setTimeout(() => controller.abort(), KILL_AFTER_MS);
-  const started = performance.now();
-  try {
-    const output = await new Deno.Command(command, {
-      args,
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      signal: output.signal,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      elapsedMs: performance.now() - started,
-    };
-  } finally {
-    clearTimeout(killer);
-  }
+function run(command: string, args: string[], cwd: string) {
+  return runCommand(command, args, { cwd, killAfterMs: KILL_AFTER_MS });
 }
 
-function assertPromptExit(result: Run, expectedLine: string): void {
+function assertPromptExit(result: CommandRun, expectedLine: string): void {
   const detail = `code ${result.code}, signal ${result.signal}, ${
     Math.round(result.elapsedMs)
   } ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;

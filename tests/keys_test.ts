@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { alruCache } from "../mod.ts";
+import { runCommand } from "./_helpers.ts";
 import { exerciseLongArguments } from "./_long_arguments.ts";
 
 /**
@@ -489,36 +490,17 @@ const LONG_LIST_STACK_KIB = 4_000;
 const LONG_LIST_KILL_AFTER_MS = 30_000;
 
 Deno.test("a list of 100,000 arguments works end to end, given a stack that can hold it", async () => {
-  const controller = new AbortController();
-  const killer = setTimeout(
-    () => controller.abort(),
-    LONG_LIST_KILL_AFTER_MS,
-  );
-  try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        `--v8-flags=--stack-size=${LONG_LIST_STACK_KIB}`,
-        new URL("./_long_arguments.ts", import.meta.url).pathname,
-        "100000",
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    const stdout = decoder.decode(output.stdout);
-    const detail =
-      `code ${output.code}, signal ${output.signal}\nstdout: ${stdout}\nstderr: ${
-        decoder.decode(output.stderr)
-      }`;
-    assert.equal(output.code, 0, detail);
-    assert.equal(stdout.trim(), "ok 100000", detail);
-  } finally {
-    clearTimeout(killer);
-  }
+  const run = await runCommand(Deno.execPath(), [
+    "run",
+    "--quiet",
+    `--v8-flags=--stack-size=${LONG_LIST_STACK_KIB}`,
+    new URL("./_long_arguments.ts", import.meta.url).pathname,
+    "100000",
+  ], { killAfterMs: LONG_LIST_KILL_AFTER_MS });
+  const detail =
+    `code ${run.code}, signal ${run.signal}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`;
+  assert.equal(run.code, 0, detail);
+  assert.equal(run.stdout.trim(), "ok 100000", detail);
 });
 
 Deno.test("cacheContains, cacheInvalidate and withSignal give the key function the this a call would", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { alruCache, cacheOf, ManualClock } from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
+import { deferred, flush, runCommand } from "./_helpers.ts";
 import { decoratedClasses } from "./_legacy_decorators.ts";
 
 class Service {
@@ -745,34 +745,24 @@ Deno.test("compiled with experimentalDecorators, each form fails when its class 
     assert.equal(typeof define(), "function");
   }
   const config = await Deno.makeTempFile({ suffix: ".json" });
-  const controller = new AbortController();
-  const killer = setTimeout(() => controller.abort(), LEGACY_KILL_AFTER_MS);
   try {
     await Deno.writeTextFile(
       config,
       JSON.stringify({ compilerOptions: { experimentalDecorators: true } }),
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        // Legacy decorators have other types: only the emitted code matters.
-        "--no-check",
-        "--no-lock",
-        "--config",
-        config,
-        new URL("./_legacy_decorators.ts", import.meta.url).pathname,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    const stdout = decoder.decode(output.stdout);
-    const detail = `code ${output.code}\nstdout: ${stdout}\nstderr: ${
-      decoder.decode(output.stderr)
-    }`;
+    const output = await runCommand(Deno.execPath(), [
+      "run",
+      "--quiet",
+      // Legacy decorators have other types: only the emitted code matters.
+      "--no-check",
+      "--no-lock",
+      "--config",
+      config,
+      new URL("./_legacy_decorators.ts", import.meta.url).pathname,
+    ], { killAfterMs: LEGACY_KILL_AFTER_MS });
+    const stdout = output.stdout;
+    const detail =
+      `code ${output.code}\nstdout: ${stdout}\nstderr: ${output.stderr}`;
     assert.equal(output.code, 0, detail);
     const lines = stdout.trim().split("\n");
     const expected: [string, RegExp][] = [
@@ -799,7 +789,6 @@ Deno.test("compiled with experimentalDecorators, each form fails when its class 
       assert.ok(legacyError(/./)(new TypeError(message)), message);
     });
   } finally {
-    clearTimeout(killer);
     await Deno.remove(config);
   }
 });

@@ -25,7 +25,13 @@ import {
   CacheClosedError,
   ManualClock,
 } from "../mod.ts";
-import { assertWhole, type Deferred, deferred, flush } from "./_helpers.ts";
+import {
+  assertWhole,
+  type Deferred,
+  deferred,
+  flush,
+  recordUnhandledRejections,
+} from "./_helpers.ts";
 
 const KEYS = [0, 1, 2, 3];
 // The key function throws for this key; the function throws for the next.
@@ -382,12 +388,7 @@ class Harness {
 Deno.test("re-entrant user code: random sequences leave the cache whole, counting right, every call settled", async () => {
   const runs = Number(Deno.env.get("REENTRANCY_RUNS") ?? 4_000);
   const seed = Deno.env.get("REENTRANCY_SEED");
-  const unhandled: unknown[] = [];
-  const onUnhandled = (event: PromiseRejectionEvent) => {
-    event.preventDefault();
-    unhandled.push(event.reason);
-  };
-  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const unhandled = recordUnhandledRejections();
   try {
     await fc.assert(
       fc.asyncProperty(
@@ -425,14 +426,16 @@ Deno.test("re-entrant user code: random sequences leave the cache whole, countin
           harness.check();
           assert.equal(harness.clock.pending, 0);
           if (
-            unhandled.length > 0 ||
+            unhandled.reasons.length > 0 ||
             harness.calls.some((call) =>
               call.outcome === "rejected" &&
               call.reason instanceof CacheClosedError && call.counted
             )
           ) {
             assert.fail(
-              `unhandled rejections: ${unhandled.map(String).join(", ")}`,
+              `unhandled rejections: ${
+                unhandled.reasons.map(String).join(", ")
+              }`,
             );
           }
         },
@@ -446,6 +449,6 @@ Deno.test("re-entrant user code: random sequences leave the cache whole, countin
       },
     );
   } finally {
-    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    unhandled.stop();
   }
 });
