@@ -1,9 +1,10 @@
 /**
- * The registry of work a cache has started and that has not settled yet.
- * Plain callers of one piece of work share its {@linkcode Flight}'s promise;
- * a caller with an AbortSignal gets a promise of its own that it can abandon.
- * The registry tells its owner when work settles and when every caller has
- * left it; the owner decides what that means and settles the flight.
+ * Work a cache has started, as {@linkcode Flight}s, and the callers waiting on
+ * it. Plain callers of one piece of work share its flight's promise; a caller
+ * with an AbortSignal gets a promise of its own that it can abandon. The
+ * registry tells its owner when work settles and when every caller has left
+ * it; the owner decides what that means and settles the flight. Flights the
+ * owner no longer holds in an entry are kept here until they settle.
  *
  * @module
  */
@@ -17,19 +18,24 @@ interface Settlers<R> {
 
 const ONCE = { once: true } as const;
 
+// What a flight's reactions and listeners reach the registry through.
+interface RegistryLink<R> {
+  fulfilled(flight: Flight<R>, value: R): void;
+  rejected(flight: Flight<R>, reason: unknown): void;
+  leave(waiters: SignalWaiters<R>): void;
+}
+
 // The callers of one flight that wait through one signal, and that signal's
 // listener for all of them (an event listener object), so that callers
 // sharing a signal cost one listener a flight, not one a call.
 class SignalWaiters<R> {
-  // deno-lint-ignore no-explicit-any
-  readonly registry: InflightRegistry<R, any>;
+  readonly registry: RegistryLink<R>;
   readonly flight: Flight<R>;
   readonly signal: AbortSignal;
   readonly callers: Settlers<R>[] = [];
 
   constructor(
-    // deno-lint-ignore no-explicit-any
-    registry: InflightRegistry<R, any>,
+    registry: RegistryLink<R>,
     flight: Flight<R>,
     signal: AbortSignal,
   ) {
@@ -105,8 +111,7 @@ export class Flight<R> {
    * The registry while the flight is unsettled. The work's reactions reach
    * the registry only through here.
    */
-  // deno-lint-ignore no-explicit-any
-  registry: InflightRegistry<R, any> | undefined = undefined;
+  registry: RegistryLink<R> | undefined = undefined;
   /** Where the flight is in the registry's array of orphans, or -1. */
   index = -1;
 
@@ -152,7 +157,7 @@ export interface FlightEvents<O, R> {
  * entries; the registry keeps those the owner let go of (orphans) until they
  * settle, so that none is lost when the owner must abandon or await them all.
  */
-export class InflightRegistry<R, O = unknown> {
+export class InflightRegistry<R, O = unknown> implements RegistryLink<R> {
   readonly #owner: O;
   readonly #events: FlightEvents<O, R>;
   // Unsettled flights the owner let go of, in no particular order: a
