@@ -507,8 +507,8 @@ Deno.test("cacheContains, cacheInvalidate and withSignal give the key function t
   const seen: unknown[] = [];
   const owner = {
     id: "owner",
-    load: alruCache(async function (this: { id: string }, n: number) {
-      return `${this.id}:${n}`;
+    load: alruCache(function (this: { id: string }, n: number) {
+      return Promise.resolve(`${this.id}:${n}`);
     }, {
       key(this: { id: string } | undefined, n: number) {
         seen.push(this);
