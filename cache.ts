@@ -301,7 +301,22 @@ export class AsyncLruCache<R> {
         signal,
       );
     }
-    return this.#entries.share<R>(slot);
+    return this.#share(slot);
+  }
+
+  // The first hit since the entry in `slot` settled: it makes the promise
+  // that this and every later hit hand out. Making it reads a `then` the
+  // value may have gained, which is user code: the entry is looked at again.
+  #share(slot: Slot): Promise<R> {
+    const value = this.#entries.outcome(slot);
+    const promise = Promise.resolve(value as R);
+    if (
+      this.#entries.kind(slot) === VALUE &&
+      this.#entries.outcome(slot) === value
+    ) {
+      this.#entries.share(slot, promise);
+    }
+    return promise;
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
@@ -396,7 +411,10 @@ export class AsyncLruCache<R> {
     this.#misses++;
     const promise = this.#inflight.join(flight, signal);
     // The caller gave up while the function ran, and nobody else waits.
-    if (signal !== undefined && this.#inflight.isDeserted(flight)) {
+    if (
+      signal !== undefined && !flight.settled &&
+      this.#inflight.isDeserted(flight)
+    ) {
       this.#abandon(flight, signal.reason);
     }
     this.#afterChange();
@@ -468,9 +486,8 @@ export class AsyncLruCache<R> {
 
   #rejected(flight: Flight<R>, reason: unknown): void {
     if (flight.settled) return;
-    const slot = flight.slot;
+    if (flight.slot !== NO_SLOT) this.#dropEntry(flight.slot);
     this.#inflight.reject(flight, reason);
-    if (slot !== NO_SLOT) this.#removeEntry(slot);
     this.#afterChange();
   }
 
@@ -483,9 +500,8 @@ export class AsyncLruCache<R> {
   // Rejects the callers of unsettled `flight`, drops its entry, and queues
   // the abort of its signal.
   #abandon(flight: Flight<R>, reason: unknown): void {
-    const slot = flight.slot;
+    if (flight.slot !== NO_SLOT) this.#dropEntry(flight.slot);
     const controller = this.#inflight.reject(flight, reason);
-    if (slot !== NO_SLOT) this.#removeEntry(slot);
     if (controller !== undefined) this.#aborts.push({ controller, reason });
   }
 
@@ -524,6 +540,12 @@ export class AsyncLruCache<R> {
     if (this.#entries.kind(slot) === RUNNING) {
       this.#inflight.orphan(this.#entries.outcome(slot) as Flight<R>);
     }
+    this.#dropEntry(slot);
+  }
+
+  // Removes the entry in `slot`, whose work, if in flight, the caller is
+  // about to settle. The entry goes first: settling may call user code.
+  #dropEntry(slot: Slot): void {
     const key = this.#entries.remove(slot);
     if (this.#key === undefined) this.#argumentsKeys.release(key);
     this.#expiry?.cancel(slot);

@@ -126,12 +126,10 @@ export class EntryTable<W extends Placed> {
     this.#kinds[slot] = VALUE;
   }
 
-  /** Turns the value in `slot` into the promise every later hit hands out. */
-  share<R>(slot: Slot): Promise<R> {
-    const promise = Promise.resolve(this.#outcomes[slot] as R);
+  /** Keeps `promise`, of the value in `slot`, as what every later hit hands out. */
+  share(slot: Slot, promise: Promise<unknown>): void {
     this.#outcomes[slot] = promise;
     this.#kinds[slot] = SHARED;
-    return promise;
   }
 
   /** Removes the entry in `slot`; returns its key. Work in flight is detached, not stopped. */

@@ -305,24 +305,24 @@ export class InflightRegistry<R, O = unknown> implements RegistryLink<R> {
     const signals = flight.signals ??= new FlightSignals();
     signals.waiters++;
     let waiters = signals.first;
+    let listen = false;
     if (waiters?.signal !== signal) {
       waiters = signals.more?.get(signal);
       if (waiters === undefined) {
-        waiters = this.#listen(flight, signal);
+        waiters = new SignalWaiters(this, flight, signal);
         if (signals.first === undefined) signals.first = waiters;
         else (signals.more ??= new Map()).set(signal, waiters);
+        listen = true;
       }
     }
     const callers = waiters.callers;
-    return new Promise<R>((resolve, reject) => {
+    const promise = new Promise<R>((resolve, reject) => {
       callers.push({ resolve, reject });
     });
-  }
-
-  #listen(flight: Flight<R>, signal: AbortSignal): SignalWaiters<R> {
-    const waiters = new SignalWaiters(this, flight, signal);
-    signal.addEventListener("abort", waiters, ONCE);
-    return waiters;
+    // Last, with the caller in place: a signal is an object anyone can
+    // patch, and its addEventListener may call the owner.
+    if (listen) signal.addEventListener("abort", waiters, ONCE);
+    return promise;
   }
 
   // The promise plain callers share, made when the first one needs it; a

@@ -285,3 +285,66 @@ Deno.test("fn closing its own cache with wait: true waits for its own work", asy
   await closing;
   assert.equal(closed, true);
 });
+
+Deno.test("a then getter on a cached value that drops its own entry during the first hit leaves a whole cache", async () => {
+  const value: { then?: unknown } = {};
+  const cached = alruCache(async (_key: number) =>
+    await Promise.resolve(value)
+  );
+  assert.equal(await cached(1), value);
+  // The value gains a then (known and accepted: the first hit adopts it);
+  // reading it drops the entry the hit is about to share, and a new entry
+  // takes its slot.
+  let nested: Promise<unknown> | undefined;
+  const reenter = once(() => {
+    cached.cacheInvalidate(1);
+    nested = cached(2);
+  });
+  Object.defineProperty(value, "then", {
+    get() {
+      reenter();
+      return undefined;
+    },
+    configurable: true,
+  });
+  assert.equal(await cached(1), value);
+  assert.equal(cached.cacheContains(1), false);
+  assertWhole(cached);
+  assert.equal(await nested, value);
+  assert.equal(cached.cacheContains(2), true);
+  assertWhole(cached);
+});
+
+Deno.test("a caller's signal whose listener methods call the cache: the work that fails is gone before they run", async () => {
+  await withoutUnhandledRejections(async () => {
+    const runs: ReturnType<typeof deferred<string>>[] = [];
+    const cached = alruCache((_key: number) => {
+      const work = deferred<string>();
+      runs.push(work);
+      return work.promise;
+    });
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const nested: Promise<string>[] = [];
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      add(...args);
+      assertWhole(cached);
+    }) as typeof add;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      remove(...args);
+      assertWhole(cached);
+      // The failed work's entry is gone already: this is a new miss.
+      nested.push(cached(1));
+    }) as typeof remove;
+    const first = cached.withSignal(signal, 1);
+    runs[0].reject(new Error("failed"));
+    await assert.rejects(first, /failed/);
+    assert.equal(nested.length, 1);
+    assert.equal(runs.length, 2, "the nested call ran the function again");
+    runs[1].resolve("again");
+    assert.equal(await nested[0], "again");
+    assertWhole(cached);
+  });
+});
