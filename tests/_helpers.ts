@@ -119,22 +119,30 @@ export function once(hook: () => void): () => void {
 }
 
 /**
- * Records `console.error` calls for the length of `body`, keeping them off
- * the test output.
+ * Records the calls of `console[method]` for the length of `body`, keeping
+ * them off the test output.
  */
-export async function withErrors(
-  body: (errors: unknown[][]) => Promise<void>,
+export async function withConsole(
+  method: "warn" | "error",
+  body: (calls: unknown[][]) => Promise<void>,
 ): Promise<void> {
-  const original = console.error;
-  const errors: unknown[][] = [];
-  console.error = (...args: unknown[]) => {
-    errors.push(args);
+  const original = console[method];
+  const calls: unknown[][] = [];
+  console[method] = (...args: unknown[]) => {
+    calls.push(args);
   };
   try {
-    await body(errors);
+    await body(calls);
   } finally {
-    console.error = original;
+    console[method] = original;
   }
+}
+
+/** {@linkcode withConsole} for `console.error`. */
+export function withErrors(
+  body: (errors: unknown[][]) => Promise<void>,
+): Promise<void> {
+  return withConsole("error", body);
 }
 
 /**

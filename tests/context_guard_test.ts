@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { alruCache, ManualClock } from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
+import { deferred, flush, withConsole } from "./_helpers.ts";
 
 const originalWarn = console.warn;
 // The fake clock installed now, if any. A test that fails while awaiting
@@ -68,20 +68,11 @@ function installFakeTimers(): FakeClock {
   return clock;
 }
 
-/** Replaces console.warn with a recorder for the length of `body`. */
-async function withWarnings(
+/** Records console.warn calls for the length of `body`. */
+function withWarnings(
   body: (warnings: unknown[][]) => Promise<void>,
 ): Promise<void> {
-  const original = console.warn;
-  const warnings: unknown[][] = [];
-  console.warn = (...args: unknown[]) => {
-    warnings.push(args);
-  };
-  try {
-    await body(warnings);
-  } finally {
-    console.warn = original;
-  }
+  return withConsole("warn", body);
 }
 
 function assertSchedulerWarning(warnings: unknown[][], count: number): void {
