@@ -521,17 +521,22 @@ export class AsyncLruCache<R> {
       now = expiry.provenTime;
       clockFailure = { error };
     }
-    for (
-      let slot = expiry.takeDue(now);
-      slot !== NO_SLOT;
-      slot = expiry.takeDue(now)
-    ) {
-      this.#removeEntry(slot);
-    }
+    this.#removeDue(expiry, now);
     if (clockFailure !== undefined) {
       this.#reportClockFailure(clockFailure.error);
     }
     this.#afterChange();
+  }
+
+  // Removes every entry due at or before `time`.
+  #removeDue(expiry: ExpiryQueue, time: number): void {
+    for (
+      let slot = expiry.takeDue(time);
+      slot !== NO_SLOT;
+      slot = expiry.takeDue(time)
+    ) {
+      this.#removeEntry(slot);
+    }
   }
 
   // Removes the entry in `slot`. Its work, if still in flight, goes on
@@ -595,15 +600,7 @@ export class AsyncLruCache<R> {
           expiry.syncTimer();
         } catch (error) {
           // Entries that no timer will expire are not kept.
-          if (!expiry.armed) {
-            for (
-              let slot = expiry.takeDue(Infinity);
-              slot !== NO_SLOT;
-              slot = expiry.takeDue(Infinity)
-            ) {
-              this.#removeEntry(slot);
-            }
-          }
+          if (!expiry.armed) this.#removeDue(expiry, Infinity);
           this.#reportClockFailure(error);
         }
       }

@@ -163,11 +163,6 @@ export class EntryTable<W extends Placed> {
     return works;
   }
 
-  /** Yields the slots from least to most recently used. */
-  slots(): IterableIterator<Slot> {
-    return this.#list.slots();
-  }
-
   /**
    * Throws if the index, the recency list and the slot arrays disagree, or
    * work in flight does not point back at its slot. For tests.

@@ -27,11 +27,6 @@ export class SchedulerGuard {
     return globalThis.setTimeout !== this.#bound;
   }
 
-  /** Whether the guard has bound to timers before. */
-  get bound(): boolean {
-    return this.#bound !== undefined;
-  }
-
   /**
    * Binds to the global timers now in effect and returns a clock on them.
    * After the first binding, warns once through `console.warn` that the cache
