@@ -14,22 +14,34 @@
  */
 
 import type { Clock } from "./clock.ts";
-import { EntryTable, RUNNING, SHARED, VALUE } from "./entries.ts";
+import {
+  EntryTable,
+  FAILED,
+  RUNNING,
+  SHARED,
+  STALE,
+  STALE_SHARED,
+  VALUE,
+} from "./entries.ts";
 import { abandonedError, CacheClosedError } from "./errors.ts";
 import {
   type Flight,
   type FlightEvents,
   InflightRegistry,
 } from "./inflight.ts";
-import { ABSENT, ArgumentsKeys } from "./key.ts";
+import { ABSENT, ArgumentsKey, ArgumentsKeys } from "./key.ts";
+import { KeepPolicy } from "./keeping.ts";
 import { NO_SLOT, type Slot } from "./lru.ts";
 import {
+  type CacheEvent,
+  type CacheEventType,
   type CloseOptions,
   closeWaitOf,
   type ResolvedOptions,
 } from "./options.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
-import { ExpiryQueue, Lifetime } from "./ttl.ts";
+import { type Fallback, Fallbacks, type Timing } from "./stale.ts";
+import { ExpiryQueue } from "./ttl.ts";
 
 /** Hit and miss counts and sizes, as `cacheInfo()` reports them. */
 export interface CacheInfo {
@@ -57,6 +69,39 @@ export interface CacheParameters {
   closed: boolean;
 }
 
+/** Counters since creation or the last clear, as `cacheStats()` reports them. */
+export interface CacheStats {
+  /** Calls answered from an entry: fresh, in flight, stale or a kept failure. */
+  hits: number;
+  /** Calls that ran the function. */
+  misses: number;
+  /** Hits answered with a stale value. */
+  staleHits: number;
+  /** Hits answered with a kept failure. */
+  errorHits: number;
+  /** Refreshes started, in the background or by `cacheRefresh`. */
+  refreshes: number;
+  /** Refreshes that rejected. */
+  refreshFailures: number;
+  /** Entries dropped to keep within `maxSize`. */
+  evictions: number;
+  /** Entries whose time ran out. */
+  expirations: number;
+  /** Entries removed by `cacheInvalidate`. */
+  invalidations: number;
+}
+
+// What a flight's work was started for.
+const MISS = 0;
+// A stale hit's refresh: its failure may be kept.
+const BACKGROUND = 1;
+// cacheRefresh's run: its failure is never kept nor answered with a stale value.
+const FORCED = 2;
+
+type Effect =
+  | { controller: AbortController; reason: unknown; event?: undefined }
+  | { event: CacheEvent };
+
 function listOf(arity: number, first: unknown, second: unknown): unknown[] {
   return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
 }
@@ -79,28 +124,45 @@ export class AsyncLruCache<R> {
   readonly #maxSize: number;
   readonly #ttl: number | undefined;
   readonly #jitter: number | undefined;
-  readonly #lifetime: Lifetime | undefined;
   readonly #key: ((...args: unknown[]) => unknown) | undefined;
   readonly #passSignal: boolean;
+  // Absent when nothing about an outcome is decided: no ttl, no shouldCache,
+  // no kept failures, no stale values.
+  readonly #keeping: KeepPolicy | undefined;
+  readonly #staleWhileRevalidate: number;
+  readonly #staleIfError: number;
+  readonly #onEvent: ((event: CacheEvent) => void) | undefined;
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
   readonly #inflight: InflightRegistry<R, AsyncLruCache<R>>;
   #expiry: ExpiryQueue | undefined = undefined;
+  // Per slot, the times of settled entries that may go stale or keep a
+  // failure; made only for a cache that does either.
+  #timings: (Timing | undefined)[] | undefined = undefined;
+  readonly #fallbacks: Fallbacks | undefined;
   // Binds a cache on the default clock to the global timers; absent for an
   // explicit clock, which is never re-checked.
   readonly #guard: SchedulerGuard | undefined;
 
   #hits = 0;
   #misses = 0;
+  #staleHits = 0;
+  #errorHits = 0;
+  #refreshes = 0;
+  #refreshFailures = 0;
+  #evictions = 0;
+  #expirations = 0;
+  #invalidations = 0;
   #closed = false;
   // Set by a close without wait: work started after it is abandoned at once.
   #abandoning = false;
 
   // Effects of changes already made, waiting for the cache to be whole.
-  #aborts: { controller: AbortController; reason: unknown }[] = [];
+  #effects: Effect[] = [];
   #runningEffects = false;
   #clockFailureReported = false;
+  #eventFailureReported = false;
 
   constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
     this.#fn = fn;
@@ -110,13 +172,18 @@ export class AsyncLruCache<R> {
     this.#entries = new EntryTable(options.maxSize + 1);
     this.#ttl = options.ttl;
     this.#jitter = options.jitter;
-    if (options.ttl !== undefined) {
-      this.#lifetime = new Lifetime(
-        options.ttl,
-        options.jitter,
-        options.random,
-      );
+    this.#staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
+    this.#staleIfError = options.staleIfError ?? 0;
+    if (
+      options.ttl !== undefined || options.ttlOf !== undefined ||
+      options.shouldCache !== undefined || options.errorTtl !== undefined ||
+      options.errorTtlOf !== undefined
+    ) {
+      this.#keeping = new KeepPolicy(options);
+      if (this.#keepsPast) this.#timings = [];
     }
+    if (this.#staleIfError > 0) this.#fallbacks = new Fallbacks(this.#maxSize);
+    this.#onEvent = options.onEvent;
     this.#key = options.key;
     this.#passSignal = options.signal;
     this.#inflight = new InflightRegistry(
@@ -131,6 +198,13 @@ export class AsyncLruCache<R> {
   /** Whether keys come from the arguments themselves rather than a `key` option. */
   get usesArgumentKeys(): boolean {
     return this.#key === undefined;
+  }
+
+  // Whether entries may outlive their lifetime as stale values or fallbacks,
+  // or failures be kept: then settled entries have timings.
+  get #keepsPast(): boolean {
+    return this.#staleWhileRevalidate > 0 || this.#staleIfError > 0 ||
+      this.#keeping?.keepsFailures === true;
   }
 
   /**
@@ -151,7 +225,15 @@ export class AsyncLruCache<R> {
       : this.#argumentsKeys.findShort(arity, first, second);
     if (key !== ABSENT) {
       const slot = this.#entries.find(key);
-      if (slot !== undefined) return this.#hit(slot, undefined);
+      if (slot !== undefined) {
+        return this.#hit(slot, undefined) ??
+          this.#slowHit(
+            slot,
+            thisArg,
+            listOf(arity, first, second),
+            undefined,
+          );
+      }
     }
     return this.#missShort(thisArg, arity, first, second, key);
   }
@@ -183,9 +265,50 @@ export class AsyncLruCache<R> {
     }
     if (key !== ABSENT) {
       const slot = this.#entries.find(key);
-      if (slot !== undefined) return this.#hit(slot, signal);
+      if (slot !== undefined) {
+        return this.#hit(slot, signal) ??
+          this.#slowHit(slot, thisArg, args, signal);
+      }
     }
     return this.#miss(thisArg, args, key, signal);
+  }
+
+  /**
+   * Runs the function for `args` now, even when a fresh entry exists, and
+   * stores its value as the key's entry; joins a run for the key already in
+   * flight. Its failure leaves the entry as it was. Counts neither a hit nor
+   * a miss.
+   */
+  refresh(thisArg: unknown, args: ArrayLike<unknown>): Promise<R> {
+    if (this.#closed) {
+      return Promise.reject(new CacheClosedError(this.#name));
+    }
+    let key: unknown;
+    try {
+      key = this.#keyOf(thisArg, args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#guard !== undefined) this.#checkScheduler();
+    if (this.#closed) {
+      return Promise.reject(new CacheClosedError(this.#name));
+    }
+    const slot = key === ABSENT ? undefined : this.#entries.find(key);
+    if (slot !== undefined) {
+      const running = this.#entries.kind(slot) === RUNNING
+        ? this.#entries.outcome(slot) as Flight<R>
+        : this.#entries.refreshOf(slot);
+      if (running !== undefined) return this.#inflight.join(running, undefined);
+    }
+    const controller = this.#passSignal ? new AbortController() : undefined;
+    let result: unknown;
+    try {
+      result = this.#callFn(thisArg, args, controller);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const flight = this.#startRun(result, controller, key, args, FORCED);
+    return this.#inflight.join(flight, undefined);
   }
 
   /** Whether an entry, settled or in flight, exists for `args`. */
@@ -197,9 +320,15 @@ export class AsyncLruCache<R> {
   /** Removes the entry for `args`; says whether there was one. */
   invalidate(thisArg: unknown, args: ArrayLike<unknown>): boolean {
     const key = this.#keyOf(thisArg, args);
-    const slot = key === ABSENT ? undefined : this.#entries.find(key);
+    if (key === ABSENT) return false;
+    if (this.#fallbacks?.delete(key) === true && !this.#entries.has(key)) {
+      this.#releaseKey(key);
+    }
+    const slot = this.#entries.find(key);
     if (slot === undefined) return false;
     this.#removeEntry(slot);
+    this.#invalidations++;
+    this.#emit("invalidate", key);
     this.#afterChange();
     return true;
   }
@@ -249,6 +378,20 @@ export class AsyncLruCache<R> {
     };
   }
 
+  stats(): CacheStats {
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      staleHits: this.#staleHits,
+      errorHits: this.#errorHits,
+      refreshes: this.#refreshes,
+      refreshFailures: this.#refreshFailures,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      invalidations: this.#invalidations,
+    };
+  }
+
   /**
    * Throws if the cache is not whole: its parts disagree, it holds more than
    * `maxSize` entries, an entry waits to expire that is not settled, or a
@@ -273,15 +416,21 @@ export class AsyncLruCache<R> {
         `${this.#entries.size} entries held, more than maxSize ${this.#maxSize}`,
       );
     }
+    if ((this.#fallbacks?.size ?? 0) > this.#maxSize) {
+      throw new Error(`more than maxSize ${this.#maxSize} fallbacks kept`);
+    }
     const expiry = this.#expiry;
     if (expiry === undefined) return;
     expiry.assertConsistent((slot) => {
       const kind = this.#entries.kind(slot);
       if (
         this.#entries.find(this.#entries.key(slot)) !== slot ||
-        (kind !== VALUE && kind !== SHARED)
+        kind === RUNNING
       ) {
         throw new Error(`slot ${slot} waits to expire but holds no value`);
+      }
+      if (this.#timings !== undefined && this.#timings[slot] === undefined) {
+        throw new Error(`slot ${slot} waits to expire but has no times`);
       }
     });
     if (this.#closed && expiry.size > 0) {
@@ -289,11 +438,14 @@ export class AsyncLruCache<R> {
     }
   }
 
-  // Counts a hit, promotes the entry and hands out its outcome.
-  #hit(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
+  // Counts a hit, promotes the entry and hands out its outcome. Leaves to
+  // #slowHit, by returning undefined, a hit that is watched or whose entry
+  // is stale or a kept failure.
+  #hit(slot: Slot, signal: AbortSignal | undefined): Promise<R> | undefined {
+    const kind = this.#entries.kind(slot);
+    if (kind > SHARED || this.#onEvent !== undefined) return undefined;
     this.#hits++;
     this.#entries.touch(slot);
-    const kind = this.#entries.kind(slot);
     if (kind === SHARED) return this.#entries.outcome(slot) as Promise<R>;
     if (kind === RUNNING) {
       return this.#inflight.join(
@@ -304,19 +456,135 @@ export class AsyncLruCache<R> {
     return this.#share(slot);
   }
 
+  // A hit that #hit left: an entry that is stale or a kept failure, or any
+  // hit while onEvent watches.
+  #slowHit(
+    slot: Slot,
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
+    const kind = this.#entries.kind(slot);
+    const key = this.#entries.key(slot);
+    this.#hits++;
+    this.#entries.touch(slot);
+    let promise: Promise<R>;
+    if (kind === FAILED) {
+      const fallback = this.#timings![slot]!.fallback;
+      if (fallback !== undefined) {
+        this.#staleHits++;
+        this.#emit("stale", key);
+        promise = Promise.resolve(fallback.value as R);
+      } else {
+        this.#errorHits++;
+        this.#emit("hit", key);
+        promise = Promise.reject(this.#entries.outcome(slot));
+      }
+    } else if (kind === STALE || kind === STALE_SHARED) {
+      this.#staleHits++;
+      this.#emit("stale", key);
+      promise = kind === STALE_SHARED
+        ? this.#entries.outcome(slot) as Promise<R>
+        : this.#share(slot);
+      this.#afterChange();
+      // onEvent may have changed the entry.
+      const kindNow = this.#entries.find(key) === slot
+        ? this.#entries.kind(slot)
+        : undefined;
+      if (
+        (kindNow === STALE || kindNow === STALE_SHARED) &&
+        this.#entries.refreshOf(slot) === undefined &&
+        this.#timings![slot]!.blockedUntil === 0
+      ) {
+        this.#startBackgroundRefresh(thisArg, args, key);
+      }
+      return promise;
+    } else {
+      this.#emit("hit", key);
+      promise = kind === SHARED
+        ? this.#entries.outcome(slot) as Promise<R>
+        : kind === RUNNING
+        ? this.#inflight.join(this.#entries.outcome(slot) as Flight<R>, signal)
+        : this.#share(slot);
+    }
+    this.#afterChange();
+    return promise;
+  }
+
   // The first hit since the entry in `slot` settled: it makes the promise
   // that this and every later hit hand out. Making it reads a `then` the
   // value may have gained, which is user code: the entry is looked at again.
   #share(slot: Slot): Promise<R> {
     const value = this.#entries.outcome(slot);
     const promise = Promise.resolve(value as R);
+    const kind = this.#entries.kind(slot);
     if (
-      this.#entries.kind(slot) === VALUE &&
+      (kind === VALUE || kind === STALE) &&
       this.#entries.outcome(slot) === value
     ) {
       this.#entries.share(slot, promise);
     }
     return promise;
+  }
+
+  // A stale hit on `key` starts its refresh; every later stale hit shares it.
+  #startBackgroundRefresh(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    key: unknown,
+  ): void {
+    const controller = this.#passSignal ? new AbortController() : undefined;
+    let result: unknown;
+    try {
+      result = this.#callFn(thisArg, args, controller);
+    } catch (error) {
+      // The caller has its stale value; the failure is the refresh's.
+      result = Promise.reject(error);
+    }
+    this.#startRun(result, controller, key, args, BACKGROUND);
+  }
+
+  // Records a refresh whose function has just returned `result`: attached to
+  // the key's entry, or as a new entry when there is none. Work that meets
+  // another run of the key, started by the function itself, goes on
+  // detached. Returns its flight; the caller joins it if it waits.
+  #startRun(
+    result: unknown,
+    controller: AbortController | undefined,
+    key: unknown,
+    args: ArrayLike<unknown>,
+    purpose: number,
+  ): Flight<R> {
+    if (this.#closed) {
+      const flight = this.#inflight.start(controller);
+      this.#inflight.orphan(flight);
+      if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
+      this.#afterChange();
+      this.#inflight.watch(flight, result);
+      return flight;
+    }
+    if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+    const flight = this.#inflight.start(controller);
+    flight.purpose = purpose;
+    flight.key = key;
+    if (this.#keeping?.needsArguments === true) flight.args = Array.from(args);
+    const slot = this.#entries.find(key);
+    if (slot === undefined) {
+      this.#entries.add(key, flight);
+      this.#evictOverflow();
+    } else if (
+      this.#entries.kind(slot) !== RUNNING &&
+      this.#entries.refreshOf(slot) === undefined
+    ) {
+      this.#entries.startRefresh(slot, flight);
+    } else {
+      this.#inflight.orphan(flight);
+    }
+    this.#refreshes++;
+    this.#emit("refresh", key);
+    this.#afterChange();
+    this.#inflight.watch(flight, result);
+    return flight;
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
@@ -326,6 +594,20 @@ export class AsyncLruCache<R> {
     return args.length === 1 ? args[0] : this.#argumentsKeys.find(args);
   }
 
+  // Runs the function on `args`, and on the work's signal when it takes one.
+  #callFn(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    controller: AbortController | undefined,
+  ): unknown {
+    if (controller === undefined) {
+      return this.#fn.apply(thisArg, args as unknown[]);
+    }
+    const withSignal = Array.from(args);
+    withSignal.push(controller.signal);
+    return this.#fn.apply(thisArg, withSignal);
+  }
+
   #miss(
     thisArg: unknown,
     args: ArrayLike<unknown>,
@@ -333,17 +615,10 @@ export class AsyncLruCache<R> {
     signal: AbortSignal | undefined,
   ): Promise<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
+    const controller = this.#passSignal ? new AbortController() : undefined;
     let result: unknown;
-    let controller: AbortController | undefined;
     try {
-      if (this.#passSignal) {
-        controller = new AbortController();
-        const withSignal = Array.from(args);
-        withSignal.push(controller.signal);
-        result = this.#fn.apply(thisArg, withSignal);
-      } else {
-        result = this.#fn.apply(thisArg, args as unknown[]);
-      }
+      result = this.#callFn(thisArg, args, controller);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -386,7 +661,9 @@ export class AsyncLruCache<R> {
       result,
       controller,
       key,
-      key === ABSENT ? listOf(arity, first, second) : undefined,
+      key === ABSENT || this.#keeping?.needsArguments === true
+        ? listOf(arity, first, second)
+        : undefined,
       undefined,
     );
   }
@@ -403,12 +680,13 @@ export class AsyncLruCache<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
     const flight = this.#inflight.start(controller);
+    flight.key = key;
+    if (this.#keeping?.needsArguments === true) flight.args = Array.from(args!);
     const displaced = this.#entries.add(key, flight);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
-    while (this.#entries.size > this.#maxSize) {
-      this.#removeEntry(this.#entries.oldest);
-    }
+    this.#evictOverflow();
     this.#misses++;
+    if (this.#onEvent !== undefined) this.#emit("miss", key);
     const promise = this.#inflight.join(flight, signal);
     // The caller gave up while the function ran, and nobody else waits.
     if (
@@ -421,6 +699,18 @@ export class AsyncLruCache<R> {
     // Last, once the cache is whole: a thenable's `then` may call the cache.
     this.#inflight.watch(flight, result);
     return promise;
+  }
+
+  // Drops least recently used entries while there are more than maxSize.
+  #evictOverflow(): void {
+    while (this.#entries.size > this.#maxSize) {
+      const slot = this.#entries.oldest;
+      if (this.#onEvent !== undefined) {
+        this.#emit("evict", this.#entries.key(slot));
+      }
+      this.#evictions++;
+      this.#removeEntry(slot);
+    }
   }
 
   // The function closed its own cache while it ran: its work gets no entry,
@@ -442,53 +732,227 @@ export class AsyncLruCache<R> {
 
   #fulfilled(flight: Flight<R>, value: R): void {
     if (flight.settled) return;
+    if (this.#keeping !== undefined || flight.purpose !== MISS) {
+      this.#fulfilledKept(flight, value);
+      return;
+    }
     const slot = flight.slot;
-    if (slot !== NO_SLOT) {
-      if (this.#lifetime !== undefined) {
-        this.#fulfilledTimed(flight, value, this.#lifetime);
+    if (slot !== NO_SLOT) this.#entries.settle(slot, value);
+    this.#inflight.resolve(flight, value);
+    this.#afterChange();
+  }
+
+  // Work whose value may be kept for a time, or not at all, or that
+  // refreshes an entry, resolved. What to keep is decided first, while the
+  // entry still runs and can be joined, since the options that decide and
+  // the clock may call the cache; the entry is looked at again afterwards.
+  #fulfilledKept(flight: Flight<R>, value: R): void {
+    let lifetime = Infinity;
+    let now = 0;
+    // Entries of a closed cache are kept as they are, and never expire.
+    if (
+      flight.slot !== NO_SLOT && this.#keeping !== undefined && !this.#closed
+    ) {
+      try {
+        lifetime = this.#keeping.lifetimeOf(value, flight.args ?? []);
+        if (
+          lifetime > 0 &&
+          (lifetime !== Infinity || this.#timings !== undefined)
+        ) {
+          now = this.#expiry!.now();
+        }
+      } catch (error) {
+        // A value that cannot be judged is not kept, nor is the entry it
+        // was to refresh.
+        if (flight.settled) return;
+        const slot = flight.slot;
+        if (slot !== NO_SLOT) {
+          if (this.#entries.kind(slot) !== RUNNING) {
+            this.#entries.endRefresh(slot);
+          }
+          this.#dropEntry(slot);
+        }
+        this.#inflight.reject(flight, error);
+        this.#afterChange();
         return;
       }
-      this.#entries.settle(slot, value);
+    }
+    if (flight.settled) return;
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.#entries.kind(slot) === RUNNING) {
+        this.#entries.settle(slot, value);
+      } else {
+        this.#entries.endRefresh(slot);
+        this.#entries.replace(slot, value);
+      }
+      this.#keep(slot, value, lifetime, now);
     }
     this.#inflight.resolve(flight, value);
     this.#afterChange();
   }
 
-  // The work of a timed entry resolved. The lifetime is drawn first, while
-  // the entry still runs and can be joined, since the random source and the
-  // clock may call the cache; the entry is looked at again afterwards.
-  #fulfilledTimed(flight: Flight<R>, value: R, lifetimes: Lifetime): void {
-    let lifetime = Infinity;
-    let now = 0;
-    try {
-      if (!this.#closed) {
-        lifetime = lifetimes.draw();
-        if (lifetime > 0 && lifetime !== Infinity) now = this.#expiry!.now();
-      }
-    } catch (error) {
-      // An entry whose lifetime cannot be known is not kept.
-      this.#rejected(flight, error);
+  // Times the value just stored in `slot` to live `lifetime` ms from `now`,
+  // or drops it at once.
+  #keep(slot: Slot, value: unknown, lifetime: number, now: number): void {
+    if (lifetime <= 0) {
+      this.#removeEntry(slot);
       return;
     }
-    if (flight.settled) return;
-    const slot = flight.slot;
-    if (slot !== NO_SLOT) {
-      this.#entries.settle(slot, value);
-      if (lifetime <= 0) this.#removeEntry(slot);
-      // Entries of a closed cache never expire.
-      else if (lifetime !== Infinity && !this.#closed) {
-        this.#expiry!.schedule(slot, now + lifetime);
-      }
+    // A newer good value replaces the fallback; the entry holds the key.
+    this.#fallbacks?.delete(this.#entries.key(slot));
+    const freshUntil = now + lifetime;
+    if (this.#timings !== undefined) {
+      this.#timings[slot] = {
+        value,
+        freshUntil,
+        until: Infinity,
+        blockedUntil: 0,
+        reason: undefined,
+        fallback: undefined,
+      };
     }
-    this.#inflight.resolve(flight, value);
-    this.#afterChange();
+    const expiry = this.#expiry;
+    expiry?.cancel(slot);
+    // Entries of a closed cache never expire.
+    if (this.#closed) return;
+    if (lifetime !== Infinity) expiry!.schedule(slot, freshUntil);
   }
 
   #rejected(flight: Flight<R>, reason: unknown): void {
     if (flight.settled) return;
+    if (
+      this.#keeping !== undefined || flight.purpose !== MISS ||
+      this.#onEvent !== undefined
+    ) {
+      this.#rejectedKept(flight, reason);
+      return;
+    }
     if (flight.slot !== NO_SLOT) this.#dropEntry(flight.slot);
     this.#inflight.reject(flight, reason);
     this.#afterChange();
+  }
+
+  // Work that may leave a kept failure, a fallback or a refreshed entry
+  // behind, or whose failure is watched, rejected. As for a value, what to
+  // keep is decided before anything changes.
+  #rejectedKept(flight: Flight<R>, reason: unknown): void {
+    const purpose = flight.purpose;
+    let failureLifetime = 0;
+    let now = 0;
+    let clockRead = false;
+    let fallback: Fallback | undefined;
+    let error = reason;
+    if (
+      flight.slot !== NO_SLOT && purpose !== FORCED &&
+      this.#keeping !== undefined
+    ) {
+      try {
+        if (this.#keeping.keepsFailures) {
+          failureLifetime = this.#keeping.failureLifetimeOf(
+            reason,
+            flight.args ?? [],
+          );
+        }
+        if (
+          !this.#closed &&
+          ((failureLifetime > 0 && failureLifetime !== Infinity) ||
+            (purpose === MISS && this.#fallbacks?.has(flight.key) === true))
+        ) {
+          now = this.#expiry!.now();
+          clockRead = true;
+        }
+      } catch (thrown) {
+        failureLifetime = 0;
+        error = thrown;
+      }
+    }
+    if (flight.settled) return;
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.#entries.kind(slot) === RUNNING) {
+        const keepFailure = purpose === MISS && failureLifetime > 0 &&
+          !this.#closed;
+        const fallbacks = this.#fallbacks;
+        if (
+          purpose === MISS && error === reason && clockRead &&
+          fallbacks !== undefined
+        ) {
+          // A kept failure takes the fallback along; otherwise it stays for
+          // the next failure.
+          fallback = keepFailure
+            ? fallbacks.take(flight.key, now)
+            : fallbacks.peek(flight.key, now);
+        }
+        if (keepFailure) {
+          this.#keepFailure(slot, reason, now, failureLifetime, fallback);
+        } else {
+          this.#dropEntry(slot);
+        }
+      } else {
+        this.#entries.endRefresh(slot);
+        if (
+          purpose === BACKGROUND && failureLifetime > 0 && !this.#closed &&
+          this.#timings !== undefined
+        ) {
+          const timing = this.#timings[slot]!;
+          timing.blockedUntil = now + failureLifetime;
+          timing.reason = reason;
+          this.#reschedule(slot, timing);
+        }
+      }
+    }
+    if (purpose !== MISS) this.#refreshFailures++;
+    this.#emit("error", flight.key);
+    if (fallback !== undefined) {
+      this.#inflight.resolve(flight, fallback.value as R);
+    } else {
+      this.#inflight.reject(flight, error);
+    }
+    this.#afterChange();
+  }
+
+  // Turns the entry in `slot`, whose work rejected with `reason`, into a kept
+  // failure until `now + lifetime`, answering with `fallback` while it lasts.
+  #keepFailure(
+    slot: Slot,
+    reason: unknown,
+    now: number,
+    lifetime: number,
+    fallback: Fallback | undefined,
+  ): void {
+    this.#entries.fail(slot, reason);
+    const timing: Timing = {
+      value: undefined,
+      freshUntil: -Infinity,
+      until: now + lifetime,
+      blockedUntil: 0,
+      reason,
+      fallback,
+    };
+    this.#timings![slot] = timing;
+    this.#reschedule(slot, timing);
+  }
+
+  // Schedules `slot` for its next change of state, as `timing` says.
+  #reschedule(slot: Slot, timing: Timing): void {
+    const expiry = this.#expiry!;
+    expiry.cancel(slot);
+    if (this.#closed) return;
+    const kind = this.#entries.kind(slot);
+    let next: number;
+    if (kind === VALUE || kind === SHARED) {
+      next = timing.freshUntil;
+    } else {
+      next = timing.until;
+      if (timing.blockedUntil !== 0 && timing.blockedUntil < next) {
+        next = timing.blockedUntil;
+      }
+      if (timing.fallback !== undefined && timing.fallback.until < next) {
+        next = timing.fallback.until;
+      }
+    }
+    if (next !== Infinity) expiry.schedule(slot, next);
   }
 
   #deserted(flight: Flight<R>, reason: unknown): void {
@@ -497,12 +961,23 @@ export class AsyncLruCache<R> {
     this.#afterChange();
   }
 
-  // Rejects the callers of unsettled `flight`, drops its entry, and queues
-  // the abort of its signal.
+  // Rejects the callers of unsettled `flight`, takes it out of its entry,
+  // and queues the abort of its signal. A refresh leaves the entry it
+  // refreshed; any other work's entry goes.
   #abandon(flight: Flight<R>, reason: unknown): void {
-    if (flight.slot !== NO_SLOT) this.#dropEntry(flight.slot);
+    if (flight.slot !== NO_SLOT) this.#removeSettling(flight);
     const controller = this.#inflight.reject(flight, reason);
-    if (controller !== undefined) this.#aborts.push({ controller, reason });
+    if (controller !== undefined) {
+      this.#effects.push({ controller, reason });
+    }
+  }
+
+  // Takes `flight`, about to settle, out of its slot: a refresh leaves its
+  // entry, the entry's own work takes it along.
+  #removeSettling(flight: Flight<R>): void {
+    const slot = flight.slot;
+    if (this.#entries.kind(slot) === RUNNING) this.#dropEntry(slot);
+    else this.#entries.endRefresh(slot);
   }
 
   // The expiry timer fired: what is due goes.
@@ -528,22 +1003,89 @@ export class AsyncLruCache<R> {
     this.#afterChange();
   }
 
-  // Removes every entry due at or before `time`.
+  // Moves every entry due at or before `time` on: it goes, or, where it may
+  // go stale or keeps a failure, it changes state.
   #removeDue(expiry: ExpiryQueue, time: number): void {
     for (
       let slot = expiry.takeDue(time);
       slot !== NO_SLOT;
       slot = expiry.takeDue(time)
     ) {
-      this.#removeEntry(slot);
+      if (this.#timings === undefined) this.#expire(slot, undefined);
+      else this.#advance(slot, time);
     }
   }
 
-  // Removes the entry in `slot`. Its work, if still in flight, goes on
-  // without it, kept by the registry as an orphan.
+  // The entry in `slot`, of a cache that keeps the past, is due at `time`.
+  #advance(slot: Slot, time: number): void {
+    const timing = this.#timings![slot]!;
+    const kind = this.#entries.kind(slot);
+    if (kind === VALUE || kind === SHARED) {
+      if (timing.freshUntil > time) return this.#reschedule(slot, timing);
+      if (this.#staleWhileRevalidate > 0) {
+        this.#entries.makeStale(slot);
+        timing.until = timing.freshUntil + this.#staleWhileRevalidate;
+      } else {
+        timing.until = timing.freshUntil;
+      }
+    }
+    if (timing.blockedUntil !== 0 && timing.blockedUntil <= time) {
+      timing.blockedUntil = 0;
+    }
+    if (timing.fallback !== undefined && timing.fallback.until <= time) {
+      timing.fallback = undefined;
+    }
+    if (timing.until > time) return this.#reschedule(slot, timing);
+    let fallback = timing.fallback;
+    if (kind !== FAILED && this.#staleIfError > 0) {
+      const until = timing.freshUntil + this.#staleIfError;
+      if (until > time) fallback = { value: timing.value, until };
+    }
+    if (kind !== FAILED && timing.blockedUntil !== 0) {
+      // The value's time is over, but the failure of its refresh is still
+      // kept: the entry stays as that failure.
+      const key = this.#entries.key(slot);
+      this.#expirations++;
+      this.#emit("expire", key);
+      this.#entries.replaceWithFailure(slot, timing.reason);
+      timing.until = timing.blockedUntil;
+      timing.blockedUntil = 0;
+      timing.fallback = fallback;
+      this.#reschedule(slot, timing);
+      return;
+    }
+    this.#expire(slot, fallback === undefined ? undefined : { fallback, time });
+  }
+
+  // The entry in `slot` goes because its time ran out, leaving `kept` behind
+  // as its key's fallback.
+  #expire(
+    slot: Slot,
+    kept: { fallback: Fallback; time: number } | undefined,
+  ): void {
+    const key = this.#entries.key(slot);
+    if (kept !== undefined) {
+      for (
+        const dropped of this.#fallbacks!.set(key, kept.fallback, kept.time)
+      ) {
+        if (!this.#entries.has(dropped)) this.#releaseKey(dropped);
+      }
+    }
+    this.#expirations++;
+    this.#emit("expire", key);
+    this.#removeEntry(slot);
+  }
+
+  // Removes the entry in `slot`. Its work and its refresh, if in flight, go
+  // on without it, kept by the registry as orphans.
   #removeEntry(slot: Slot): void {
     if (this.#entries.kind(slot) === RUNNING) {
       this.#inflight.orphan(this.#entries.outcome(slot) as Flight<R>);
+    }
+    const refresh = this.#entries.refreshOf(slot);
+    if (refresh !== undefined) {
+      this.#entries.endRefresh(slot);
+      this.#inflight.orphan(refresh);
     }
     this.#dropEntry(slot);
   }
@@ -552,8 +1094,17 @@ export class AsyncLruCache<R> {
   // about to settle. The entry goes first: settling may call user code.
   #dropEntry(slot: Slot): void {
     const key = this.#entries.remove(slot);
-    if (this.#key === undefined) this.#argumentsKeys.release(key);
+    this.#releaseKey(key);
     this.#expiry?.cancel(slot);
+    if (this.#timings !== undefined) this.#timings[slot] = undefined;
+  }
+
+  // Lets an interned argument list go once neither an entry nor a fallback
+  // holds it.
+  #releaseKey(key: unknown): void {
+    if (this.#key === undefined && this.#fallbacks?.has(key) !== true) {
+      this.#argumentsKeys.release(key);
+    }
   }
 
   #clearEntries(): void {
@@ -563,31 +1114,52 @@ export class AsyncLruCache<R> {
     this.#entries.clear();
     this.#argumentsKeys.clear();
     this.#expiry?.clear();
-    this.#hits = this.#misses = 0;
+    this.#fallbacks?.clear();
+    if (this.#timings !== undefined) this.#timings = [];
+    this.#hits =
+      this.#misses =
+      this.#staleHits =
+      this.#errorHits =
+        0;
+    this.#refreshes = this.#refreshFailures = this.#evictions = 0;
+    this.#expirations = this.#invalidations = 0;
+  }
+
+  // Queues an event for onEvent, if there is one.
+  #emit(type: CacheEventType, key: unknown): void {
+    if (this.#onEvent === undefined) return;
+    const shown = this.#key === undefined && key instanceof ArgumentsKey
+      ? key.args
+      : key;
+    this.#effects.push({ event: { type, key: shown } });
   }
 
   // Runs the effects of the change just made, if it left any.
   #afterChange(): void {
     if (
-      this.#aborts.length !== 0 ||
+      this.#effects.length !== 0 ||
       (this.#expiry !== undefined && this.#expiry.timerOutOfDate)
     ) {
       this.#runEffects();
     }
   }
 
-  // Aborts abandoned work's signals and brings the expiry timer in line with
-  // the entries. Both call user code, which may change the cache again; the
-  // loop runs what such a change leaves too. A call made while it runs only
-  // queues.
+  // Aborts abandoned work's signals, tells onEvent what happened and brings
+  // the expiry timer in line with the entries. All of it calls user code,
+  // which may change the cache again; the loop runs what such a change
+  // leaves too. A call made while it runs only queues.
   #runEffects(): void {
     if (this.#runningEffects) return;
     this.#runningEffects = true;
     try {
       for (;;) {
-        const abort = this.#aborts.shift();
-        if (abort !== undefined) {
-          abort.controller.abort(abort.reason);
+        const effect = this.#effects.shift();
+        if (effect !== undefined) {
+          if (effect.event === undefined) {
+            effect.controller.abort(effect.reason);
+          } else {
+            this.#tell(effect.event);
+          }
           continue;
         }
         const expiry = this.#expiry;
@@ -606,6 +1178,21 @@ export class AsyncLruCache<R> {
       }
     } finally {
       this.#runningEffects = false;
+    }
+  }
+
+  // An onEvent that throws is the user's to fix; the call goes on, and the
+  // failure is reported once.
+  #tell(event: CacheEvent): void {
+    try {
+      this.#onEvent!(event);
+    } catch (error) {
+      if (this.#eventFailureReported) return;
+      this.#eventFailureReported = true;
+      console.error(
+        `alruCache's onEvent threw for ${this.#name}; the cache goes on. Later onEvent failures of this cache are not reported.`,
+        error,
+      );
     }
   }
 
@@ -633,7 +1220,10 @@ export class AsyncLruCache<R> {
   }
 
   #useClock(clock: Clock): void {
-    if (this.#lifetime === undefined) return;
+    const keeping = this.#keeping;
+    if (keeping === undefined || !(keeping.timed || keeping.keepsFailures)) {
+      return;
+    }
     if (this.#expiry === undefined) {
       this.#expiry = new ExpiryQueue(clock, () => this.#expireDue(), {
         capacityLimit: this.#maxSize + 1,

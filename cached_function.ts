@@ -10,6 +10,7 @@ import {
   AsyncLruCache,
   type CacheInfo,
   type CacheParameters,
+  type CacheStats,
 } from "./cache.ts";
 import { describe } from "./errors.ts";
 import type { CloseOptions, ResolvedOptions } from "./options.ts";
@@ -59,7 +60,22 @@ export interface CachedFunction<
    * is derived as by {@linkcode cacheContains}.
    */
   cacheInvalidate(...args: A): boolean;
-  /** Drops every entry, resets hits and misses and cancels expiry timers. */
+  /**
+   * Runs the wrapped function for these arguments now, even when a fresh
+   * entry exists, and stores its value as their entry, creating one if
+   * needed. Joins a run for the same key already in flight. A failure
+   * leaves the entry as it was and is neither kept nor answered with a stale
+   * value. Counts neither a hit nor a miss. The key is derived as by
+   * {@linkcode cacheContains}.
+   */
+  cacheRefresh(...args: A): Promise<R>;
+  /**
+   * Counters since creation or the last clear: hits and misses (as
+   * {@linkcode cacheInfo} has them), stale hits, error hits, refreshes and
+   * their failures, evictions, expirations and invalidations.
+   */
+  cacheStats(): CacheStats;
+  /** Drops every entry, resets the counters and cancels expiry timers. */
   cacheClear(): void;
   /**
    * Closes the cache: every later call rejects with a `CacheClosedError` and
@@ -159,6 +175,13 @@ export function createCachedFunction<A extends unknown[], R, F>(
       },
       enumerable: true,
     },
+    cacheRefresh: {
+      value: function (this: unknown, ...args: A) {
+        return cache.refresh(receiverFor(this), args);
+      },
+      enumerable: true,
+    },
+    cacheStats: { value: () => cache.stats(), enumerable: true },
     cacheClear: { value: () => cache.clear(), enumerable: true },
     cacheClose: {
       value: (closeOptions?: CloseOptions) => cache.close(closeOptions),

@@ -17,7 +17,13 @@ export interface Placed {
 }
 
 /** What a slot holds: see {@linkcode EntryTable.kind}. */
-export type EntryKind = typeof RUNNING | typeof VALUE | typeof SHARED;
+export type EntryKind =
+  | typeof RUNNING
+  | typeof VALUE
+  | typeof SHARED
+  | typeof STALE
+  | typeof STALE_SHARED
+  | typeof FAILED;
 
 const FREE = 0;
 /** The entry's work is in flight: the slot holds that work. */
@@ -26,6 +32,12 @@ export const RUNNING = 1;
 export const VALUE = 2;
 /** The entry's value has been handed out: the slot holds the promise hits share. */
 export const SHARED = 3;
+/** The entry's lifetime has ended, but it may still be served: the slot holds the value. */
+export const STALE = 4;
+/** A stale entry whose value has been handed out: the slot holds that promise. */
+export const STALE_SHARED = 5;
+/** The entry's work rejected and the failure is kept: the slot holds the reason. */
+export const FAILED = 6;
 
 const INITIAL_SLOTS = 16;
 
@@ -46,6 +58,10 @@ export class EntryTable<W extends Placed> {
   #outcomes: unknown[] = [];
   #kinds = new Uint8Array(INITIAL_SLOTS);
   #running = 0;
+  // Work that refreshes an entry which keeps serving meanwhile; made on the
+  // first refresh.
+  #refreshes: (W | undefined)[] | undefined = undefined;
+  #refreshing = 0;
 
   /** `capacityLimit` is the most entries expected at once. */
   constructor(capacityLimit: number) {
@@ -58,9 +74,9 @@ export class EntryTable<W extends Placed> {
     return this.#list.size;
   }
 
-  /** How many entries hold work in flight. */
+  /** How many entries hold work in flight, refreshes included. */
   get running(): number {
-    return this.#running;
+    return this.#running + this.#refreshing;
   }
 
   /** The least recently used slot, or {@linkcode NO_SLOT} when empty. */
@@ -126,10 +142,54 @@ export class EntryTable<W extends Placed> {
     this.#kinds[slot] = VALUE;
   }
 
+  /** Keeps `reason`, why the work in `slot` failed, which leaves its slot. */
+  fail(slot: Slot, reason: unknown): void {
+    this.#detach(slot);
+    this.#outcomes[slot] = reason;
+    this.#kinds[slot] = FAILED;
+  }
+
+  /** Stores `value` in `slot`, whatever it held, as a fresh value. */
+  replace(slot: Slot, value: unknown): void {
+    this.#outcomes[slot] = value;
+    this.#kinds[slot] = VALUE;
+  }
+
+  /** Keeps `reason` in `slot`, whatever it held, as a kept failure. */
+  replaceWithFailure(slot: Slot, reason: unknown): void {
+    this.#outcomes[slot] = reason;
+    this.#kinds[slot] = FAILED;
+  }
+
+  /** Marks the value in `slot` stale. */
+  makeStale(slot: Slot): void {
+    this.#kinds[slot] = this.#kinds[slot] === SHARED ? STALE_SHARED : STALE;
+  }
+
+  /** The work refreshing the entry in `slot`, if any. */
+  refreshOf(slot: Slot): W | undefined {
+    return this.#refreshes?.[slot];
+  }
+
+  /** Records `work` as refreshing the entry in `slot`, and points it there. */
+  startRefresh(slot: Slot, work: W): void {
+    (this.#refreshes ??= [])[slot] = work;
+    this.#refreshing++;
+    work.slot = slot;
+  }
+
+  /** Forgets the refresh of `slot`, whose work leaves the slot. */
+  endRefresh(slot: Slot): void {
+    const work = this.#refreshes![slot]!;
+    work.slot = NO_SLOT;
+    this.#refreshes![slot] = undefined;
+    this.#refreshing--;
+  }
+
   /** Keeps `promise`, of the value in `slot`, as what every later hit hands out. */
   share(slot: Slot, promise: Promise<unknown>): void {
     this.#outcomes[slot] = promise;
-    this.#kinds[slot] = SHARED;
+    this.#kinds[slot] = this.#kinds[slot] === STALE ? STALE_SHARED : SHARED;
   }
 
   /** Removes the entry in `slot`; returns its key. Work in flight is detached, not stopped. */
@@ -142,23 +202,26 @@ export class EntryTable<W extends Placed> {
 
   /** Removes every entry, detaching work in flight. */
   clear(): void {
-    for (const slot of this.#list.slots()) {
-      if (this.#kinds[slot] === RUNNING) {
-        (this.#outcomes[slot] as W).slot = NO_SLOT;
-      }
-    }
+    for (const work of this.runningWork()) work.slot = NO_SLOT;
     this.#index.clear();
     this.#list.clear();
     this.#keys = [];
     this.#outcomes = [];
     this.#running = 0;
+    this.#refreshes = undefined;
+    this.#refreshing = 0;
   }
 
-  /** The work in flight of every entry, from least to most recently used. */
+  /**
+   * The work in flight of every entry, refreshes included, from least to
+   * most recently used.
+   */
   runningWork(): W[] {
     const works: W[] = [];
     for (const slot of this.#list.slots()) {
       if (this.#kinds[slot] === RUNNING) works.push(this.#outcomes[slot] as W);
+      const refresh = this.#refreshes?.[slot];
+      if (refresh !== undefined) works.push(refresh);
     }
     return works;
   }
@@ -183,14 +246,21 @@ export class EntryTable<W extends Placed> {
           throw new Error(`the work in slot ${slot} does not point back at it`);
         }
       }
+      const refresh = this.#refreshes?.[slot];
+      if (refresh !== undefined) {
+        running++;
+        if (kind === RUNNING || refresh.slot !== slot) {
+          throw new Error(`the refresh of slot ${slot} is out of place`);
+        }
+      }
     }
     if (size !== this.#index.size || size !== this.#list.size) {
       throw new Error(
         `${size} slots listed, ${this.#index.size} keys indexed, size ${this.#list.size}`,
       );
     }
-    if (running !== this.#running) {
-      throw new Error(`${running} slots run, but ${this.#running} are counted`);
+    if (running !== this.running) {
+      throw new Error(`${running} slots run, but ${this.running} are counted`);
     }
   }
 
@@ -209,6 +279,7 @@ export class EntryTable<W extends Placed> {
 
   #free(slot: Slot): void {
     if (this.#kinds[slot] === RUNNING) this.#detach(slot);
+    if (this.#refreshes?.[slot] !== undefined) this.endRefresh(slot);
     this.#keys[slot] = undefined;
     this.#outcomes[slot] = undefined;
     this.#kinds[slot] = FREE;

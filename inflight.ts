@@ -114,6 +114,12 @@ export class Flight<R> {
   registry: RegistryLink<R> | undefined = undefined;
   /** Where the flight is in the registry's array of orphans, or -1. */
   index = -1;
+  /** What the owner started the work for; the registry never reads it. */
+  purpose = 0;
+  /** The owner's key of the work; the registry never reads it. */
+  key: unknown = undefined;
+  /** The arguments the work was started with, when the owner keeps them. */
+  args: readonly unknown[] | undefined = undefined;
 
   constructor(controller: AbortController | undefined) {
     this.controller = controller;
@@ -340,6 +346,9 @@ export class InflightRegistry<R, O = unknown> implements RegistryLink<R> {
   #settle(flight: Flight<R>): void {
     flight.settled = true;
     flight.registry = undefined;
+    // Work that never settles keeps its flight alive through its reactions;
+    // the owner's key and arguments must not be kept with it.
+    flight.key = flight.args = undefined;
     if (flight.index !== -1) {
       const last = this.#orphans.pop()!;
       if (last !== flight) {

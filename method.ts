@@ -23,11 +23,14 @@ export type CachedMethod<This, A extends unknown[], R> = (
  * standard decorator: called as a legacy one (TypeScript's
  * `experimentalDecorators`), it throws a `TypeError`.
  *
- * @typeParam This The class (or, for static methods, constructor) type.
- * @typeParam A The method's parameters.
- * @typeParam R The method's return type.
+ * @typeParam V What the options' callbacks (`ttl`, `shouldCache`) take as
+ * the value: the method must resolve to it.
  */
-export type AlruCacheDecorator = <This, A extends unknown[], R>(
+export type AlruCacheDecorator<V = unknown> = <
+  This,
+  A extends unknown[],
+  R extends V | PromiseLike<V>,
+>(
   method: (this: This, ...args: A) => R,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ) => CachedMethod<This, A, R>;

@@ -50,8 +50,12 @@ import { type AlruCacheOptions, resolveOptions } from "./options.ts";
 export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";
 export { CacheClosedError } from "./errors.ts";
-export type { AlruCacheOptions } from "./options.ts";
-export type { CacheInfo, CacheParameters } from "./cache.ts";
+export type {
+  AlruCacheOptions,
+  CacheEvent,
+  CacheEventType,
+} from "./options.ts";
+export type { CacheInfo, CacheParameters, CacheStats } from "./cache.ts";
 export type { CloseOptions } from "./options.ts";
 export type { CachedFunction } from "./cached_function.ts";
 export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
@@ -118,7 +122,9 @@ export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
  */
 export function alruCache<A extends unknown[], R>(
   fn: (...args: [...A, AbortSignal]) => R,
-  options: AlruCacheOptions<NoInfer<A>> & { signal: true },
+  options: AlruCacheOptions<NoInfer<A>, NoInfer<Awaited<R>>> & {
+    signal: true;
+  },
 ): CachedFunction<A, Awaited<R>, (...args: [...A, AbortSignal]) => R>;
 /**
  * Wraps an async function in an LRU cache; see the overload above.
@@ -131,7 +137,7 @@ export function alruCache<A extends unknown[], R>(
  */
 export function alruCache<A extends unknown[], R>(
   fn: (...args: A) => R,
-  options?: AlruCacheOptions<NoInfer<A>>,
+  options?: AlruCacheOptions<NoInfer<A>, NoInfer<Awaited<R>>>,
 ): CachedFunction<A, Awaited<R>, (...args: A) => R>;
 /**
  * Decorates a class method, `@alruCache` without options: each instance (or,
@@ -206,14 +212,16 @@ export function alruCache<This, A extends unknown[], R>(
  * await cacheOf(prices.of).cacheClose();
  * ```
  *
+ * @typeParam V What the options' `ttl` and `shouldCache` functions take as
+ * the value; the decorated method must resolve to it.
  * @param options How many entries to keep, how long, and how keys are made.
  * @returns A decorator for methods.
  * @throws {TypeError} If an option is unknown or has the wrong type.
  * @throws {RangeError} If a numeric option is out of range.
  */
-export function alruCache(
-  options?: AlruCacheOptions<never[]>,
-): AlruCacheDecorator;
+export function alruCache<V = unknown>(
+  options?: AlruCacheOptions<never[], V>,
+): AlruCacheDecorator<V>;
 export function alruCache(
   target?: unknown,
   optionsOrContext?: unknown,

@@ -7,13 +7,46 @@
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
 
+/** What happened in a cache, as {@linkcode CacheEvent} reports it. */
+export type CacheEventType =
+  | "hit"
+  | "miss"
+  | "stale"
+  | "refresh"
+  | "evict"
+  | "expire"
+  | "invalidate"
+  | "error";
+
+/** One thing that happened in a cache, given to the `onEvent` option. */
+export interface CacheEvent {
+  /**
+   * `"hit"` a call answered by an entry (a kept failure's included);
+   * `"miss"` a call that ran the function; `"stale"` a call answered by a
+   * stale value; `"refresh"` a refresh starting; `"evict"` an entry dropped
+   * to keep within `maxSize`; `"expire"` an entry whose time ran out;
+   * `"invalidate"` an entry removed by `cacheInvalidate`; `"error"` a run of
+   * the function that rejected.
+   */
+  type: CacheEventType;
+  /**
+   * The cache key: the `key` option's result, or else the argument for a
+   * one-argument call and the argument list for any other.
+   */
+  key: unknown;
+}
+
 /**
  * Options of {@linkcode alruCache}. All are optional. Any other own
  * enumerable key, such as a misspelt name, is rejected with a `TypeError`.
  *
  * @typeParam A The wrapped function's parameters.
+ * @typeParam R What the wrapped function's result resolves to.
  */
-export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
+export interface AlruCacheOptions<
+  A extends unknown[] = unknown[],
+  R = unknown,
+> {
   /**
    * Most entries kept, in-flight ones included. `Infinity` or `null` means
    * unbounded; `0` keeps nothing, so every call runs the function.
@@ -24,9 +57,11 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Milliseconds an entry lives after its call settles successfully. `0`
    * drops it as soon as it settles, which still shares concurrent calls.
-   * Unset, `null` or `Infinity` means entries never expire.
+   * Unset, `null` or `Infinity` means entries never expire. A function takes
+   * the lifetime from the value (a token's expiry, say); it must return a
+   * non-negative number, or those callers reject with a `RangeError`.
    */
-  ttl?: number | null;
+  ttl?: number | null | ((value: R, args: A) => number);
   /**
    * Milliseconds of random extra lifetime, uniform in `[0, jitter)` and drawn
    * per entry, so that entries made together do not all expire together.
@@ -61,6 +96,38 @@ export interface AlruCacheOptions<A extends unknown[] = unknown[]> {
    * @default {false}
    */
   signal?: boolean;
+  /**
+   * Asked once when a run of the function succeeds, refreshes included:
+   * `false` drops the entry after its callers get the value. A throw drops
+   * it too, and rejects those callers with the error.
+   */
+  shouldCache?(value: R, args: A): boolean;
+  /**
+   * Milliseconds a rejection is kept, or a function of the reason that says
+   * so. While kept, calls for the key are hits that reject with the same
+   * reason, and no run starts. `0` keeps nothing.
+   *
+   * @default {0}
+   */
+  errorTtl?: number | null | ((error: unknown, args: A) => number);
+  /**
+   * Milliseconds an entry stays, stale, after its lifetime ends. A call for
+   * a stale entry resolves at once with its value and starts one refresh in
+   * the background, which every call during it shares. Needs `ttl`.
+   */
+  staleWhileRevalidate?: number | null;
+  /**
+   * Milliseconds after its lifetime ends during which a value still answers
+   * the callers of a run that fails to replace it. Needs `ttl`.
+   */
+  staleIfError?: number | null;
+  /**
+   * Told of each hit, miss, stale hit, refresh, eviction, expiry,
+   * invalidation and failed run, synchronously, once the cache is whole. It
+   * may call the cache. If it throws, the error is reported once per cache
+   * through `console.error`, and the call goes on.
+   */
+  onEvent?(event: CacheEvent): void;
 }
 
 /** Options after validation, with defaults applied. */
@@ -72,6 +139,13 @@ export interface ResolvedOptions {
   clock: Clock | undefined;
   random: () => number;
   signal: boolean;
+  ttlOf: ((value: unknown, args: unknown[]) => unknown) | undefined;
+  shouldCache: ((value: unknown, args: unknown[]) => unknown) | undefined;
+  errorTtl: number | undefined;
+  errorTtlOf: ((error: unknown, args: unknown[]) => unknown) | undefined;
+  staleWhileRevalidate: number | undefined;
+  staleIfError: number | undefined;
+  onEvent: ((event: CacheEvent) => void) | undefined;
 }
 
 const DEFAULT_MAX_SIZE = 128;
@@ -88,6 +162,11 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     clock: true,
     random: true,
     signal: true,
+    shouldCache: true,
+    errorTtl: true,
+    staleWhileRevalidate: true,
+    staleIfError: true,
+    onEvent: true,
   } satisfies Record<keyof AlruCacheOptions, true>,
 );
 
@@ -112,6 +191,19 @@ function optionalNumber(
     );
   }
   return value;
+}
+
+// Options that act on an entry's lifetime mean nothing without one.
+function requireTtl(
+  name: string,
+  value: number | undefined,
+  timed: boolean,
+): void {
+  if (value !== undefined && !timed) {
+    throw new TypeError(
+      `alruCache option "${name}" is set without "ttl" (${name} requires ttl); received ${name} ${value}`,
+    );
+  }
 }
 
 function optionalFunction<F>(name: string, value: unknown): F | undefined {
@@ -264,17 +356,44 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const maxSize = maxSizeOf(given.maxSize);
   // An infinite ttl means "never expire"; an infinite jitter would give a
   // draw of 0 a NaN lifetime and any other draw an endless one.
-  const ttl = optionalNumber("ttl", given.ttl, { finite: false });
+  const ttlOf = typeof given.ttl === "function"
+    ? given.ttl as ResolvedOptions["ttlOf"]
+    : undefined;
+  const ttl = ttlOf === undefined
+    ? optionalNumber("ttl", given.ttl, { finite: false })
+    : undefined;
+  const timed = ttl !== undefined || ttlOf !== undefined;
   const jitter = optionalNumber("jitter", given.jitter, { finite: true });
-  if (jitter !== undefined && ttl === undefined) {
-    throw new TypeError(
-      `alruCache option "jitter" is set without "ttl" (jitter requires ttl); received jitter ${jitter}`,
-    );
-  }
+  requireTtl("jitter", jitter, timed);
+  const errorTtlOf = typeof given.errorTtl === "function"
+    ? given.errorTtl as ResolvedOptions["errorTtlOf"]
+    : undefined;
+  const errorTtl = errorTtlOf === undefined
+    ? optionalNumber("errorTtl", given.errorTtl, { finite: false })
+    : undefined;
+  const staleWhileRevalidate = optionalNumber(
+    "staleWhileRevalidate",
+    given.staleWhileRevalidate,
+    { finite: false },
+  );
+  requireTtl("staleWhileRevalidate", staleWhileRevalidate, timed);
+  const staleIfError = optionalNumber("staleIfError", given.staleIfError, {
+    finite: false,
+  });
+  requireTtl("staleIfError", staleIfError, timed);
   return {
     maxSize,
     ttl,
+    ttlOf,
     jitter,
+    errorTtl: errorTtl === 0 ? undefined : errorTtl,
+    errorTtlOf,
+    staleWhileRevalidate: staleWhileRevalidate === 0
+      ? undefined
+      : staleWhileRevalidate,
+    staleIfError: staleIfError === 0 ? undefined : staleIfError,
+    shouldCache: optionalFunction("shouldCache", given.shouldCache),
+    onEvent: optionalFunction("onEvent", given.onEvent),
     key: optionalFunction("key", given.key),
     clock: clockOf(given.clock),
     random: optionalFunction<() => number>("random", given.random) ??

@@ -1,7 +1,6 @@
 /**
- * Expiry of cache entries: how long an entry lives (ttl plus jitter), and
- * when it is due, as deadlines per slot in a binary min-heap served by a
- * single host timer armed for the nearest one.
+ * Expiry of cache entries: when each is due, as deadlines per slot in a
+ * binary min-heap served by a single host timer armed for the nearest one.
  *
  * The heap is plain bookkeeping; only {@linkcode ExpiryQueue.now} and
  * {@linkcode ExpiryQueue.syncTimer} call the clock, so that the owner decides
@@ -19,37 +18,6 @@ const INITIAL_CAPACITY = 16;
 // Hosts clamp delays above 2^31 - 1 ms to about 1 ms, which would turn a long
 // ttl into a busy loop. Longer waits are served by a chain of shorter timers.
 const MAX_DELAY = 2_147_483_647;
-
-/** How long entries live: `ttl`, plus jitter drawn per entry from `random`. */
-export class Lifetime {
-  readonly #ttl: number;
-  readonly #jitter: number;
-  readonly #random: () => number;
-
-  /** Unset jitter and a jitter of 0 both mean that `random` is never called. */
-  constructor(ttl: number, jitter: number | undefined, random: () => number) {
-    this.#ttl = ttl;
-    this.#jitter = jitter ?? 0;
-    this.#random = random;
-  }
-
-  /**
-   * The lifetime of an entry settling now, in ms: `Infinity` for never, `0`
-   * or less for not at all. Calls the random source when there is jitter.
-   *
-   * @throws {RangeError} If the random source returns a number outside `[0, 1)`.
-   */
-  draw(): number {
-    if (this.#jitter === 0) return this.#ttl;
-    const fraction = this.#random();
-    if (!(fraction >= 0 && fraction < 1)) {
-      throw new RangeError(
-        `alruCache option "random" must return a number in [0, 1); it returned ${fraction}`,
-      );
-    }
-    return this.#ttl + fraction * this.#jitter;
-  }
-}
 
 /**
  * Deadlines per slot, and one host timer for the nearest of them. When the

@@ -1,6 +1,7 @@
 /**
  * The README example, run for real: a cached `fetch` against a small local
- * HTTP server, then shared concurrent calls, then expiry on a manual clock.
+ * HTTP server, then shared concurrent calls, then expiry on a manual clock,
+ * then the last good page served while the server fails (`staleIfError`).
  *
  * Run with `deno task demo`.
  *
@@ -18,6 +19,9 @@ const DOCUMENTS = new Set([8, 218, 279, 289, 290, 308, 320, 484]);
 // Requests seen per path, to show how often the cache actually reached out.
 const requests = new Map<string, number>();
 
+// While true, every request is answered 503, as by an overloaded upstream.
+let serverDown = false;
+
 // Deterministic text whose length depends on n.
 function documentText(n: number): string {
   return `PEP ${n}\n`.repeat(n);
@@ -29,6 +33,7 @@ async function handler(request: Request): Promise<Response> {
   // A little latency, so that concurrent callers really overlap. The timer
   // always runs to completion, so nothing is left pending at shutdown.
   await new Promise((resolve) => setTimeout(resolve, 20));
+  if (serverDown) return new Response("Service Unavailable", { status: 503 });
   const n = Number(/^\/pep-(\d+)$/.exec(pathname)?.[1]);
   if (!DOCUMENTS.has(n)) return new Response("Not Found", { status: 404 });
   return new Response(documentText(n));
@@ -118,8 +123,71 @@ console.log(
 if (!before || after) throw new Error("the entry did not expire on time");
 
 // ---------------------------------------------------------------------------
+// 4. The server fails. With staleIfError, callers get the last good page
+// instead of the error for up to 60 s after it expired, and errorTtl keeps
+// the failure for 5 s, in which no call reaches the server again.
+
+const downClock = new ManualClock();
+const getPepOrStale = alruCache(async (num: number) => {
+  const response = await fetch(`${base}/pep-${num}`);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`HTTP ${response.status}`);
+  }
+  return await response.text();
+}, { ttl: 1_000, staleIfError: 60_000, errorTtl: 5_000, clock: downClock });
+
+// Sections 1 and 3 asked for /pep-8 too; this cache's requests count from here.
+const before8 = requests.get("/pep-8") ?? 0;
+const seen: number[] = [];
+
+// Makes `count` concurrent calls and prints the lengths of the pages they got
+// and the requests the server has seen from this cache so far.
+async function callPep8(label: string, count: number): Promise<void> {
+  const pages = await Promise.all(
+    Array.from({ length: count }, () => getPepOrStale(8)),
+  );
+  const served = (requests.get("/pep-8") ?? 0) - before8;
+  seen.push(served);
+  const lengths = pages.map((page) => page.length).join(" ");
+  console.log(`${label}: got ${lengths}; requests ${served}`);
+}
+
+console.log("ttl 1000 ms, staleIfError 60000 ms, errorTtl 5000 ms:");
+await callPep8("t=0 server up, 1 call", 1);
+downClock.advance(1_500); // past the ttl: a call now runs the function again
+serverDown = true;
+await callPep8("t=1500 server down, 5 calls", 5);
+downClock.advance(2_000); // less than errorTtl: the failure is still kept
+await callPep8("t=3500 3 calls", 3);
+downClock.advance(6_000); // past errorTtl: one new attempt
+await callPep8("t=9500 1 call", 1);
+serverDown = false;
+downClock.advance(6_000);
+await callPep8("t=15500 server up, 1 call", 1);
+console.log(getPepOrStale.cacheStats());
+
+// One request per errorTtl at most while the server fails.
+if (seen.join() !== "1,2,2,3,4") {
+  throw new Error(`staleIfError: expected requests 1,2,2,3,4, got ${seen}`);
+}
+// The four calls that joined the failing run count as hits, the three
+// answered from the kept failure's stale page as stale hits; the run at
+// t=15500 brought a fresh page.
+expectFields("staleIfError", getPepOrStale.cacheStats(), {
+  hits: 7,
+  misses: 4,
+  staleHits: 3,
+  errorHits: 0,
+  refreshes: 0,
+  refreshFailures: 0,
+});
+expectFields("staleIfError", getPepOrStale.cacheInfo(), { currSize: 1 });
+
+// ---------------------------------------------------------------------------
 // Closing is optional, but it makes the end of a cache's life explicit.
 
 await getPep.cacheClose();
 await getFreshPep.cacheClose();
+await getPepOrStale.cacheClose();
 await server.shutdown();
