@@ -307,8 +307,7 @@ export class AsyncLruCache<R> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const flight = this.#startRun(result, controller, key, args, FORCED);
-    return this.#inflight.join(flight, undefined);
+    return this.#startRun(result, controller, key, args, FORCED)!;
   }
 
   /** Whether an entry, settled or in flight, exists for `args`. */
@@ -547,44 +546,47 @@ export class AsyncLruCache<R> {
   // Records a refresh whose function has just returned `result`: attached to
   // the key's entry, or as a new entry when there is none. Work that meets
   // another run of the key, started by the function itself, goes on
-  // detached. Returns its flight; the caller joins it if it waits.
+  // detached. Returns the promise of a caller that waits for it, if one does:
+  // it joins before anything can settle the work.
   #startRun(
     result: unknown,
     controller: AbortController | undefined,
     key: unknown,
     args: ArrayLike<unknown>,
     purpose: number,
-  ): Flight<R> {
-    if (this.#closed) {
-      const flight = this.#inflight.start(controller);
-      this.#inflight.orphan(flight);
-      if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
-      this.#afterChange();
-      this.#inflight.watch(flight, result);
-      return flight;
-    }
-    if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+  ): Promise<R> | undefined {
     const flight = this.#inflight.start(controller);
     flight.purpose = purpose;
-    flight.key = key;
-    if (this.#keeping?.needsArguments === true) flight.args = Array.from(args);
-    const slot = this.#entries.find(key);
-    if (slot === undefined) {
-      this.#entries.add(key, flight);
-      this.#evictOverflow();
-    } else if (
-      this.#entries.kind(slot) !== RUNNING &&
-      this.#entries.refreshOf(slot) === undefined
-    ) {
-      this.#entries.startRefresh(slot, flight);
-    } else {
-      this.#inflight.orphan(flight);
-    }
+    const waiting = purpose === FORCED
+      ? this.#inflight.join(flight, undefined)
+      : undefined;
     this.#refreshes++;
-    this.#emit("refresh", key);
+    if (this.#closed) {
+      this.#inflight.orphan(flight);
+      if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
+    } else {
+      if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+      flight.key = key;
+      if (this.#keeping?.needsArguments === true) {
+        flight.args = Array.from(args);
+      }
+      const slot = this.#entries.find(key);
+      if (slot === undefined) {
+        this.#entries.add(key, flight);
+        this.#evictOverflow();
+      } else if (
+        this.#entries.kind(slot) !== RUNNING &&
+        this.#entries.refreshOf(slot) === undefined
+      ) {
+        this.#entries.startRefresh(slot, flight);
+      } else {
+        this.#inflight.orphan(flight);
+      }
+      this.#emit("refresh", key);
+    }
     this.#afterChange();
     this.#inflight.watch(flight, result);
-    return flight;
+    return waiting;
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {

@@ -2,14 +2,19 @@
  * Re-entrancy, as a property: random sequences of calls, aborts, settlements,
  * time, invalidation, clearing and closing, where every piece of user code
  * the cache calls (the clock's now, setTimeout and clearTimeout, the random
- * source, the key function, the function itself and its abort listener) may,
- * on any call, call any public method of the same cache.
+ * source, the key function, the function itself and its abort listener, and
+ * the options that judge outcomes and watch the cache: shouldCache, ttl and
+ * errorTtl as functions, onEvent) may, on any call, call any public method of
+ * the same cache, cacheRefresh and cacheStats included.
  *
  * Checked at every step, and each time user code is entered: the cache is
  * whole (its index, recency list, slot arrays, expiry queue and timer agree),
  * holds at most maxSize entries and counts no negative tasks. After every
  * step: the hit and miss counters match the calls counted since the last
- * clear, at most one timer is pending and none on a closed cache. At the end:
+ * clear (exactly where no stale hit or onEvent runs user code after a hit is
+ * counted; otherwise every counted call is one hit or one miss, and
+ * cacheStats agrees with cacheInfo), at most one timer is pending and none on
+ * a closed cache. At the end:
  * every call returned a promise, each settled once its work did, with a value
  * of its own key, and no rejection went unhandled.
  *
@@ -43,6 +48,7 @@ type Action =
   | { t: "callSignal"; key: number; abort: boolean }
   | { t: "invalidate"; key: number }
   | { t: "contains"; key: number }
+  | { t: "refresh"; key: number }
   | { t: "clear" }
   | { t: "close"; wait: boolean }
   | { t: "inspect" };
@@ -60,7 +66,11 @@ type Hook =
   | "random"
   | "key"
   | "fn"
-  | "abortListener";
+  | "abortListener"
+  | "shouldCache"
+  | "ttl"
+  | "errorTtl"
+  | "onEvent";
 
 interface Config {
   maxSize: number;
@@ -69,6 +79,11 @@ interface Config {
   signal: boolean;
   keyOption: boolean;
   arity: 1 | 2;
+  stale: "none" | "swr" | "sie" | "both";
+  errorTtl: number | "function" | undefined;
+  shouldCache: boolean;
+  ttlFunction: boolean;
+  onEvent: boolean;
 }
 
 const keyArb = fc.oneof(
@@ -93,6 +108,10 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({ t: fc.constant("contains"), key: keyArb }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant("refresh"), key: keyArb }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("clear") }) },
   {
@@ -135,8 +154,15 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   signal: fc.boolean(),
   keyOption: fc.boolean(),
   arity: fc.constantFrom(1 as const, 2 as const),
+  stale: fc.constantFrom("none" as const, "swr", "sie", "both"),
+  errorTtl: fc.constantFrom(undefined, 30, "function" as const),
+  shouldCache: fc.boolean(),
+  ttlFunction: fc.boolean(),
+  onEvent: fc.boolean(),
 }).map((config) =>
-  config.ttl === undefined ? { ...config, jitter: undefined } : config
+  config.ttl === undefined
+    ? { ...config, jitter: undefined, stale: "none", ttlFunction: false }
+    : config
 );
 
 // What each hook does when it runs: nothing, or one action, in turn.
@@ -161,6 +187,7 @@ interface CallRecord {
 class Harness {
   readonly clock = new ManualClock();
   readonly calls: CallRecord[] = [];
+  readonly refreshes: CallRecord[] = [];
   readonly works: { key: number; work: Deferred<unknown>; done: boolean }[] =
     [];
   readonly controllers: AbortController[] = [];
@@ -175,12 +202,15 @@ class Harness {
   readonly closings: Promise<void>[] = [];
   // Calls made before the first close without wait: all abandoned by it.
   abandonedBefore: number | undefined;
+  // Whether each call's hit or miss can be told from the outside: not when a
+  // stale hit runs the function, or onEvent may clear after a hit counted.
+  readonly exactCounts: boolean;
 
   constructor(config: Config, reentry: (Action | null)[]) {
     this.#config = config;
     this.#reentry = reentry;
     const clock = this.clock;
-    const options: AlruCacheOptions<number[]> = {
+    const options: AlruCacheOptions<number[], unknown> = {
       maxSize: config.maxSize,
       ttl: config.ttl,
       jitter: config.jitter,
@@ -203,6 +233,35 @@ class Harness {
         },
       },
     };
+    const stale = config.stale;
+    if (stale === "swr" || stale === "both") options.staleWhileRevalidate = 40;
+    if (stale === "sie" || stale === "both") options.staleIfError = 100;
+    if (config.ttlFunction) {
+      const ttl = config.ttl!;
+      options.ttl = (value) => {
+        this.hook("ttl");
+        // Some values are dropped at once.
+        return (value as { key: number }).key === 3 ? 0 : ttl;
+      };
+    }
+    if (config.errorTtl === "function") {
+      options.errorTtl = () => {
+        this.hook("errorTtl");
+        return 30;
+      };
+    } else {
+      options.errorTtl = config.errorTtl;
+    }
+    if (config.shouldCache) {
+      options.shouldCache = (value) => {
+        this.hook("shouldCache");
+        return (value as { key: number }).key !== 2;
+      };
+    }
+    if (config.onEvent) {
+      options.onEvent = () => this.hook("onEvent");
+    }
+    this.exactCounts = !config.onEvent && stale !== "swr" && stale !== "both";
     if (config.keyOption) {
       options.key = (...args: number[]) => {
         this.hook("key");
@@ -216,9 +275,10 @@ class Harness {
     const fn = (...args: unknown[]) => {
       this.hook("fn");
       const key = args[0] as number;
-      const call = this.#stack.at(-1)!;
+      // null for a refresh, or a contains or invalidate.
+      const call = this.#stack.at(-1) ?? null;
       if (key === FN_THROWS) {
-        call.counted = false;
+        if (call !== null) call.counted = false;
         throw new Error("fn throws");
       }
       if (config.signal) {
@@ -227,8 +287,10 @@ class Harness {
       }
       const work = deferred<unknown>();
       this.works.push({ key, work, done: false });
-      call.miss = true;
-      call.epoch = this.#epoch;
+      if (call !== null) {
+        call.miss = true;
+        call.epoch = this.#epoch;
+      }
       return work.promise;
     };
     this.cached = config.signal
@@ -323,6 +385,39 @@ class Harness {
         }
         return;
       }
+      case "refresh": {
+        const record: CallRecord = {
+          key: action.key,
+          promise: undefined,
+          outcome: "pending",
+          counted: false,
+          miss: false,
+          epoch: -1,
+        };
+        this.refreshes.push(record);
+        this.#stack.push(null);
+        let returned: unknown;
+        try {
+          returned = (this.cached.cacheRefresh as (
+            ...args: unknown[]
+          ) => Promise<unknown>)(...this.args(action.key));
+        } finally {
+          this.#stack.pop();
+        }
+        assert.ok(
+          returned instanceof Promise,
+          "cacheRefresh returned no promise",
+        );
+        record.promise = returned;
+        returned.then((value) => {
+          record.outcome = "fulfilled";
+          record.value = value;
+        }, (reason) => {
+          record.outcome = "rejected";
+          record.reason = reason;
+        });
+        return;
+      }
       case "clear":
         // The counters reset before clearing runs any user code.
         this.#epoch++;
@@ -338,6 +433,7 @@ class Harness {
       case "inspect":
         this.cached.cacheInfo();
         this.cached.cacheParameters();
+        this.cached.cacheStats();
         return;
       case "abort": {
         const controller =
@@ -370,11 +466,22 @@ class Harness {
       else hits++;
     }
     const info = this.cached.cacheInfo();
+    const stats = this.cached.cacheStats();
     assert.deepEqual(
+      { hits: stats.hits, misses: stats.misses },
       { hits: info.hits, misses: info.misses },
-      { hits, misses },
-      "counters",
+      "cacheStats and cacheInfo",
     );
+    assert.ok(stats.hits >= stats.staleHits + stats.errorHits, "hits");
+    if (this.exactCounts) {
+      assert.deepEqual(
+        { hits: info.hits, misses: info.misses },
+        { hits, misses },
+        "counters",
+      );
+    } else {
+      assert.ok(info.hits + info.misses <= hits + misses, "counters");
+    }
     assert.ok(this.clock.pending <= 1, `${this.clock.pending} timers pending`);
     for (const call of this.calls.slice(0, this.abandonedBefore ?? 0)) {
       assert.notEqual(call.outcome, "pending", "closing left a call waiting");
@@ -415,7 +522,7 @@ Deno.test("re-entrant user code: random sequences leave the cache whole, countin
             }
             await flush();
           }
-          for (const call of harness.calls) {
+          for (const call of [...harness.calls, ...harness.refreshes]) {
             assert.notEqual(call.outcome, "pending", `call ${call.key} hangs`);
             if (call.outcome === "fulfilled") {
               assert.deepEqual(call.value, { key: call.key });
