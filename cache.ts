@@ -141,6 +141,10 @@ export class AsyncLruCache<R> {
   // failure; made only for a cache that does either.
   #timings: (Timing | undefined)[] | undefined = undefined;
   readonly #fallbacks: Fallbacks | undefined;
+  // Failed runs whose callers got a fallback instead, with the failure.
+  readonly #answeredWithFallback:
+    | WeakMap<Flight<R>, { reason: unknown }>
+    | undefined;
   // Binds a cache on the default clock to the global timers; absent for an
   // explicit clock, which is never re-checked.
   readonly #guard: SchedulerGuard | undefined;
@@ -182,7 +186,10 @@ export class AsyncLruCache<R> {
       this.#keeping = new KeepPolicy(options);
       if (this.#keepsPast) this.#timings = [];
     }
-    if (this.#staleIfError > 0) this.#fallbacks = new Fallbacks(this.#maxSize);
+    if (this.#staleIfError > 0) {
+      this.#fallbacks = new Fallbacks(this.#maxSize);
+      this.#answeredWithFallback = new WeakMap();
+    }
     this.#onEvent = options.onEvent;
     this.#key = options.key;
     this.#passSignal = options.signal;
@@ -298,7 +305,7 @@ export class AsyncLruCache<R> {
       const running = this.#entries.kind(slot) === RUNNING
         ? this.#entries.outcome(slot) as Flight<R>
         : this.#entries.refreshOf(slot);
-      if (running !== undefined) return this.#inflight.join(running, undefined);
+      if (running !== undefined) return this.#joinForRefresh(running);
     }
     const controller = this.#passSignal ? new AbortController() : undefined;
     let result: unknown;
@@ -308,6 +315,21 @@ export class AsyncLruCache<R> {
       return Promise.reject(error);
     }
     return this.#startRun(result, controller, key, args, FORCED)!;
+  }
+
+  // cacheRefresh joins a run in flight, but is never answered with a stale
+  // value: if the run's failure is answered with a fallback, its caller gets
+  // the failure.
+  #joinForRefresh(flight: Flight<R>): Promise<R> {
+    const promise = this.#inflight.join(flight, undefined);
+    if (this.#fallbacks === undefined || flight.purpose !== MISS) {
+      return promise;
+    }
+    return promise.then((value) => {
+      const failure = this.#answeredWithFallback!.get(flight);
+      if (failure !== undefined) throw failure.reason;
+      return value;
+    });
   }
 
   /** Whether an entry, settled or in flight, exists for `args`. */
@@ -469,8 +491,9 @@ export class AsyncLruCache<R> {
     this.#entries.touch(slot);
     let promise: Promise<R>;
     if (kind === FAILED) {
+      // The fallback lives in the store, which may have let it go.
       const fallback = this.#timings![slot]!.fallback;
-      if (fallback !== undefined) {
+      if (fallback !== undefined && this.#fallbacks!.has(key)) {
         this.#staleHits++;
         this.#emit("stale", key);
         promise = Promise.resolve(fallback.value as R);
@@ -751,13 +774,15 @@ export class AsyncLruCache<R> {
   #fulfilledKept(flight: Flight<R>, value: R): void {
     let lifetime = Infinity;
     let now = 0;
-    // Entries of a closed cache are kept as they are, and never expire.
-    if (
-      flight.slot !== NO_SLOT && this.#keeping !== undefined && !this.#closed
-    ) {
+    if (flight.slot !== NO_SLOT && this.#keeping !== undefined) {
       try {
-        lifetime = this.#keeping.lifetimeOf(value, flight.args ?? []);
+        // Entries of a closed cache never expire; shouldCache still decides
+        // whether they are kept.
+        lifetime = this.#closed
+          ? (this.#keeping.keeps(value, flight.args ?? []) ? Infinity : 0)
+          : this.#keeping.lifetimeOf(value, flight.args ?? []);
         if (
+          !this.#closed &&
           lifetime > 0 &&
           (lifetime !== Infinity || this.#timings !== undefined)
         ) {
@@ -880,11 +905,7 @@ export class AsyncLruCache<R> {
           purpose === MISS && error === reason && clockRead &&
           fallbacks !== undefined
         ) {
-          // A kept failure takes the fallback along; otherwise it stays for
-          // the next failure.
-          fallback = keepFailure
-            ? fallbacks.take(flight.key, now)
-            : fallbacks.peek(flight.key, now);
+          fallback = fallbacks.peek(flight.key, now);
         }
         if (keepFailure) {
           this.#keepFailure(slot, reason, now, failureLifetime, fallback);
@@ -907,6 +928,7 @@ export class AsyncLruCache<R> {
     if (purpose !== MISS) this.#refreshFailures++;
     this.#emit("error", flight.key);
     if (fallback !== undefined) {
+      this.#answeredWithFallback!.set(flight, { reason });
       this.#inflight.resolve(flight, fallback.value as R);
     } else {
       this.#inflight.reject(flight, error);
@@ -1038,7 +1060,8 @@ export class AsyncLruCache<R> {
       timing.fallback = undefined;
     }
     if (timing.until > time) return this.#reschedule(slot, timing);
-    let fallback = timing.fallback;
+    // A kept failure's fallback is already in the store.
+    let fallback: Fallback | undefined;
     if (kind !== FAILED && this.#staleIfError > 0) {
       const until = timing.freshUntil + this.#staleIfError;
       if (until > time) fallback = { value: timing.value, until };
@@ -1047,6 +1070,7 @@ export class AsyncLruCache<R> {
       // The value's time is over, but the failure of its refresh is still
       // kept: the entry stays as that failure.
       const key = this.#entries.key(slot);
+      if (fallback !== undefined) this.#keepFallback(key, fallback, time);
       this.#expirations++;
       this.#emit("expire", key);
       this.#entries.replaceWithFailure(slot, timing.reason);
@@ -1066,13 +1090,7 @@ export class AsyncLruCache<R> {
     kept: { fallback: Fallback; time: number } | undefined,
   ): void {
     const key = this.#entries.key(slot);
-    if (kept !== undefined) {
-      for (
-        const dropped of this.#fallbacks!.set(key, kept.fallback, kept.time)
-      ) {
-        if (!this.#entries.has(dropped)) this.#releaseKey(dropped);
-      }
-    }
+    if (kept !== undefined) this.#keepFallback(key, kept.fallback, kept.time);
     this.#expirations++;
     this.#emit("expire", key);
     this.#removeEntry(slot);
@@ -1099,6 +1117,14 @@ export class AsyncLruCache<R> {
     this.#releaseKey(key);
     this.#expiry?.cancel(slot);
     if (this.#timings !== undefined) this.#timings[slot] = undefined;
+  }
+
+  // Keeps `fallback` for `key` at `time`, letting go of the keys of the
+  // fallbacks it pushes out.
+  #keepFallback(key: unknown, fallback: Fallback, time: number): void {
+    for (const dropped of this.#fallbacks!.set(key, fallback, time)) {
+      if (!this.#entries.has(dropped)) this.#releaseKey(dropped);
+    }
   }
 
   // Lets an interned argument list go once neither an entry nor a fallback

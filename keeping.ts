@@ -62,12 +62,7 @@ export class KeepPolicy {
    * if the `ttl` function or the random source returns a bad number.
    */
   lifetimeOf(value: unknown, args: readonly unknown[]): number {
-    if (
-      this.#shouldCache !== undefined &&
-      !this.#shouldCache(value, args as unknown[])
-    ) {
-      return 0;
-    }
+    if (!this.keeps(value, args)) return 0;
     let ttl: number;
     if (this.#ttlOf === undefined) {
       ttl = this.#ttl ?? Infinity;
@@ -94,6 +89,17 @@ export class KeepPolicy {
       );
     }
     return ttl + fraction * this.#jitter;
+  }
+
+  /**
+   * Whether `value`, just produced for `args`, may be kept at all: asks
+   * `shouldCache`, if set.
+   *
+   * @throws What `shouldCache` throws.
+   */
+  keeps(value: unknown, args: readonly unknown[]): boolean {
+    return this.#shouldCache === undefined ||
+      Boolean(this.#shouldCache(value, args as unknown[]));
   }
 
   /**

@@ -78,18 +78,6 @@ export class Fallbacks {
     return dropped;
   }
 
-  /**
-   * Takes the value kept for `key` if its window is still open at `now`.
-   * A value whose window has ended is dropped. Either way `key` is no longer
-   * kept afterwards.
-   */
-  take(key: unknown, now: number): Fallback | undefined {
-    const fallback = this.#values.get(key);
-    if (fallback === undefined) return undefined;
-    this.#values.delete(key);
-    return fallback.until > now ? fallback : undefined;
-  }
-
   /** The value kept for `key`, if its window is still open at `now`. */
   peek(key: unknown, now: number): Fallback | undefined {
     const fallback = this.#values.get(key);

@@ -7,24 +7,34 @@
  * one deadline to the next. tests/model_stale_test.ts runs it against the
  * real cache.
  *
- * It is written from the SPEC's text, with these readings where the text is
- * open (the README records the same choices):
+ * It is written from the SPEC's text. Where the text is open it reads it
+ * as follows:
  *
  * - Freshness ends at settle time + ttl (+ jitter). A stale entry lives until
- *   freshness end + staleWhileRevalidate, and expires (counted) then.
+ *   freshness end + staleWhileRevalidate and expires (counted) then. A ttl
+ *   result of 0 or shouldCache false drops the entry; callers get the value.
  * - A staleIfError fallback covers [freshness end, freshness end +
- *   staleIfError). It lives outside the entries; it is made only when an
- *   entry expires while its window goes on, is forgotten by invalidate and
- *   clear, replaced when a new value for the key is stored, and at most
- *   maxSize are kept, the oldest forgotten first.
+ *   staleIfError). It lives outside the entries and is made only when an
+ *   entry expires inside that window (an evicted entry makes none). It is
+ *   forgotten by invalidate, clear and close, and when a new value for the
+ *   key is stored; at most maxSize are kept, the oldest forgotten first.
+ *   Only a failed miss whose entry is still there falls back to it.
  * - A kept failure is an entry until settle time + errorTtl, then expires.
  *   A failed background refresh with errorTtl > 0 keeps the stale entry and
- *   blocks stale hits from starting runs until then.
- * - A synchronous throw from fn counts nothing and keeps nothing.
+ *   stops stale hits from starting runs until then; if the stale window ends
+ *   first, the entry expires and the failure stays as a kept failure for the
+ *   rest of that time (SPEC: without a stale value, the kept rejection).
+ * - A synchronous throw from fn counts nothing and keeps nothing, except in
+ *   a background refresh, where no caller sees it: there it is that
+ *   refresh's failure.
  * - cacheRefresh joins a miss or refresh in flight; otherwise it starts a run
  *   attached to the key's entry, or, without one, as a new in-flight entry.
- *   Its failure is never kept, and its own callers never get a stale value.
+ *   Its failure is never kept or answered with a stale value, and its
+ *   callers always get the run's own outcome.
  * - A run whose entry was removed while it ran stores nothing.
+ * - maxSize 0 inserts and at once evicts (SPEC §3.4), counting an eviction.
+ * - A closed cache keeps what settles without expiry (README, Closing), but
+ *   still asks shouldCache, and keeps no failure.
  *
  * @module
  */
@@ -135,6 +145,8 @@ export interface StaleEntry {
   fallbackEnd: number;
   /** Until when a failed background refresh stops stale hits from running fn. */
   blockedUntil: number;
+  /** The failed background refresh that set `blockedUntil`. */
+  blockedBy: number;
   /** When `end` was set, to order entries that expire at the same time. */
   seq: number;
 }
@@ -162,8 +174,6 @@ export interface StaleClose {
   waitsFor: number[];
   done: boolean;
 }
-
-const EXPLORE_CLOSED_KEEPS = true;
 
 function freshStats(): Stats {
   return {
@@ -342,7 +352,6 @@ export class StaleModel {
         .filter((entry) => entry.end === next)
         .sort((a, b) => a.seq - b.seq);
       for (const entry of due) {
-        this.entries.splice(this.entries.indexOf(entry), 1);
         this.stats.expirations++;
         this.#emit("expire", entry.key);
         if (entry.state === "value" && entry.fallbackEnd > next) {
@@ -351,6 +360,18 @@ export class StaleModel {
             work: entry.work,
             end: entry.fallbackEnd,
           });
+        }
+        if (entry.state === "value" && entry.blockedUntil > next) {
+          // The stale value is gone but its refresh's failure is still kept
+          // (SPEC §11: a kept failure without a stale value is an error
+          // hit), and it still stops new runs. The key keeps its entry, so
+          // a refresh in flight stays attached.
+          entry.state = "failure";
+          entry.work = entry.blockedBy;
+          entry.end = entry.blockedUntil;
+          entry.seq = this.#seq++;
+        } else {
+          this.#remove(entry);
         }
       }
     }
@@ -379,6 +400,8 @@ export class StaleModel {
   /** Closes the cache; returns the close's number. */
   close(wait: boolean): number {
     this.closed = true;
+    // A closed cache serves nothing from what it keeps, fallbacks included.
+    this.fallbacks = [];
     for (const entry of this.entries) entry.end = Infinity;
     if (!wait) {
       for (const work of this.works) {
@@ -462,6 +485,7 @@ export class StaleModel {
       end: Infinity,
       fallbackEnd: Infinity,
       blockedUntil: -Infinity,
+      blockedBy: -1,
       seq: this.#seq++,
     });
     while (this.entries.length > this.config.maxSize) {
@@ -474,6 +498,8 @@ export class StaleModel {
   #addFallback(fallback: Fallback): void {
     this.fallbacks = this.fallbacks.filter((old) => old.key !== fallback.key);
     this.fallbacks.push(fallback);
+    // Fallbacks live outside the entries: one a kept failure still answers
+    // with counts like any other.
     while (this.fallbacks.length > this.config.maxSize) this.fallbacks.shift();
   }
 
@@ -508,12 +534,13 @@ export class StaleModel {
     const entry = this.#entryOf(work);
     if (entry !== undefined) {
       const keep = this.config.shouldCache === undefined ||
-        fromTable(this.config.shouldCache, work.id) ||
-        (EXPLORE_CLOSED_KEEPS && this.closed);
+        fromTable(this.config.shouldCache, work.id);
       // A closed cache has no timers: what it keeps never expires (README,
       // Closing), so a lifetime, even 0, no longer applies.
       const lifetime = this.closed ? Infinity : this.#lifetime(work.id);
       if (!keep || lifetime === 0) {
+        // Nothing new is stored, so the key's fallback stays (whatever the
+        // entry was).
         this.#remove(entry);
       } else {
         // Stored in place: a refresh is not a use of the entry.
@@ -546,6 +573,7 @@ export class StaleModel {
         entry.refresh = undefined;
         if (work.kind === "background" && keepFor > 0) {
           entry.blockedUntil = this.now + keepFor;
+          entry.blockedBy = work.id;
         }
       } else if (keepFor > 0 && !this.closed) {
         // A closed cache keeps no failure: nothing could ever end it.
@@ -556,14 +584,17 @@ export class StaleModel {
         this.#remove(entry);
       }
     }
-    // cacheRefresh's own failure is never answered with a stale value, not
-    // even to calls that joined its run.
-    const fallback = work.kind === "miss"
+    // Only a run that would still replace the expired value falls back to
+    // it: not one whose entry was removed meanwhile, and never cacheRefresh's
+    // own (not even for calls that joined it).
+    const fallback = work.kind === "miss" && entry !== undefined
       ? this.#fallback(work.key)
       : undefined;
     this.#deliver(
       work,
       (caller) =>
+        // cacheRefresh rejects when its run fails (SPEC §11), even when it
+        // joined a miss whose callers get the fallback.
         caller.kind === "call" && fallback !== undefined
           ? { kind: "value", work: fallback.work }
           : { kind: "error", work: work.id },
