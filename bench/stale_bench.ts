@@ -36,7 +36,7 @@ function load(key: number): Promise<number> {
 // The refresh that a stale hit joins: it never ends, so the entry stays stale.
 const NEVER = new Promise<number>(() => {});
 
-type Mode = "fresh" | "stale" | "joining";
+type Mode = "fresh" | "stale" | "started" | "joining";
 
 /** A cache ready for timed batches, with what runs untimed around them. */
 interface Subject {
@@ -91,14 +91,24 @@ function alruTtl(): Subject {
  * "stale": each stale hit starts a refresh, and `load` resolves at once, so
  * the refreshes finish (most within the batch, the rest before `after`
  * returns) and leave fresh entries; `before` moves the clock past the ttl
- * again. "joining": one untimed pass starts a refresh of every key that never
- * ends, so every timed call is a stale hit that joins the running refresh.
+ * again. "started": the same, but each refresh's work stays pending until
+ * `after` lets it resolve, so a batch times what the caller pays for starting
+ * a refresh and not the refresh's own completion. "joining": one untimed pass
+ * starts a refresh of every key that never ends, so every timed call is a
+ * stale hit that joins the running refresh.
  */
 async function alruSwr(mode: Mode): Promise<Subject> {
   const clock = new ManualClock();
   let hold = false;
+  let deferring = false;
+  const deferred: (() => void)[] = [];
   const cached = alruCache(
-    (key: number) => hold ? NEVER : load(key),
+    (key: number) =>
+      hold
+        ? NEVER
+        : deferring
+        ? new Promise<number>((resolve) => deferred.push(() => resolve(key)))
+        : load(key),
     {
       maxSize: KEYS,
       ttl: TTL,
@@ -119,10 +129,12 @@ async function alruSwr(mode: Mode): Promise<Subject> {
     );
   }
   let seen = cached.cacheStats();
+  deferring = mode === "started";
   return {
     call: cached,
-    before: mode === "stale" ? () => clock.advance(STEP) : undefined,
+    before: mode === "joining" ? undefined : () => clock.advance(STEP),
     async after() {
+      for (const resolve of deferred.splice(0)) resolve();
       await settle(
         "alruCache",
         () => cached.cacheParameters().tasks === (hold ? KEYS : 0),
@@ -136,7 +148,7 @@ async function alruSwr(mode: Mode): Promise<Subject> {
       expectCount(
         "alruCache refreshes started",
         stats.refreshes - seen.refreshes,
-        mode === "stale" ? BATCH : 0,
+        mode === "joining" ? 0 : BATCH,
       );
       seen = stats;
     },
@@ -253,6 +265,10 @@ const cases: [name: string, setup: () => Subject | Promise<Subject>][] = [
   ["alruCache fresh hit, ttl", alruTtl],
   ["alruCache fresh hit, ttl + staleWhileRevalidate", () => alruSwr("fresh")],
   ["alruCache stale hit, starting a refresh", () => alruSwr("stale")],
+  [
+    "alruCache stale hit, starting a refresh (its completion untimed)",
+    () => alruSwr("started"),
+  ],
   ["alruCache stale hit, joining a refresh", () => alruSwr("joining")],
   [
     "lru-cache fetch() fresh hit, allowStale + ttl",

@@ -153,7 +153,7 @@ async function callPep8(label: string, count: number): Promise<void> {
   console.log(`${label}: got ${lengths}; requests ${served}`);
 }
 
-console.log("ttl 1000 ms, staleIfError 60000 ms, errorTtl 5000 ms:");
+console.log("staleIfError 60000 ms, errorTtl 5000 ms, ttl 1000 ms:");
 await callPep8("t=0 server up, 1 call", 1);
 downClock.advance(1_500); // past the ttl: a call now runs the function again
 serverDown = true;
