@@ -223,3 +223,40 @@ export async function runCommand(
     clearTimeout(killer);
   }
 }
+
+/** The counters of `cacheStats()`, by name. */
+export const STAT_NAMES = [
+  "hits",
+  "misses",
+  "staleHits",
+  "errorHits",
+  "refreshes",
+  "refreshFailures",
+  "evictions",
+  "expirations",
+  "invalidations",
+] as const;
+
+/** The counters of `cacheStats()`. */
+export type Stats = Record<typeof STAT_NAMES[number], number>;
+
+/** Every counter 0. */
+export const ZERO_STATS: Stats = Object.fromEntries(
+  STAT_NAMES.map((name) => [name, 0]),
+) as Stats;
+
+/** The counters `cached.cacheStats()` reports, and no other field. */
+export function statsOf(cached: { cacheStats(): Stats }): Stats {
+  const stats = cached.cacheStats();
+  return Object.fromEntries(
+    STAT_NAMES.map((name) => [name, stats[name]]),
+  ) as Stats;
+}
+
+/** Compares all nine counters; those not given must be 0. */
+export function assertStats(
+  cached: { cacheStats(): Stats },
+  expected: Partial<Stats>,
+): void {
+  assert.deepEqual(statsOf(cached), { ...ZERO_STATS, ...expected });
+}

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { alruCache, type AlruCacheOptions, ManualClock } from "../mod.ts";
 import {
+  assertStats,
   assertWhole,
   type Deferred,
   deferred,
@@ -57,30 +58,6 @@ function harness(options: AlruCacheOptions<[string]>) {
   };
   const cached = alruCache(fn, { ...options, clock, onEvent });
   return { cached, clock, runs, events, answer };
-}
-
-const STAT_NAMES = [
-  "hits",
-  "misses",
-  "staleHits",
-  "errorHits",
-  "refreshes",
-  "refreshFailures",
-  "evictions",
-  "expirations",
-  "invalidations",
-] as const;
-type Stats = Record<typeof STAT_NAMES[number], number>;
-
-/** Compares all nine §12 counters; those not given must be 0. */
-function assertStats(
-  cached: { cacheStats(): Stats },
-  expected: Partial<Stats>,
-): void {
-  const stats = cached.cacheStats();
-  const actual = Object.fromEntries(STAT_NAMES.map((n) => [n, stats[n]]));
-  const zero = Object.fromEntries(STAT_NAMES.map((n) => [n, 0]));
-  assert.deepEqual(actual, { ...zero, ...expected });
 }
 
 /** Counts the promises among `calls` that have settled after a flush. */

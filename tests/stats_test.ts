@@ -14,30 +14,14 @@ import {
   deferred,
   flush,
   rejectionOf,
+  STAT_NAMES,
+  type Stats,
+  statsOf,
   withConsole,
   withErrors,
   withoutUnhandledRejections,
+  ZERO_STATS,
 } from "./_helpers.ts";
-
-const STAT_NAMES = [
-  "hits",
-  "misses",
-  "staleHits",
-  "errorHits",
-  "refreshes",
-  "refreshFailures",
-  "evictions",
-  "expirations",
-  "invalidations",
-] as const;
-type Stats = Record<typeof STAT_NAMES[number], number>;
-
-function statsOf(cached: { cacheStats(): Stats }): Stats {
-  const stats = cached.cacheStats();
-  return Object.fromEntries(STAT_NAMES.map((n) => [n, stats[n]])) as Stats;
-}
-
-const ZERO = Object.fromEntries(STAT_NAMES.map((n) => [n, 0])) as Stats;
 
 interface Seen {
   type: string;
@@ -54,7 +38,7 @@ Deno.test("cacheStats starts at zero with its nine counters, and cacheInfo keeps
     (name) => !(STAT_NAMES as readonly string[]).includes(name),
   );
   assert.ok(extra.every((name) => name === "storeErrors"), `${extra}`);
-  assert.deepEqual(statsOf(cached), ZERO);
+  assert.deepEqual(statsOf(cached), ZERO_STATS);
   await cached(1);
   assert.deepEqual(Object.keys(cached.cacheInfo()).sort(), [
     "currSize",
@@ -151,7 +135,7 @@ Deno.test("a scripted sequence: every counter and every event, in order, then ca
 
   // Clearing is neither an eviction nor an invalidation: it emits nothing.
   await step([], () => cached.cacheClear());
-  assert.deepEqual(statsOf(cached), ZERO);
+  assert.deepEqual(statsOf(cached), ZERO_STATS);
   assert.deepEqual(cached.cacheInfo(), {
     hits: 0,
     misses: 0,
@@ -159,7 +143,7 @@ Deno.test("a scripted sequence: every counter and every event, in order, then ca
     currSize: 0,
   });
   await cached(1);
-  assert.deepEqual(statsOf(cached), { ...ZERO, misses: 1 });
+  assert.deepEqual(statsOf(cached), { ...ZERO_STATS, misses: 1 });
   await cached.cacheClose();
   assert.equal(clock.pending, 0);
 });
@@ -176,7 +160,7 @@ Deno.test("a context reset resets every counter, as cacheClear does", async () =
     cached.cacheInvalidate(2);
     await cached.cacheRefresh(3);
     assert.deepEqual(statsOf(cached), {
-      ...ZERO,
+      ...ZERO_STATS,
       hits: 1,
       misses: 2,
       refreshes: 1,
@@ -190,7 +174,7 @@ Deno.test("a context reset resets every counter, as cacheClear does", async () =
       fake.uninstall();
     }
     assert.equal(warnings.length, 1, Deno.inspect(warnings));
-    assert.deepEqual(statsOf(cached), { ...ZERO, misses: 1 });
+    assert.deepEqual(statsOf(cached), { ...ZERO_STATS, misses: 1 });
     assert.equal(cached.cacheStats().hits, cached.cacheInfo().hits);
     assert.equal(cached.cacheStats().misses, cached.cacheInfo().misses);
     cached.cacheClear();
@@ -319,7 +303,7 @@ Deno.test("an onEvent that throws is reported through console.error once per cac
       assert.deepEqual(
         statsOf(first),
         {
-          ...ZERO,
+          ...ZERO_STATS,
           hits: 2,
           misses: 4,
           staleHits: 1,
@@ -390,7 +374,7 @@ Deno.test("onEvent may call the cache back: calls, invalidation, refreshes and r
     clock.advance(10); // the first expiry clears the cache
     assertWhole(cached);
     assert.equal(cached.cacheInfo().currSize, 0);
-    assert.deepEqual(statsOf(cached), ZERO);
+    assert.deepEqual(statsOf(cached), ZERO_STATS);
     assert.equal(clock.pending, 0);
     assert.equal(await cached(5), 50, "the cache goes on");
     await cached.cacheClose();
@@ -427,11 +411,11 @@ Deno.test("decorated methods take the new options, and cacheOf reaches cacheRefr
   assert.equal(await eur.price("tea"), "tea in EUR #1");
   assert.equal(await usd.price("tea"), "tea in USD #1");
   assert.deepEqual(statsOf(cacheOf(eur.price)), {
-    ...ZERO,
+    ...ZERO_STATS,
     hits: 1,
     misses: 1,
   });
-  assert.deepEqual(statsOf(cacheOf(usd.price)), { ...ZERO, misses: 1 });
+  assert.deepEqual(statsOf(cacheOf(usd.price)), { ...ZERO_STATS, misses: 1 });
   assert.deepEqual(events, [
     ev("miss", "tea"),
     ev("hit", "tea"),
@@ -456,7 +440,7 @@ Deno.test("decorated methods take the new options, and cacheOf reaches cacheRefr
   assert.equal(await rejectionOf(eur.price("gold")), failure, "errorTtl");
   assert.equal(eur.runs, 5);
   assert.deepEqual(statsOf(cacheOf(eur.price)), {
-    ...ZERO,
+    ...ZERO_STATS,
     hits: 4,
     misses: 3,
     staleHits: 1,
@@ -464,8 +448,8 @@ Deno.test("decorated methods take the new options, and cacheOf reaches cacheRefr
     refreshes: 2,
   });
   cacheOf(eur.price).cacheClear();
-  assert.deepEqual(statsOf(cacheOf(eur.price)), ZERO);
-  assert.deepEqual(statsOf(cacheOf(usd.price)), { ...ZERO, misses: 1 });
+  assert.deepEqual(statsOf(cacheOf(eur.price)), ZERO_STATS);
+  assert.deepEqual(statsOf(cacheOf(usd.price)), { ...ZERO_STATS, misses: 1 });
   await cacheOf(eur.price).cacheClose();
   await cacheOf(usd.price).cacheClose();
   assert.equal(clock.pending, 0);
@@ -644,7 +628,7 @@ async function runOps(config: Config, ops: Op[]): Promise<void> {
       case "clear":
         cached.cacheClear();
         events = [];
-        assert.deepEqual(statsOf(cached), ZERO, "cacheClear resets");
+        assert.deepEqual(statsOf(cached), ZERO_STATS, "cacheClear resets");
         break;
     }
     await flush();
