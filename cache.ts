@@ -40,6 +40,9 @@ import {
   type ResolvedOptions,
 } from "./options.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
+import { jsonSerializer } from "./serializer.ts";
+import { type SharedOutcome, SharedTier, type StoreEvent } from "./store.ts";
+import { encodeKey, encodeKeyOf } from "./store_key.ts";
 import { type Fallback, Fallbacks, type Timing } from "./stale.ts";
 import { ExpiryQueue } from "./ttl.ts";
 
@@ -89,6 +92,8 @@ export interface CacheStats {
   expirations: number;
   /** Entries removed by `cacheInvalidate`. */
   invalidations: number;
+  /** With a `store` only: store operations that failed or timed out. */
+  storeErrors?: number;
 }
 
 // What a flight's work was started for.
@@ -97,6 +102,13 @@ const MISS = 0;
 const BACKGROUND = 1;
 // cacheRefresh's run: its failure is never kept nor answered with a stale value.
 const FORCED = 2;
+// A miss that goes through the shared tier: its work resolves with a
+// SharedOutcome, not with the value.
+const SHARED_MISS = 3;
+
+function isMiss(purpose: number): boolean {
+  return purpose === MISS || purpose === SHARED_MISS;
+}
 
 type Effect =
   | { controller: AbortController; reason: unknown; event?: undefined }
@@ -132,6 +144,8 @@ export class AsyncLruCache<R> {
   readonly #staleWhileRevalidate: number;
   readonly #staleIfError: number;
   readonly #onEvent: ((event: CacheEvent) => void) | undefined;
+  // Absent without a store.
+  readonly #shared: SharedTier | undefined;
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
@@ -158,6 +172,7 @@ export class AsyncLruCache<R> {
   #evictions = 0;
   #expirations = 0;
   #invalidations = 0;
+  #storeErrors = 0;
   #closed = false;
   // Set by a close without wait: work started after it is abandoned at once.
   #abandoning = false;
@@ -191,6 +206,18 @@ export class AsyncLruCache<R> {
       this.#answeredWithFallback = new WeakMap();
     }
     this.#onEvent = options.onEvent;
+    if (options.store !== undefined) {
+      this.#shared = new SharedTier(options.store, {
+        lease: options.lease,
+        storeTimeout: options.storeTimeout,
+        localTtl: options.localTtl,
+        serializer: {
+          serialize: options.serialize ?? jsonSerializer.serialize,
+          deserialize: options.deserialize ?? jsonSerializer.deserialize,
+        },
+        onError: (key, error) => this.#storeFailed(key, error),
+      });
+    }
     this.#key = options.key;
     this.#passSignal = options.signal;
     this.#inflight = new InflightRegistry(
@@ -204,7 +231,12 @@ export class AsyncLruCache<R> {
 
   /** Whether keys come from the arguments themselves rather than a `key` option. */
   get usesArgumentKeys(): boolean {
-    return this.#key === undefined;
+    return this.#key === undefined && this.#shared === undefined;
+  }
+
+  /** Whether the cache shares a store with other processes. */
+  get shared(): boolean {
+    return this.#shared !== undefined;
   }
 
   // Whether entries may outlive their lifetime as stale values or fallbacks,
@@ -322,7 +354,7 @@ export class AsyncLruCache<R> {
   // the failure.
   #joinForRefresh(flight: Flight<R>): Promise<R> {
     const promise = this.#inflight.join(flight, undefined);
-    if (this.#fallbacks === undefined || flight.purpose !== MISS) {
+    if (this.#fallbacks === undefined || !isMiss(flight.purpose)) {
       return promise;
     }
     return promise.then((value) => {
@@ -338,9 +370,39 @@ export class AsyncLruCache<R> {
     return key !== ABSENT && this.#entries.has(key);
   }
 
-  /** Removes the entry for `args`; says whether there was one. */
-  invalidate(thisArg: unknown, args: ArrayLike<unknown>): boolean {
-    const key = this.#keyOf(thisArg, args);
+  /**
+   * Removes the entry for `args`; says whether there was one. With a store,
+   * also drops the key there and tells the other processes: the promise
+   * resolves once they have been told, and says whether this process or the
+   * store had the key.
+   */
+  invalidate(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+  ): boolean | Promise<boolean> {
+    if (this.#shared === undefined) return this.#invalidateLocal(thisArg, args);
+    let key: string;
+    let removed: boolean;
+    try {
+      key = this.#keyOf(thisArg, args) as string;
+      removed = this.#invalidateLocal(thisArg, args, key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#shared.invalidate(key).then(
+      (stored) => removed || stored,
+      (error) => {
+        this.#storeFailed(key, error);
+        throw error;
+      },
+    );
+  }
+
+  #invalidateLocal(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    key = this.#keyOf(thisArg, args),
+  ): boolean {
     if (key === ABSENT) return false;
     if (this.#fallbacks?.delete(key) === true && !this.#entries.has(key)) {
       this.#releaseKey(key);
@@ -354,10 +416,19 @@ export class AsyncLruCache<R> {
     return true;
   }
 
-  /** Drops every entry and resets the counters; running work is detached, not stopped. */
-  clear(): void {
+  /**
+   * Drops every entry and resets the counters; running work is detached, not
+   * stopped. With a store, also clears the namespace there and tells the
+   * other processes; the promise resolves once they have been told.
+   */
+  clear(): void | Promise<void> {
     this.#clearEntries();
     this.#afterChange();
+    if (this.#shared === undefined) return;
+    return this.#shared.clear().catch((error) => {
+      this.#storeFailed(undefined, error);
+      throw error;
+    });
   }
 
   /** Closes the cache; see {@linkcode CloseOptions}. */
@@ -377,7 +448,10 @@ export class AsyncLruCache<R> {
       }
     }
     this.#afterChange();
-    return this.#whenSettled();
+    if (this.#shared === undefined) return this.#whenSettled();
+    return Promise.all([this.#whenSettled(), this.#shared.close()]).then(
+      () => {},
+    );
   }
 
   info(): CacheInfo {
@@ -410,6 +484,7 @@ export class AsyncLruCache<R> {
       evictions: this.#evictions,
       expirations: this.#expirations,
       invalidations: this.#invalidations,
+      ...(this.#shared === undefined ? {} : { storeErrors: this.#storeErrors }),
     };
   }
 
@@ -613,6 +688,11 @@ export class AsyncLruCache<R> {
   }
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
+    if (this.#shared !== undefined) {
+      return this.#key === undefined
+        ? encodeKey(Array.from(args))
+        : encodeKeyOf(this.#key.apply(thisArg, args as unknown[]));
+    }
     if (this.#key !== undefined) {
       return this.#key.apply(thisArg, args as unknown[]);
     }
@@ -641,6 +721,9 @@ export class AsyncLruCache<R> {
   ): Promise<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
     const controller = this.#passSignal ? new AbortController() : undefined;
+    if (this.#shared !== undefined) {
+      return this.#sharedMiss(thisArg, args, key as string, controller, signal);
+    }
     let result: unknown;
     try {
       result = this.#callFn(thisArg, args, controller);
@@ -648,6 +731,50 @@ export class AsyncLruCache<R> {
       return Promise.reject(error);
     }
     return this.#admit(result, controller, key, args, signal);
+  }
+
+  // A miss with a store: the work is the shared tier's run, which calls the
+  // function only if this process is to compute the key.
+  #sharedMiss(
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+    key: string,
+    controller: AbortController | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
+    const shared = this.#shared!;
+    shared.listen((event) => this.#storeChanged(event));
+    const argList = Array.from(args);
+    const result = shared.run(
+      key,
+      () => this.#callFn(thisArg, argList, controller),
+      (value) => this.#keeping!.lifetimeOf(value, argList),
+    );
+    return this.#admit(result, controller, key, argList, signal, SHARED_MISS);
+  }
+
+  // Another process changed the store: the local copies it concerns go.
+  #storeChanged(event: StoreEvent): void {
+    if (event.type === "clear") {
+      for (const flight of this.#entries.runningWork()) {
+        this.#inflight.orphan(flight);
+      }
+      this.#entries.clear();
+      this.#expiry?.clear();
+      this.#fallbacks?.clear();
+      if (this.#timings !== undefined) this.#timings = [];
+    } else {
+      const slot = this.#entries.find(event.key);
+      if (slot !== undefined) this.#removeEntry(slot);
+    }
+    this.#afterChange();
+  }
+
+  // The store failed or timed out; the call it concerned went on without it.
+  #storeFailed(key: string | undefined, _error: unknown): void {
+    this.#storeErrors++;
+    this.#emit("error", key);
+    this.#afterChange();
   }
 
   // A plain call's miss on at most two arguments: the function gets them
@@ -701,11 +828,13 @@ export class AsyncLruCache<R> {
     key: unknown,
     args: ArrayLike<unknown> | undefined,
     signal: AbortSignal | undefined,
+    purpose = MISS,
   ): Promise<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
     const flight = this.#inflight.start(controller);
     flight.key = key;
+    flight.purpose = purpose;
     if (this.#keeping?.needsArguments === true) flight.args = Array.from(args!);
     const displaced = this.#entries.add(key, flight);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
@@ -774,7 +903,23 @@ export class AsyncLruCache<R> {
   #fulfilledKept(flight: Flight<R>, value: R): void {
     let lifetime = Infinity;
     let now = 0;
-    if (flight.slot !== NO_SLOT && this.#keeping !== undefined) {
+    if (flight.purpose === SHARED_MISS) {
+      // The shared tier has decided, and gives the value as the store has it.
+      const outcome = value as unknown as SharedOutcome;
+      value = outcome.value as R;
+      if (!this.#closed) lifetime = outcome.lifetime;
+      if (flight.slot !== NO_SLOT && lifetime > 0 && !this.#closed) {
+        try {
+          now = this.#expiry!.now();
+        } catch (error) {
+          this.#dropEntry(flight.slot);
+          this.#inflight.reject(flight, error);
+          this.#afterChange();
+          return;
+        }
+        if (flight.settled) return;
+      }
+    } else if (flight.slot !== NO_SLOT && this.#keeping !== undefined) {
       try {
         // Entries of a closed cache never expire; shouldCache still decides
         // whether they are kept.
@@ -884,7 +1029,7 @@ export class AsyncLruCache<R> {
         if (
           !this.#closed &&
           ((failureLifetime > 0 && failureLifetime !== Infinity) ||
-            (purpose === MISS && this.#fallbacks?.has(flight.key) === true))
+            (isMiss(purpose) && this.#fallbacks?.has(flight.key) === true))
         ) {
           now = this.#expiry!.now();
           clockRead = true;
@@ -898,11 +1043,11 @@ export class AsyncLruCache<R> {
     const slot = flight.slot;
     if (slot !== NO_SLOT) {
       if (this.#entries.kind(slot) === RUNNING) {
-        const keepFailure = purpose === MISS && failureLifetime > 0 &&
+        const keepFailure = isMiss(purpose) && failureLifetime > 0 &&
           !this.#closed;
         const fallbacks = this.#fallbacks;
         if (
-          purpose === MISS && error === reason && clockRead &&
+          isMiss(purpose) && error === reason && clockRead &&
           fallbacks !== undefined
         ) {
           fallback = fallbacks.peek(flight.key, now);
@@ -925,7 +1070,7 @@ export class AsyncLruCache<R> {
         }
       }
     }
-    if (purpose !== MISS) this.#refreshFailures++;
+    if (!isMiss(purpose)) this.#refreshFailures++;
     this.#emit("error", flight.key);
     if (fallback !== undefined) {
       this.#answeredWithFallback!.set(flight, { reason });
@@ -1150,7 +1295,7 @@ export class AsyncLruCache<R> {
       this.#errorHits =
         0;
     this.#refreshes = this.#refreshFailures = this.#evictions = 0;
-    this.#expirations = this.#invalidations = 0;
+    this.#expirations = this.#invalidations = this.#storeErrors = 0;
   }
 
   // Queues an event for onEvent, if there is one.

@@ -90,6 +90,44 @@ export interface CachedFunction<
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * A function wrapped by `alruCache` with a `store`: as
+ * {@linkcode CachedFunction}, but invalidating and clearing reach the store
+ * and the other processes, so they return promises, and `cacheStats()`
+ * counts store errors.
+ *
+ * @typeParam A The parameters.
+ * @typeParam R What the returned promise resolves to.
+ * @typeParam F The wrapped function's type.
+ */
+export interface SharedCachedFunction<
+  A extends unknown[],
+  R,
+  F = (...args: A) => R | PromiseLike<R>,
+> extends
+  Omit<
+    CachedFunction<A, R, F>,
+    "cacheInvalidate" | "cacheClear" | "cacheStats"
+  > {
+  /** Answers from the cache or the store, or runs the wrapped function. */
+  (...args: A): Promise<R>;
+  /**
+   * Drops the entry for these arguments here and in the store, and tells the
+   * other processes. Resolves once they have been told, with whether this
+   * process or the store had the key; rejects if the store fails (the local
+   * drop stands).
+   */
+  cacheInvalidate(...args: A): Promise<boolean>;
+  /**
+   * Drops every entry here, resets the counters, and makes every key of the
+   * namespace unreachable in the store. Resolves once the other processes
+   * have been told; rejects if the store fails (the local clear stands).
+   */
+  cacheClear(): Promise<void>;
+  /** As {@linkcode CachedFunction.cacheStats}, with the store errors counted. */
+  cacheStats(): Required<CacheStats>;
+}
+
 function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === "object" && value !== null &&
     typeof (value as AbortSignal).aborted === "boolean" &&

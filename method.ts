@@ -161,6 +161,17 @@ export function decorateMethod<This, A extends unknown[], R>(
 ): CachedMethod<This, A, R> {
   if (context.kind !== "method" || context.private) throw unsupported(context);
   const name = context.name;
+  if (
+    options.store !== undefined && options.key === undefined && !context.static
+  ) {
+    // The store's keys come from the arguments alone: every instance would
+    // share every other's entries.
+    throw new TypeError(
+      `@alruCache with a store needs a "key" option for ${
+        String(name)
+      }: it receives the instance as this, so that instances do not share entries across processes`,
+    );
+  }
   // Weak keys: a receiver's cache lives exactly as long as the receiver.
   type PerReceiver = CachedFunction<A, Awaited<R>, typeof method>;
   const perReceiver = new WeakMap<object, PerReceiver>();

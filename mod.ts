@@ -35,7 +35,9 @@ import {
   type CachedFunction,
   createCachedFunction,
   isCachedFunction,
+  type SharedCachedFunction,
 } from "./cached_function.ts";
+import type { CacheStore } from "./store.ts";
 import {
   type AlruCacheDecorator,
   type CachedMethod,
@@ -57,7 +59,19 @@ export type {
 } from "./options.ts";
 export type { CacheInfo, CacheParameters, CacheStats } from "./cache.ts";
 export type { CloseOptions } from "./options.ts";
-export type { CachedFunction } from "./cached_function.ts";
+export type {
+  CachedFunction,
+  SharedCachedFunction,
+} from "./cached_function.ts";
+export type {
+  CacheStore,
+  ReadOrLease,
+  Serializer,
+  StoredValue,
+  StoreEvent,
+  StoreLease,
+  StoreSubscription,
+} from "./store.ts";
 export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
 
 /**
@@ -124,8 +138,42 @@ export function alruCache<A extends unknown[], R>(
   fn: (...args: [...A, AbortSignal]) => R,
   options: AlruCacheOptions<NoInfer<A>, NoInfer<Awaited<R>>> & {
     signal: true;
+    store: CacheStore;
+  },
+): SharedCachedFunction<A, Awaited<R>, (...args: [...A, AbortSignal]) => R>;
+/**
+ * Wraps an async function in an LRU cache whose function takes the shared
+ * work's signal; see the overload above.
+ *
+ * @typeParam A The parameters of `fn`, without the trailing signal.
+ * @typeParam R What `fn`'s result resolves to.
+ * @param fn The function to cache.
+ * @param options How many entries to keep, how long, and how keys are made.
+ * @returns The cached function.
+ */
+export function alruCache<A extends unknown[], R>(
+  fn: (...args: [...A, AbortSignal]) => R,
+  options: AlruCacheOptions<NoInfer<A>, NoInfer<Awaited<R>>> & {
+    signal: true;
   },
 ): CachedFunction<A, Awaited<R>, (...args: [...A, AbortSignal]) => R>;
+/**
+ * Wraps an async function in an LRU cache backed by a store that other
+ * processes share (see the `store` option): invalidating and clearing return
+ * promises.
+ *
+ * @typeParam A The parameters of `fn`.
+ * @typeParam R What `fn`'s result resolves to.
+ * @param fn The function to cache.
+ * @param options How many entries to keep, how long, and the store.
+ * @returns The cached function.
+ */
+export function alruCache<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  options: AlruCacheOptions<NoInfer<A>, NoInfer<Awaited<R>>> & {
+    store: CacheStore;
+  },
+): SharedCachedFunction<A, Awaited<R>, (...args: A) => R>;
 /**
  * Wraps an async function in an LRU cache; see the overload above.
  *

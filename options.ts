@@ -6,6 +6,7 @@
 
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
+import type { CacheStore } from "./store.ts";
 
 /** What happened in a cache, as {@linkcode CacheEvent} reports it. */
 export type CacheEventType =
@@ -128,6 +129,48 @@ export interface AlruCacheOptions<
    * through `console.error`, and the call goes on.
    */
   onEvent?(event: CacheEvent): void;
+  /**
+   * A store shared with other processes (see `redisStore` in `./redis` and
+   * `kvStore` in `./kv`): a key missing here is read from it, or computed
+   * once across every process that shares it. Needs `ttl`. With a store,
+   * keys are strings (see `key`), values pass through `serialize`, and
+   * `cacheInvalidate` and `cacheClear` return promises.
+   */
+  store?: CacheStore;
+  /**
+   * Milliseconds a process holds a key's lease while it computes the value;
+   * renewed while the function runs.
+   *
+   * @default {10000}
+   */
+  lease?: number;
+  /**
+   * Milliseconds each store operation may take before the call goes on
+   * without the store.
+   *
+   * @default {250}
+   */
+  storeTimeout?: number;
+  /**
+   * Most milliseconds a process keeps its copy of a shared value when the
+   * store cannot tell it of other processes' invalidations.
+   *
+   * @default {1000}
+   */
+  localTtl?: number;
+  /**
+   * Turns a value into the text the store keeps; throws a `TypeError` for a
+   * value it cannot keep.
+   *
+   * @default {JSON, with undefined kept}
+   */
+  serialize?(value: R): string;
+  /**
+   * Turns the store's text back into a value, which is served as it is.
+   *
+   * @default {JSON, with undefined kept}
+   */
+  deserialize?(text: string): unknown;
 }
 
 /** Options after validation, with defaults applied. */
@@ -146,6 +189,12 @@ export interface ResolvedOptions {
   staleWhileRevalidate: number | undefined;
   staleIfError: number | undefined;
   onEvent: ((event: CacheEvent) => void) | undefined;
+  store: CacheStore | undefined;
+  lease: number;
+  storeTimeout: number;
+  localTtl: number;
+  serialize: ((value: unknown) => string) | undefined;
+  deserialize: ((text: string) => unknown) | undefined;
 }
 
 const DEFAULT_MAX_SIZE = 128;
@@ -167,6 +216,12 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     staleWhileRevalidate: true,
     staleIfError: true,
     onEvent: true,
+    store: true,
+    lease: true,
+    storeTimeout: true,
+    localTtl: true,
+    serialize: true,
+    deserialize: true,
   } satisfies Record<keyof AlruCacheOptions, true>,
 );
 
@@ -250,6 +305,61 @@ function clockOf(value: unknown): Clock | undefined {
     );
   }
   return value as Clock;
+}
+
+const STORE_METHODS = [
+  "readOrLease",
+  "wait",
+  "write",
+  "renew",
+  "release",
+  "delete",
+  "clear",
+  "subscribe",
+] as const;
+
+function storeOf(value: unknown, timed: boolean): CacheStore | undefined {
+  if (value === undefined) return undefined;
+  const store = value as Partial<CacheStore> | null;
+  const missing: string[] = STORE_METHODS.filter((method) =>
+    typeof store?.[method] !== "function"
+  );
+  if (typeof store?.notifies !== "boolean") missing.push("notifies");
+  if (missing.length > 0) {
+    throw new TypeError(
+      `alruCache option "store" must implement CacheStore; received ${
+        describe(value)
+      } without ${missing.join(", ")}`,
+    );
+  }
+  if (!timed) {
+    throw new TypeError(
+      `alruCache option "store" is set without "ttl" (a shared tier requires ttl, so that every process expires a value at the same moment)`,
+    );
+  }
+  return value as CacheStore;
+}
+
+// A duration that must be positive and finite, with a default.
+function positiveDuration(
+  name: string,
+  value: unknown,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `alruCache option "${name}" must be a number; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value > 0) || value === Infinity) {
+    throw new RangeError(
+      `alruCache option "${name}" must be a positive, finite number of milliseconds; received ${value}`,
+    );
+  }
+  return value;
 }
 
 function signalOf(value: unknown): boolean {
@@ -394,6 +504,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     staleIfError: staleIfError === 0 ? undefined : staleIfError,
     shouldCache: optionalFunction("shouldCache", given.shouldCache),
     onEvent: optionalFunction("onEvent", given.onEvent),
+    store: storeOf(given.store, timed),
+    lease: positiveDuration("lease", given.lease, 10_000),
+    storeTimeout: positiveDuration("storeTimeout", given.storeTimeout, 250),
+    localTtl: positiveDuration("localTtl", given.localTtl, 1_000),
+    serialize: optionalFunction("serialize", given.serialize),
+    deserialize: optionalFunction("deserialize", given.deserialize),
     key: optionalFunction("key", given.key),
     clock: clockOf(given.clock),
     random: optionalFunction<() => number>("random", given.random) ??

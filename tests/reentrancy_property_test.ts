@@ -202,8 +202,8 @@ class Harness {
   readonly closings: Promise<void>[] = [];
   // Calls made before the first close without wait: all abandoned by it.
   abandonedBefore: number | undefined;
-  // Whether each call's hit or miss can be told from the outside: not when a
-  // stale hit runs the function, or onEvent may clear after a hit counted.
+  // Whether each call's hit or miss can be told from the outside: not when
+  // user code may run, and clear, after a hit counted.
   readonly exactCounts: boolean;
 
   constructor(config: Config, reentry: (Action | null)[]) {
@@ -261,7 +261,10 @@ class Harness {
     if (config.onEvent) {
       options.onEvent = () => this.hook("onEvent");
     }
-    this.exactCounts = !config.onEvent && stale !== "swr" && stale !== "both";
+    // A hit on a stale entry or a kept failure may run the clock's timer
+    // functions after it counts, and so may onEvent: they may clear.
+    this.exactCounts = !config.onEvent && stale !== "swr" && stale !== "both" &&
+      config.errorTtl === undefined;
     if (config.keyOption) {
       options.key = (...args: number[]) => {
         this.hook("key");

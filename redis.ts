@@ -1,0 +1,485 @@
+/**
+ * A shared tier for `alruCache` on Redis or Valkey, through the user's own
+ * client: node-redis (v4 or later) or ioredis, told apart by shape. This
+ * module imports neither.
+ *
+ * @example
+ * ```ts ignore
+ * import { alruCache } from "@async-lru/async-lru";
+ * import { redisStore } from "@async-lru/async-lru/redis";
+ * import { createClient } from "redis";
+ *
+ * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
+ * const getUser = alruCache(async (id: number) => ({ id }), {
+ *   ttl: 60_000,
+ *   store: redisStore(client, { namespace: "users:v1" }),
+ * });
+ * await getUser(1); // computed once across every process on this namespace
+ * await getUser.cacheClose(); // the client stays open: it is yours
+ * await client.quit();
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  CacheStore,
+  ReadOrLease,
+  StoredValue,
+  StoreEvent,
+  StoreLease,
+  StoreSubscription,
+} from "./store.ts";
+
+/** Options of {@linkcode redisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * The prefix of every key and channel this store uses; two namespaces
+   * never see each other's keys. Change it when the values' shape changes.
+   */
+  namespace: string;
+  /**
+   * How often a waiter reads the key again in case a notification was
+   * missed, in milliseconds.
+   *
+   * @default {200}
+   */
+  pollInterval?: number;
+}
+
+// The part of a node-redis (v4 or later) client this module uses.
+interface NodeRedisClient {
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisClient;
+  connect(): Promise<unknown>;
+  subscribe(
+    channel: string,
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
+  quit(): Promise<unknown>;
+  // node-redis 5 and later close with close(); quit() is the older name.
+  close?(): Promise<unknown>;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+}
+
+// The part of an ioredis client this module uses.
+interface IoRedisClient {
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  duplicate(): IoRedisClient;
+  subscribe(channel: string): Promise<unknown>;
+  quit(): Promise<unknown>;
+  on(
+    event: "message",
+    listener: (channel: string, message: string) => void,
+  ): unknown;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+  once(event: "end", listener: () => void): unknown;
+  defineCommand(...args: unknown[]): unknown;
+}
+
+// Every value is kept as ENVELOPE, its deadline, ":", then the text, so that
+// anything else under the key reads as corrupt rather than as a value.
+const ENVELOPE = "alru1:";
+
+// KEYS[1] the generation key. ARGV: namespace, key, token, lease ms.
+const READ_OR_LEASE = `
+local generation = redis.call('GET', KEYS[1]) or '0'
+local prefix = ARGV[1] .. ':' .. generation .. ':'
+local value = redis.call('GET', prefix .. 'v:' .. ARGV[2])
+if value then return {'value', value, generation} end
+if redis.call('SET', prefix .. 'l:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  return {'leased', generation}
+end
+return {'busy', generation}`;
+
+// ARGV: namespace, key, token, generation, envelope, px ('' for none).
+const WRITE = `
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[4] then return 0 end
+local prefix = ARGV[1] .. ':' .. ARGV[4] .. ':'
+local lease = prefix .. 'l:' .. ARGV[2]
+if redis.call('GET', lease) ~= ARGV[3] then return 0 end
+if ARGV[6] == '' then
+  redis.call('SET', prefix .. 'v:' .. ARGV[2], ARGV[5])
+else
+  redis.call('SET', prefix .. 'v:' .. ARGV[2], ARGV[5], 'PX', ARGV[6])
+end
+redis.call('DEL', lease)
+redis.call('PUBLISH', ARGV[1] .. ':events', 'w:' .. ARGV[2])
+return 1`;
+
+// ARGV: namespace, key, token, generation, lease ms.
+const RENEW = `
+local lease = ARGV[1] .. ':' .. ARGV[4] .. ':l:' .. ARGV[2]
+if redis.call('GET', lease) ~= ARGV[3] then return 0 end
+redis.call('PEXPIRE', lease, ARGV[5])
+return 1`;
+
+// ARGV: namespace, key, token, generation.
+const RELEASE = `
+local lease = ARGV[1] .. ':' .. ARGV[4] .. ':l:' .. ARGV[2]
+if redis.call('GET', lease) ~= ARGV[3] then return 0 end
+redis.call('DEL', lease)
+redis.call('PUBLISH', ARGV[1] .. ':events', 'r:' .. ARGV[2])
+return 1`;
+
+// ARGV: namespace, key.
+const DELETE = `
+local prefix = ARGV[1] .. ':' .. (redis.call('GET', KEYS[1]) or '0') .. ':'
+local had = redis.call('DEL', prefix .. 'v:' .. ARGV[2])
+redis.call('DEL', prefix .. 'l:' .. ARGV[2])
+redis.call('PUBLISH', ARGV[1] .. ':events', 'd:' .. ARGV[2])
+return had`;
+
+// ARGV: namespace.
+const CLEAR = `
+redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1] .. ':events', 'c')
+return 1`;
+
+interface RedisLease extends StoreLease {
+  readonly generation: string;
+}
+
+// One way to send a command and to open a subscriber, whichever the client.
+interface Connection {
+  command(args: string[]): Promise<unknown>;
+  subscriber(
+    channel: string,
+    onMessage: (message: string) => void,
+    onError: (error: unknown) => void,
+  ): Promise<{ close(): Promise<void> }>;
+}
+
+function isIoRedis(client: unknown): client is IoRedisClient {
+  const candidate = client as Partial<IoRedisClient> | null;
+  return typeof candidate?.call === "function" &&
+    typeof candidate.defineCommand === "function" &&
+    typeof candidate.duplicate === "function";
+}
+
+function isNodeRedis(client: unknown): client is NodeRedisClient {
+  const candidate = client as Partial<NodeRedisClient> | null;
+  return typeof candidate?.sendCommand === "function" &&
+    typeof candidate.duplicate === "function";
+}
+
+function connectionOf(client: unknown): Connection {
+  // ioredis first: its clients have methods that look like node-redis's too.
+  if (isIoRedis(client)) {
+    return {
+      command: ([name, ...args]) => client.call(name, ...args),
+      async subscriber(channel, onMessage, onError) {
+        const subscriber = client.duplicate();
+        subscriber.on("error", onError);
+        subscriber.on("message", (_channel, message) => onMessage(message));
+        await subscriber.subscribe(channel);
+        return {
+          async close() {
+            // quit() resolves before the socket is closed.
+            const ended = new Promise<void>((resolve) =>
+              subscriber.once("end", resolve)
+            );
+            await subscriber.quit();
+            await ended;
+          },
+        };
+      },
+    };
+  }
+  if (isNodeRedis(client)) {
+    // node-redis's duplicate() is not connected; ioredis's connects itself.
+    return {
+      command: (args) => client.sendCommand(args),
+      async subscriber(channel, onMessage, onError) {
+        const subscriber = client.duplicate();
+        subscriber.on("error", onError);
+        await subscriber.connect();
+        await subscriber.subscribe(channel, (message) => onMessage(message));
+        return {
+          async close() {
+            await (subscriber.close?.() ?? subscriber.quit());
+          },
+        };
+      },
+    };
+  }
+  throw new TypeError(
+    "redisStore needs a node-redis (v4 or later) or an ioredis client; received " +
+      (client === null ? "null" : typeof client),
+  );
+}
+
+/**
+ * A {@linkcode CacheStore} on Redis or Valkey, for `alruCache`'s `store`
+ * option. It takes the user's own client, node-redis (v4 or later) or
+ * ioredis, and never closes it.
+ *
+ * - A lease is `SET NX PX` with a random token; renewing and releasing it
+ *   check the token in a script, so a process never drops another's lease.
+ * - Values are written once, with their deadline, and expire in Redis then.
+ * - Waiters are told through pub/sub on a second connection (a duplicate of
+ *   the client, opened on the first miss and closed on `cacheClose()`), and
+ *   read again every `pollInterval` in case a message was missed.
+ * - `cacheClear()` bumps a generation that is part of every key: O(1), no
+ *   `KEYS` or `SCAN`; old values leave with their ttl.
+ * - Scripts build their keys from the namespace, so Redis Cluster is not
+ *   supported.
+ *
+ * @param client A connected node-redis or ioredis client.
+ * @param options The namespace, and how often waiters poll.
+ * @returns The store.
+ * @throws {TypeError} If `client` is neither, or the namespace is not a
+ * non-empty string.
+ */
+export function redisStore(
+  client: object,
+  options: RedisStoreOptions,
+): CacheStore {
+  const namespace = options?.namespace;
+  if (typeof namespace !== "string" || namespace === "") {
+    throw new TypeError(
+      `redisStore option "namespace" must be a non-empty string; received ${
+        namespace === "" ? "an empty string" : typeof namespace
+      }`,
+    );
+  }
+  const pollInterval = options.pollInterval ?? 200;
+  if (!(pollInterval > 0) || pollInterval === Infinity) {
+    throw new RangeError(
+      `redisStore option "pollInterval" must be a positive, finite number of milliseconds; received ${pollInterval}`,
+    );
+  }
+  return new RedisStore(connectionOf(client), namespace, pollInterval);
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+class RedisStore implements CacheStore {
+  readonly notifies = true;
+  readonly #connection: Connection;
+  readonly #namespace: string;
+  readonly #generationKey: string;
+  readonly #pollInterval: number;
+  readonly #scripts = new Map<string, string>();
+  // The pub/sub connection, shared by subscriptions and waiters.
+  #subscriber: Promise<{ close(): Promise<void> }> | undefined;
+  readonly #listeners = new Set<{
+    listener: (event: StoreEvent) => void;
+    onError: (error: unknown) => void;
+  }>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+
+  constructor(connection: Connection, namespace: string, pollInterval: number) {
+    this.#connection = connection;
+    this.#namespace = namespace;
+    this.#generationKey = `${namespace}:generation`;
+    this.#pollInterval = pollInterval;
+  }
+
+  async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    const token = crypto.randomUUID();
+    const reply = await this.#run(READ_OR_LEASE, [
+      this.#namespace,
+      key,
+      token,
+      String(Math.ceil(leaseMs)),
+    ]) as string[];
+    const [status, first] = reply;
+    if (status === "value") {
+      return { status: "value", value: unwrap(first, key) };
+    }
+    if (status === "leased") {
+      const lease: RedisLease = { token, generation: first };
+      return { status: "leased", lease };
+    }
+    return { status: "busy" };
+  }
+
+  wait(
+    key: string,
+    options: { timeoutMs: number; signal: AbortSignal },
+  ): Promise<void> {
+    if (options.signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.#waiters.get(key);
+      if (waiters === undefined) this.#waiters.set(key, waiters = new Set());
+      const done = () => {
+        clearTimeout(timer);
+        options.signal.removeEventListener("abort", waiter.resolve);
+        waiters!.delete(waiter);
+        if (waiters!.size === 0) this.#waiters.delete(key);
+      };
+      const waiter: Waiter = {
+        resolve() {
+          done();
+          resolve();
+        },
+        reject(error) {
+          done();
+          reject(error);
+        },
+      };
+      waiters.add(waiter);
+      // Without a subscriber, or if a message was missed, reading again is
+      // the fallback.
+      const timer = setTimeout(
+        waiter.resolve,
+        Math.min(options.timeoutMs, this.#pollInterval),
+      );
+      options.signal.addEventListener("abort", waiter.resolve);
+    });
+  }
+
+  async write(
+    key: string,
+    value: StoredValue,
+    lease: StoreLease,
+  ): Promise<void> {
+    const { token, generation } = lease as RedisLease;
+    const remaining = value.expiresAt - Date.now();
+    if (remaining <= 0) return this.release(key, lease);
+    await this.#run(WRITE, [
+      this.#namespace,
+      key,
+      token,
+      generation,
+      `${ENVELOPE}${value.expiresAt}:${value.text}`,
+      remaining === Infinity ? "" : String(Math.ceil(remaining)),
+    ]);
+  }
+
+  async renew(
+    key: string,
+    lease: StoreLease,
+    leaseMs: number,
+  ): Promise<boolean> {
+    const { token, generation } = lease as RedisLease;
+    const renewed = await this.#run(RENEW, [
+      this.#namespace,
+      key,
+      token,
+      generation,
+      String(Math.ceil(leaseMs)),
+    ]);
+    return Number(renewed) === 1;
+  }
+
+  async release(key: string, lease: StoreLease): Promise<void> {
+    const { token, generation } = lease as RedisLease;
+    await this.#run(RELEASE, [this.#namespace, key, token, generation]);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const had = await this.#run(DELETE, [this.#namespace, key]);
+    return Number(had) > 0;
+  }
+
+  async clear(): Promise<void> {
+    await this.#run(CLEAR, [this.#namespace]);
+  }
+
+  async subscribe(
+    listener: (event: StoreEvent) => void,
+    onError: (error: unknown) => void,
+  ): Promise<StoreSubscription> {
+    const entry = { listener, onError };
+    this.#listeners.add(entry);
+    try {
+      await this.#openSubscriber();
+    } catch (error) {
+      this.#listeners.delete(entry);
+      throw error;
+    }
+    return {
+      close: async () => {
+        if (!this.#listeners.delete(entry) || this.#listeners.size > 0) return;
+        const subscriber = this.#subscriber;
+        this.#subscriber = undefined;
+        await (await subscriber)?.close();
+      },
+    };
+  }
+
+  #openSubscriber(): Promise<{ close(): Promise<void> }> {
+    this.#subscriber ??= this.#connection.subscriber(
+      `${this.#namespace}:events`,
+      (message) => this.#message(message),
+      (error) => this.#failed(error),
+    ).catch((error) => {
+      this.#subscriber = undefined;
+      throw error;
+    });
+    return this.#subscriber;
+  }
+
+  #message(message: string): void {
+    const kind = message[0];
+    const key = message.slice(2);
+    if (kind === "c") {
+      for (const { listener } of this.#listeners) listener({ type: "clear" });
+      for (const waiters of this.#waiters.values()) {
+        for (const waiter of waiters) waiter.resolve();
+      }
+      return;
+    }
+    if (kind === "d") {
+      for (const { listener } of this.#listeners) {
+        listener({ type: "delete", key });
+      }
+    }
+    for (const waiter of this.#waiters.get(key) ?? []) waiter.resolve();
+  }
+
+  // The subscriber connection failed: waiters stop waiting, listeners hear.
+  #failed(error: unknown): void {
+    for (const waiters of [...this.#waiters.values()]) {
+      for (const waiter of [...waiters]) waiter.reject(error);
+    }
+    for (const { onError } of this.#listeners) onError(error);
+  }
+
+  // Runs a script by its digest, loading it on first use or after a flush.
+  async #run(script: string, args: string[]): Promise<unknown> {
+    let sha = this.#scripts.get(script);
+    if (sha !== undefined) {
+      try {
+        return await this.#connection.command([
+          "EVALSHA",
+          sha,
+          "1",
+          this.#generationKey,
+          ...args,
+        ]);
+      } catch (error) {
+        if (!String((error as Error)?.message).includes("NOSCRIPT")) {
+          throw error;
+        }
+      }
+    }
+    sha = String(await this.#connection.command(["SCRIPT", "LOAD", script]));
+    this.#scripts.set(script, sha);
+    return this.#connection.command([
+      "EVALSHA",
+      sha,
+      "1",
+      this.#generationKey,
+      ...args,
+    ]);
+  }
+}
+
+function unwrap(stored: string, key: string): StoredValue {
+  const end = stored.indexOf(":", ENVELOPE.length);
+  const expiresAt = Number(stored.slice(ENVELOPE.length, end));
+  if (!stored.startsWith(ENVELOPE) || end === -1 || Number.isNaN(expiresAt)) {
+    throw new TypeError(
+      `redisStore found a value for key ${
+        JSON.stringify(key)
+      } that it did not write (not its envelope)`,
+    );
+  }
+  return { text: stored.slice(end + 1), expiresAt };
+}

@@ -1,0 +1,482 @@
+/**
+ * The shared tier: a store that other processes see too, so that a fleet of
+ * processes computes each key once. This module holds the store interface,
+ * which adapters implement (`redisStore` in `./redis`, `kvStore` in `./kv`),
+ * and the protocol a cache follows on a local miss: read the key or take its
+ * lease, run the function under a renewed lease and write its value with an
+ * absolute deadline, or wait for the process that holds the lease.
+ *
+ * @module
+ */
+
+/** A value as a store keeps it. */
+export interface StoredValue {
+  /** The value as the cache's `serialize` wrote it. */
+  readonly text: string;
+  /**
+   * When the value expires, in milliseconds since the epoch (the scale of
+   * `Date.now()`); `Infinity` for never. Every process expires it then.
+   */
+  readonly expiresAt: number;
+}
+
+/**
+ * A lease on one key, as a store hands it out: proof that this process may
+ * compute the key and write its value. The cache gives it back to the store
+ * unchanged; adapters may keep more in it than the token.
+ */
+export interface StoreLease {
+  /** The random token the lease was taken with. */
+  readonly token: string;
+}
+
+/** What {@linkcode CacheStore.readOrLease} found. */
+export type ReadOrLease =
+  | {
+    /** The key has a value. */
+    readonly status: "value";
+    /** The value. */
+    readonly value: StoredValue;
+  }
+  | {
+    /** The key had no value and no lease: this process now holds the lease. */
+    readonly status: "leased";
+    /** The lease. */
+    readonly lease: StoreLease;
+  }
+  | {
+    /** Another process holds the key's lease. */
+    readonly status: "busy";
+  };
+
+/** What another process did to a store, as {@linkcode CacheStore.subscribe} tells it. */
+export type StoreEvent =
+  | {
+    /** A key was invalidated. */
+    readonly type: "delete";
+    /** The key. */
+    readonly key: string;
+  }
+  | {
+    /** The whole namespace was cleared. */
+    readonly type: "clear";
+  };
+
+/** A subscription to a store's events. */
+export interface StoreSubscription {
+  /** Stops listening and closes any connection the subscription opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * A shared store for `alruCache`'s `store` option. Keys are strings the cache
+ * makes; each adapter keeps them apart from other namespaces. Every method may
+ * reject when the store fails; the cache then runs the function locally and
+ * counts the failure in `cacheStats().storeErrors`.
+ *
+ * @example A store that keeps everything in one process (a sketch of the
+ * contract, useful only in tests)
+ * ```ts
+ * import type {
+ *   CacheStore,
+ *   ReadOrLease,
+ *   StoredValue,
+ *   StoreLease,
+ * } from "./store.ts";
+ *
+ * class MemoryStore implements CacheStore {
+ *   readonly notifies = false;
+ *   #values = new Map<string, StoredValue>();
+ *   #leases = new Map<string, { token: string; until: number }>();
+ *
+ *   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+ *     const value = this.#values.get(key);
+ *     if (value !== undefined && value.expiresAt > Date.now()) {
+ *       return Promise.resolve({ status: "value", value });
+ *     }
+ *     const held = this.#leases.get(key);
+ *     if (held !== undefined && held.until > Date.now()) {
+ *       return Promise.resolve({ status: "busy" });
+ *     }
+ *     const lease = { token: crypto.randomUUID() };
+ *     this.#leases.set(key, { token: lease.token, until: Date.now() + leaseMs });
+ *     return Promise.resolve({ status: "leased", lease });
+ *   }
+ *   wait(_key: string, options: { timeoutMs: number }): Promise<void> {
+ *     return new Promise((resolve) =>
+ *       setTimeout(resolve, Math.min(options.timeoutMs, 10))
+ *     );
+ *   }
+ *   write(key: string, value: StoredValue, lease: StoreLease): Promise<void> {
+ *     if (this.#leases.get(key)?.token === lease.token) {
+ *       this.#values.set(key, value);
+ *     }
+ *     return Promise.resolve();
+ *   }
+ *   renew(key: string, lease: StoreLease, leaseMs: number): Promise<boolean> {
+ *     const held = this.#leases.get(key);
+ *     if (held?.token !== lease.token) return Promise.resolve(false);
+ *     held.until = Date.now() + leaseMs;
+ *     return Promise.resolve(true);
+ *   }
+ *   release(key: string, lease: StoreLease): Promise<void> {
+ *     if (this.#leases.get(key)?.token === lease.token) this.#leases.delete(key);
+ *     return Promise.resolve();
+ *   }
+ *   delete(key: string): Promise<boolean> {
+ *     this.#leases.delete(key);
+ *     return Promise.resolve(this.#values.delete(key));
+ *   }
+ *   clear(): Promise<void> {
+ *     this.#values.clear();
+ *     this.#leases.clear();
+ *     return Promise.resolve();
+ *   }
+ *   subscribe(): Promise<{ close(): Promise<void> }> {
+ *     return Promise.resolve({ close: () => Promise.resolve() });
+ *   }
+ * }
+ *
+ * const store: CacheStore = new MemoryStore();
+ * const first = await store.readOrLease("k", 1_000);
+ * if (first.status !== "leased") throw new Error("expected the lease");
+ * await store.write("k", { text: "1", expiresAt: Infinity }, first.lease);
+ * const second = await store.readOrLease("k", 1_000);
+ * if (second.status !== "value") throw new Error("expected the value");
+ * ```
+ */
+export interface CacheStore {
+  /**
+   * Whether {@linkcode subscribe} tells this process what other processes
+   * delete and clear. When it does not, a process keeps its local copy of a
+   * value for at most the cache's `localTtl`.
+   */
+  readonly notifies: boolean;
+  /**
+   * Atomically reads `key`'s value, or, when it has none and nobody holds
+   * its lease, takes the lease for `leaseMs` with a new random token. A value
+   * whose deadline has passed counts as none. A lease whose deadline has
+   * passed counts as released, so a process that died holding one does not
+   * block the key for longer than the lease.
+   */
+  readOrLease(key: string, leaseMs: number): Promise<ReadOrLease>;
+  /**
+   * Resolves when `key`'s lease may have been released or its value written,
+   * or after `timeoutMs` at the latest, or at once when `signal` aborts,
+   * leaving nothing behind. A store that cannot notify polls, with backoff.
+   * Rejects when the store fails, including when a notification connection
+   * is lost.
+   */
+  wait(
+    key: string,
+    options: { timeoutMs: number; signal: AbortSignal },
+  ): Promise<void>;
+  /**
+   * Writes `value` for `key` if `lease` still holds the key (and the
+   * namespace has not been cleared since it was taken), and releases the
+   * lease. Otherwise writes nothing: an invalidation or a clear since the
+   * lease was taken wins.
+   */
+  write(key: string, value: StoredValue, lease: StoreLease): Promise<void>;
+  /** Extends `lease` to `leaseMs` from now; resolves `false` if it no longer holds the key. */
+  renew(key: string, lease: StoreLease, leaseMs: number): Promise<boolean>;
+  /** Releases `lease` if it still holds the key; never touches another process's lease. */
+  release(key: string, lease: StoreLease): Promise<void>;
+  /**
+   * Drops `key`'s value and lease and tells the other processes; resolves
+   * whether there was a value.
+   */
+  delete(key: string): Promise<boolean>;
+  /**
+   * Makes every key of the namespace unreachable at once, in O(1), and tells
+   * the other processes. Old values may stay until their deadlines.
+   */
+  clear(): Promise<void>;
+  /**
+   * Calls `listener` with what other processes delete and clear, and
+   * `onError` when the subscription fails (a lost connection, say).
+   */
+  subscribe(
+    listener: (event: StoreEvent) => void,
+    onError: (error: unknown) => void,
+  ): Promise<StoreSubscription>;
+}
+
+/** Turns values into the text a store keeps, and back. */
+export interface Serializer {
+  /** The text for `value`; throws a `TypeError` for a value it cannot keep. */
+  serialize(value: unknown): string;
+  /** The value `text` stands for; throws for text it did not write. */
+  deserialize(text: string): unknown;
+}
+
+/** What a shared run gives the cache: the value to serve and how long to keep it locally. */
+export interface SharedOutcome {
+  /** The value, as `deserialize` returned it. */
+  readonly value: unknown;
+  /** Milliseconds to keep the local copy: `0` or less for not at all. */
+  readonly lifetime: number;
+}
+
+/** How a {@linkcode SharedTier} works, from the cache's options. */
+export interface SharedTierSettings {
+  /** Lease duration in ms. */
+  lease: number;
+  /** Bound on each store operation, in ms. */
+  storeTimeout: number;
+  /** Longest life of a local copy when the store cannot notify. */
+  localTtl: number;
+  serializer: Serializer;
+  /** Told of each store failure, with the key it concerned, if any. */
+  onError(key: string | undefined, error: unknown): void;
+}
+
+interface Renewal {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  stopped: boolean;
+}
+
+class StoreTimeoutError extends Error {
+  override name = "StoreTimeoutError";
+}
+
+const CLOSED = new Error("the cache was closed");
+
+/**
+ * The protocol of the shared tier for one cache. Its promises never reject
+ * because of the store: a failing or slow store makes the work run locally.
+ */
+export class SharedTier {
+  readonly #store: CacheStore;
+  readonly #settings: SharedTierSettings;
+  // Leases held now, to release on close.
+  readonly #held = new Map<StoreLease, string>();
+  // Lease renewals in progress, to stop on close.
+  readonly #renewals = new Set<Renewal>();
+  // Waits in progress, to end on close.
+  readonly #closing = new AbortController();
+  #subscription: Promise<StoreSubscription | undefined> | undefined;
+
+  constructor(store: CacheStore, settings: SharedTierSettings) {
+    this.#store = store;
+    this.#settings = settings;
+  }
+
+  /** Whether the store tells this process of other processes' changes. */
+  get notifies(): boolean {
+    return this.#store.notifies;
+  }
+
+  /**
+   * Gets `key`'s value from the store, or computes it once across the
+   * processes: `compute` runs the function (here, in this process, under the
+   * key's lease, or locally when the store fails), and `lifetimeOf` says how
+   * long its value lives (`0` or less: not written).
+   */
+  async run(
+    key: string,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+  ): Promise<SharedOutcome> {
+    const { lease, storeTimeout } = this.#settings;
+    for (;;) {
+      let found: ReadOrLease;
+      const reading = this.#store.readOrLease(key, lease);
+      try {
+        found = await this.#bounded(reading, storeTimeout);
+      } catch (error) {
+        // A lease granted after this process stopped waiting for it would
+        // hold the key for nothing.
+        reading.then((late) => {
+          if (late.status === "leased") void this.#release(key, late.lease);
+        }, () => {});
+        return this.#failed(key, error, compute, lifetimeOf);
+      }
+      if (found.status === "value") {
+        let value: unknown;
+        try {
+          value = this.#settings.serializer.deserialize(found.value.text);
+        } catch (error) {
+          // Corrupt data is a miss, never an answer.
+          return this.#failed(key, error, compute, lifetimeOf);
+        }
+        return { value, lifetime: this.#localLifetime(found.value.expiresAt) };
+      }
+      if (found.status === "leased") {
+        return this.#lead(key, found.lease, compute, lifetimeOf);
+      }
+      try {
+        await this.#store.wait(key, {
+          timeoutMs: lease,
+          signal: this.#closing.signal,
+        });
+      } catch (error) {
+        return this.#failed(key, error, compute, lifetimeOf);
+      }
+      if (this.#closing.signal.aborted) {
+        return this.#local(compute, lifetimeOf);
+      }
+    }
+  }
+
+  /** Drops `key` from the store and tells the other processes. */
+  invalidate(key: string): Promise<boolean> {
+    return this.#bounded(this.#store.delete(key), this.#settings.storeTimeout);
+  }
+
+  /** Clears the namespace and tells the other processes. */
+  clear(): Promise<void> {
+    return this.#bounded(this.#store.clear(), this.#settings.storeTimeout);
+  }
+
+  /**
+   * Starts listening for other processes' changes, once. A failure to
+   * subscribe is reported, and the cache goes on without.
+   */
+  listen(listener: (event: StoreEvent) => void): void {
+    this.#subscription ??= this.#store.subscribe(
+      listener,
+      (error) => this.#settings.onError(undefined, error),
+    ).catch((error) => {
+      this.#settings.onError(undefined, error);
+      return undefined;
+    });
+  }
+
+  /** Stops listening, ends waits, and releases every lease still held. */
+  async close(): Promise<void> {
+    this.#closing.abort(CLOSED);
+    for (const renewal of this.#renewals) this.#stopRenewing(renewal);
+    const releases = [...this.#held].map(([lease, key]) =>
+      this.#release(key, lease)
+    );
+    this.#held.clear();
+    const subscription = await this.#subscription;
+    await Promise.all([...releases, subscription?.close()]);
+  }
+
+  // Holds `lease` on `key` while `compute` runs, then writes the value.
+  async #lead(
+    key: string,
+    lease: StoreLease,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+  ): Promise<SharedOutcome> {
+    this.#held.set(lease, key);
+    const renewal = this.#keepRenewed(key, lease);
+    let outcome: SharedOutcome;
+    let expiresAt: number;
+    let text: string;
+    try {
+      const value = await compute();
+      const lifetime = lifetimeOf(value);
+      text = this.#settings.serializer.serialize(value);
+      const served = this.#settings.serializer.deserialize(text);
+      expiresAt = Date.now() + lifetime;
+      outcome = { value: served, lifetime };
+    } catch (error) {
+      // A rejection is never written; the next process takes the lease.
+      this.#stopRenewing(renewal);
+      if (this.#held.delete(lease)) await this.#release(key, lease);
+      throw error;
+    }
+    this.#stopRenewing(renewal);
+    if (!this.#held.delete(lease)) return outcome; // released by close
+    // Writing, or else releasing, delays the callers by at most storeTimeout.
+    if (outcome.lifetime > 0) {
+      try {
+        await this.#bounded(
+          this.#store.write(key, { text, expiresAt }, lease),
+          this.#settings.storeTimeout,
+        );
+        return outcome;
+      } catch (error) {
+        this.#settings.onError(key, error);
+        void this.#release(key, lease);
+        return outcome;
+      }
+    }
+    await this.#release(key, lease);
+    return outcome;
+  }
+
+  // Renews `lease` every third of its duration until stopped.
+  #keepRenewed(key: string, lease: StoreLease): Renewal {
+    const renewal: Renewal = { timer: undefined, stopped: false };
+    this.#renewals.add(renewal);
+    const every = Math.max(1, Math.floor(this.#settings.lease / 3));
+    const renew = () => {
+      this.#bounded(
+        this.#store.renew(key, lease, this.#settings.lease),
+        this.#settings.storeTimeout,
+      ).catch((error) => this.#settings.onError(key, error)).finally(() => {
+        if (!renewal.stopped) renewal.timer = setTimeout(renew, every);
+      });
+    };
+    renewal.timer = setTimeout(renew, every);
+    return renewal;
+  }
+
+  #stopRenewing(renewal: Renewal): void {
+    renewal.stopped = true;
+    clearTimeout(renewal.timer);
+    this.#renewals.delete(renewal);
+  }
+
+  // Releases `lease`; a failure is reported, never thrown.
+  async #release(key: string, lease: StoreLease): Promise<void> {
+    try {
+      await this.#bounded(
+        this.#store.release(key, lease),
+        this.#settings.storeTimeout,
+      );
+    } catch (error) {
+      this.#settings.onError(key, error);
+    }
+  }
+
+  // The store failed for `key`: the work runs here, unshared.
+  #failed(
+    key: string,
+    error: unknown,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+  ): Promise<SharedOutcome> {
+    this.#settings.onError(key, error);
+    return this.#local(compute, lifetimeOf);
+  }
+
+  async #local(
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+  ): Promise<SharedOutcome> {
+    const value = await compute();
+    const lifetime = lifetimeOf(value);
+    const text = this.#settings.serializer.serialize(value);
+    return { value: this.#settings.serializer.deserialize(text), lifetime };
+  }
+
+  // How long a copy of a value that expires at `expiresAt` is kept here.
+  #localLifetime(expiresAt: number): number {
+    const remaining = expiresAt - Date.now();
+    return this.#store.notifies
+      ? remaining
+      : Math.min(remaining, this.#settings.localTtl);
+  }
+
+  // `operation`, or a rejection once it has taken `ms`.
+  #bounded<T>(operation: Promise<T>, ms: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreTimeoutError(`the store took over ${ms} ms`)),
+        ms,
+      );
+    });
+    // A late rejection of the operation must not go unhandled.
+    operation.catch(() => {});
+    return Promise.race([operation, timeout]).finally(() =>
+      clearTimeout(timer)
+    );
+  }
+}
