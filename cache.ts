@@ -43,6 +43,12 @@ import { SchedulerGuard } from "./scheduler_guard.ts";
 import { jsonSerializer } from "./serializer.ts";
 import { type SharedOutcome, SharedTier, type StoreEvent } from "./store.ts";
 import { encodeKey, encodeKeyOf } from "./store_key.ts";
+import {
+  EncodedKey,
+  isPlainPrimitive,
+  isPrimitiveList,
+  SharedKeys,
+} from "./shared_keys.ts";
 import { type Fallback, Fallbacks, type Timing } from "./stale.ts";
 import { ExpiryQueue } from "./ttl.ts";
 
@@ -146,6 +152,11 @@ export class AsyncLruCache<R> {
   readonly #onEvent: ((event: CacheEvent) => void) | undefined;
   // Absent without a store.
   readonly #shared: SharedTier | undefined;
+  readonly #sharedKeys: SharedKeys | undefined;
+  // Whether a call of up to two arguments must be looked at before the fast
+  // path: on a closed cache, or one with a store, where objects are keyed
+  // by their encoding.
+  #checkShortCalls = false;
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
@@ -217,6 +228,8 @@ export class AsyncLruCache<R> {
         },
         onError: (key, error) => this.#storeFailed(key, error),
       });
+      this.#sharedKeys = new SharedKeys();
+      this.#checkShortCalls = true;
     }
     this.#key = options.key;
     this.#passSignal = options.signal;
@@ -231,7 +244,7 @@ export class AsyncLruCache<R> {
 
   /** Whether keys come from the arguments themselves rather than a `key` option. */
   get usesArgumentKeys(): boolean {
-    return this.#key === undefined && this.#shared === undefined;
+    return this.#key === undefined;
   }
 
   /** Whether the cache shares a store with other processes. */
@@ -258,7 +271,12 @@ export class AsyncLruCache<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    if (this.#closed) return this.call(thisArg, listOf(arity, first, second));
+    if (
+      this.#checkShortCalls &&
+      (this.#closed || !isPlainPrimitive(first) || !isPlainPrimitive(second))
+    ) {
+      return this.call(thisArg, listOf(arity, first, second));
+    }
     const key = arity === 1
       ? first
       : this.#argumentsKeys.findShort(arity, first, second);
@@ -384,8 +402,9 @@ export class AsyncLruCache<R> {
     let key: string;
     let removed: boolean;
     try {
-      key = this.#keyOf(thisArg, args) as string;
-      removed = this.#invalidateLocal(thisArg, args, key);
+      const local = this.#keyOf(thisArg, args);
+      key = local === ABSENT ? encodeKey(args) : this.#storeKeyOf(local);
+      removed = this.#invalidateLocal(thisArg, args, local);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -440,6 +459,7 @@ export class AsyncLruCache<R> {
       return Promise.reject(error);
     }
     this.#closed = true;
+    this.#checkShortCalls = true;
     this.#expiry?.clear();
     if (!wait) {
       this.#abandoning = true;
@@ -663,7 +683,7 @@ export class AsyncLruCache<R> {
       this.#inflight.orphan(flight);
       if (this.#abandoning) this.#abandon(flight, abandonedError(this.#name));
     } else {
-      if (key === ABSENT) key = this.#argumentsKeys.intern(args);
+      if (key === ABSENT) key = this.#intern(args);
       flight.key = key;
       if (this.#keeping?.needsArguments === true) {
         flight.args = Array.from(args);
@@ -671,6 +691,7 @@ export class AsyncLruCache<R> {
       const slot = this.#entries.find(key);
       if (slot === undefined) {
         this.#entries.add(key, flight);
+        this.#sharedKeys?.remember(this.#storeKeyOf(key), key);
         this.#evictOverflow();
       } else if (
         this.#entries.kind(slot) !== RUNNING &&
@@ -689,9 +710,12 @@ export class AsyncLruCache<R> {
 
   #keyOf(thisArg: unknown, args: ArrayLike<unknown>): unknown {
     if (this.#shared !== undefined) {
-      return this.#key === undefined
-        ? encodeKey(Array.from(args))
-        : encodeKeyOf(this.#key.apply(thisArg, args as unknown[]));
+      if (this.#key !== undefined) {
+        return encodeKeyOf(this.#key.apply(thisArg, args as unknown[]));
+      }
+      if (!isPrimitiveList(args)) {
+        return this.#sharedKeys!.find(encodeKey(args)) ?? ABSENT;
+      }
     }
     if (this.#key !== undefined) {
       return this.#key.apply(thisArg, args as unknown[]);
@@ -722,7 +746,7 @@ export class AsyncLruCache<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
     const controller = this.#passSignal ? new AbortController() : undefined;
     if (this.#shared !== undefined) {
-      return this.#sharedMiss(thisArg, args, key as string, controller, signal);
+      return this.#sharedMiss(thisArg, args, key, controller, signal);
     }
     let result: unknown;
     try {
@@ -738,15 +762,16 @@ export class AsyncLruCache<R> {
   #sharedMiss(
     thisArg: unknown,
     args: ArrayLike<unknown>,
-    key: string,
+    key: unknown,
     controller: AbortController | undefined,
     signal: AbortSignal | undefined,
   ): Promise<R> {
     const shared = this.#shared!;
     shared.listen((event) => this.#storeChanged(event));
     const argList = Array.from(args);
+    if (key === ABSENT) key = this.#intern(argList);
     const result = shared.run(
-      key,
+      this.#storeKeyOf(key),
       () => this.#callFn(thisArg, argList, controller),
       (value) => this.#keeping!.lifetimeOf(value, argList),
     );
@@ -756,24 +781,37 @@ export class AsyncLruCache<R> {
   // Another process changed the store: the local copies it concerns go.
   #storeChanged(event: StoreEvent): void {
     if (event.type === "clear") {
-      for (const flight of this.#entries.runningWork()) {
-        this.#inflight.orphan(flight);
-      }
-      this.#entries.clear();
-      this.#expiry?.clear();
-      this.#fallbacks?.clear();
-      if (this.#timings !== undefined) this.#timings = [];
+      this.#dropAllEntries();
     } else {
-      const slot = this.#entries.find(event.key);
+      const local = this.#sharedKeys!.localKeyOf(event.key);
+      const slot = local === undefined ? undefined : this.#entries.find(local);
       if (slot !== undefined) this.#removeEntry(slot);
     }
     this.#afterChange();
   }
 
+  // The local key of new entry for `args`, whose key is not interned yet.
+  #intern(args: ArrayLike<unknown>): unknown {
+    return this.#shared !== undefined && !isPrimitiveList(args)
+      ? this.#sharedKeys!.intern(encodeKey(args), args)
+      : this.#argumentsKeys.intern(args);
+  }
+
+  // The store key of the entry whose local key is `key`.
+  #storeKeyOf(key: unknown): string {
+    if (this.#key !== undefined) return key as string;
+    if (key instanceof EncodedKey) return key.text;
+    if (key instanceof ArgumentsKey) return encodeKey(key.args);
+    return encodeKey([key]);
+  }
+
   // The store failed or timed out; the call it concerned went on without it.
   #storeFailed(key: string | undefined, _error: unknown): void {
     this.#storeErrors++;
-    this.#emit("error", key);
+    this.#emit(
+      "error",
+      key === undefined ? undefined : this.#sharedKeys!.localKeyOf(key) ?? key,
+    );
     this.#afterChange();
   }
 
@@ -787,6 +825,15 @@ export class AsyncLruCache<R> {
     key: unknown,
   ): Promise<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
+    if (this.#shared !== undefined) {
+      return this.#sharedMiss(
+        thisArg,
+        listOf(arity, first, second),
+        key,
+        this.#passSignal ? new AbortController() : undefined,
+        undefined,
+      );
+    }
     const fn = this.#fn;
     let result: unknown;
     let controller: AbortController | undefined;
@@ -831,12 +878,13 @@ export class AsyncLruCache<R> {
     purpose = MISS,
   ): Promise<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
-    if (key === ABSENT) key = this.#argumentsKeys.intern(args!);
+    if (key === ABSENT) key = this.#intern(args!);
     const flight = this.#inflight.start(controller);
     flight.key = key;
     flight.purpose = purpose;
     if (this.#keeping?.needsArguments === true) flight.args = Array.from(args!);
     const displaced = this.#entries.add(key, flight);
+    this.#sharedKeys?.remember(this.#storeKeyOf(key), key);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
     this.#evictOverflow();
     this.#misses++;
@@ -1259,6 +1307,7 @@ export class AsyncLruCache<R> {
   // about to settle. The entry goes first: settling may call user code.
   #dropEntry(slot: Slot): void {
     const key = this.#entries.remove(slot);
+    this.#sharedKeys?.forget(this.#storeKeyOf(key), key);
     this.#releaseKey(key);
     this.#expiry?.cancel(slot);
     if (this.#timings !== undefined) this.#timings[slot] = undefined;
@@ -1275,20 +1324,13 @@ export class AsyncLruCache<R> {
   // Lets an interned argument list go once neither an entry nor a fallback
   // holds it.
   #releaseKey(key: unknown): void {
-    if (this.#key === undefined && this.#fallbacks?.has(key) !== true) {
-      this.#argumentsKeys.release(key);
-    }
+    if (this.#key !== undefined || this.#fallbacks?.has(key) === true) return;
+    if (key instanceof EncodedKey) this.#sharedKeys!.release(key);
+    else this.#argumentsKeys.release(key);
   }
 
   #clearEntries(): void {
-    for (const flight of this.#entries.runningWork()) {
-      this.#inflight.orphan(flight);
-    }
-    this.#entries.clear();
-    this.#argumentsKeys.clear();
-    this.#expiry?.clear();
-    this.#fallbacks?.clear();
-    if (this.#timings !== undefined) this.#timings = [];
+    this.#dropAllEntries();
     this.#hits =
       this.#misses =
       this.#staleHits =
@@ -1298,12 +1340,29 @@ export class AsyncLruCache<R> {
     this.#expirations = this.#invalidations = this.#storeErrors = 0;
   }
 
+  // Drops every entry and fallback; the counters stay.
+  #dropAllEntries(): void {
+    for (const flight of this.#entries.runningWork()) {
+      this.#inflight.orphan(flight);
+    }
+    this.#entries.clear();
+    this.#argumentsKeys.clear();
+    this.#sharedKeys?.clear();
+    this.#expiry?.clear();
+    this.#fallbacks?.clear();
+    if (this.#timings !== undefined) this.#timings = [];
+  }
+
   // Queues an event for onEvent, if there is one.
   #emit(type: CacheEventType, key: unknown): void {
     if (this.#onEvent === undefined) return;
-    const shown = this.#key === undefined && key instanceof ArgumentsKey
-      ? key.args
-      : key;
+    let shown = key;
+    if (this.#key === undefined) {
+      if (key instanceof ArgumentsKey) shown = key.args;
+      else if (key instanceof EncodedKey) {
+        shown = key.args.length === 1 ? key.args[0] : key.args;
+      }
+    }
     this.#effects.push({ event: { type, key: shown } });
   }
 

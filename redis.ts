@@ -68,6 +68,8 @@ interface IoRedisClient {
   duplicate(): IoRedisClient;
   subscribe(channel: string): Promise<unknown>;
   quit(): Promise<unknown>;
+  disconnect(): void;
+  readonly status: string;
   on(
     event: "message",
     listener: (channel: string, message: string) => void,
@@ -175,12 +177,25 @@ function connectionOf(client: unknown): Connection {
         await subscriber.subscribe(channel);
         return {
           async close() {
-            // quit() resolves before the socket is closed.
+            // quit() resolves before the socket is closed, and waits for a
+            // server that is down; disconnect() stops the reconnecting.
             const ended = new Promise<void>((resolve) =>
               subscriber.once("end", resolve)
             );
-            await subscriber.quit();
-            await ended;
+            if (subscriber.status === "ready") {
+              await subscriber.quit().catch(() => subscriber.disconnect());
+              await ended;
+              return;
+            }
+            // Between reconnection attempts there is no socket to close, and
+            // no "end" follows; a connection being opened ends soon.
+            subscriber.disconnect();
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await Promise.race([
+              ended,
+              new Promise((resolve) => timer = setTimeout(resolve, 100)),
+            ]);
+            clearTimeout(timer);
           },
         };
       },

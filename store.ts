@@ -256,6 +256,8 @@ export class SharedTier {
   // Waits in progress, to end on close.
   readonly #closing = new AbortController();
   #subscription: Promise<StoreSubscription | undefined> | undefined;
+  // Whether the subscription has been opened, or has failed to open.
+  #subscribed = false;
 
   constructor(store: CacheStore, settings: SharedTierSettings) {
     this.#store = store;
@@ -279,6 +281,15 @@ export class SharedTier {
     lifetimeOf: (value: unknown) => number,
   ): Promise<SharedOutcome> {
     const { lease, storeTimeout } = this.#settings;
+    // A value read before the subscription is open would miss invalidations
+    // sent meanwhile; a subscription that takes too long is given up on.
+    if (!this.#subscribed && this.#subscription !== undefined) {
+      try {
+        await this.#bounded(this.#subscription, storeTimeout);
+      } catch (error) {
+        this.#settings.onError(key, error);
+      }
+    }
     for (;;) {
       let found: ReadOrLease;
       const reading = this.#store.readOrLease(key, lease);
@@ -337,7 +348,11 @@ export class SharedTier {
     this.#subscription ??= this.#store.subscribe(
       listener,
       (error) => this.#settings.onError(undefined, error),
-    ).catch((error) => {
+    ).then((subscription) => {
+      this.#subscribed = true;
+      return subscription;
+    }, (error) => {
+      this.#subscribed = true;
       this.#settings.onError(undefined, error);
       return undefined;
     });
