@@ -153,10 +153,6 @@ export class AsyncLruCache<R> {
   // Absent without a store.
   readonly #shared: SharedTier | undefined;
   readonly #sharedKeys: SharedKeys | undefined;
-  // Whether a call of up to two arguments must be looked at before the fast
-  // path: on a closed cache, or one with a store, where objects are keyed
-  // by their encoding.
-  #checkShortCalls = false;
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
@@ -229,7 +225,6 @@ export class AsyncLruCache<R> {
         onError: (key, error) => this.#storeFailed(key, error),
       });
       this.#sharedKeys = new SharedKeys();
-      this.#checkShortCalls = true;
     }
     this.#key = options.key;
     this.#passSignal = options.signal;
@@ -271,12 +266,9 @@ export class AsyncLruCache<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    if (
-      this.#checkShortCalls &&
-      (this.#closed || !isPlainPrimitive(first) || !isPlainPrimitive(second))
-    ) {
-      return this.call(thisArg, listOf(arity, first, second));
-    }
+    // With a store, objects are keyed by their encoding, never as they are:
+    // looked up as they are, they miss, and #missShort sends them to call().
+    if (this.#closed) return this.call(thisArg, listOf(arity, first, second));
     const key = arity === 1
       ? first
       : this.#argumentsKeys.findShort(arity, first, second);
@@ -459,7 +451,6 @@ export class AsyncLruCache<R> {
       return Promise.reject(error);
     }
     this.#closed = true;
-    this.#checkShortCalls = true;
     this.#expiry?.clear();
     if (!wait) {
       this.#abandoning = true;
@@ -770,12 +761,21 @@ export class AsyncLruCache<R> {
     shared.listen((event) => this.#storeChanged(event));
     const argList = Array.from(args);
     if (key === ABSENT) key = this.#intern(argList);
+    const storeKey = this.#storeKeyOf(key);
     const result = shared.run(
-      this.#storeKeyOf(key),
+      storeKey,
       () => this.#callFn(thisArg, argList, controller),
       (value) => this.#keeping!.lifetimeOf(value, argList),
     );
-    return this.#admit(result, controller, key, argList, signal, SHARED_MISS);
+    return this.#admit(
+      result,
+      controller,
+      key,
+      argList,
+      signal,
+      SHARED_MISS,
+      storeKey,
+    );
   }
 
   // Another process changed the store: the local copies it concerns go.
@@ -826,6 +826,9 @@ export class AsyncLruCache<R> {
   ): Promise<R> {
     if (this.#guard !== undefined) this.#checkScheduler();
     if (this.#shared !== undefined) {
+      if (!isPlainPrimitive(first) || !isPlainPrimitive(second)) {
+        return this.call(thisArg, listOf(arity, first, second));
+      }
       return this.#sharedMiss(
         thisArg,
         listOf(arity, first, second),
@@ -876,6 +879,7 @@ export class AsyncLruCache<R> {
     args: ArrayLike<unknown> | undefined,
     signal: AbortSignal | undefined,
     purpose = MISS,
+    storeKey?: string,
   ): Promise<R> {
     if (this.#closed) return this.#startAfterClose(result, controller, signal);
     if (key === ABSENT) key = this.#intern(args!);
@@ -884,7 +888,7 @@ export class AsyncLruCache<R> {
     flight.purpose = purpose;
     if (this.#keeping?.needsArguments === true) flight.args = Array.from(args!);
     const displaced = this.#entries.add(key, flight);
-    this.#sharedKeys?.remember(this.#storeKeyOf(key), key);
+    this.#sharedKeys?.remember(storeKey ?? this.#storeKeyOf(key), key);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
     this.#evictOverflow();
     this.#misses++;

@@ -79,63 +79,66 @@ interface IoRedisClient {
   defineCommand(...args: unknown[]): unknown;
 }
 
-// Every value is kept as ENVELOPE, its deadline, ":", then the text, so that
-// anything else under the key reads as corrupt rather than as a value.
+// Every value is kept as ENVELOPE, the generation it was written in, ":", its
+// deadline, ":", then the text, so that anything else under the key reads as
+// corrupt rather than as a value, and a value of an older generation (from
+// before a clear) as none.
 const ENVELOPE = "alru1:";
 
-// KEYS[1] the generation key. ARGV: namespace, key, token, lease ms.
+// KEYS: generation, value, lease. ARGV: token, lease ms. Reads as the fast
+// path does, then takes the lease if the key has neither value nor lease.
 const READ_OR_LEASE = `
 local generation = redis.call('GET', KEYS[1]) or '0'
-local prefix = ARGV[1] .. ':' .. generation .. ':'
-local value = redis.call('GET', prefix .. 'v:' .. ARGV[2])
-if value then return {'value', value, generation} end
-if redis.call('SET', prefix .. 'l:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+local value = redis.call('GET', KEYS[2])
+local current = '${ENVELOPE}' .. generation .. ':'
+if value and string.sub(value, 1, string.len(current)) == current then
+  return {'value', value, generation}
+end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {'leased', generation}
 end
 return {'busy', generation}`;
 
-// ARGV: namespace, key, token, generation, envelope, px ('' for none).
+// KEYS: generation, value, lease. ARGV: token, generation, envelope, px ('' for
+// none), channel, key. A clear or an invalidation since the lease was taken
+// wins: the value is written only if the lease and the generation are still
+// the writer's.
 const WRITE = `
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[4] then return 0 end
-local prefix = ARGV[1] .. ':' .. ARGV[4] .. ':'
-local lease = prefix .. 'l:' .. ARGV[2]
-if redis.call('GET', lease) ~= ARGV[3] then return 0 end
-if ARGV[6] == '' then
-  redis.call('SET', prefix .. 'v:' .. ARGV[2], ARGV[5])
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[2], ARGV[3])
 else
-  redis.call('SET', prefix .. 'v:' .. ARGV[2], ARGV[5], 'PX', ARGV[6])
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 end
-redis.call('DEL', lease)
-redis.call('PUBLISH', ARGV[1] .. ':events', 'w:' .. ARGV[2])
+redis.call('DEL', KEYS[3])
+redis.call('PUBLISH', ARGV[5], 'w:' .. ARGV[6])
 return 1`;
 
-// ARGV: namespace, key, token, generation, lease ms.
+// KEYS: lease. ARGV: token, lease ms.
 const RENEW = `
-local lease = ARGV[1] .. ':' .. ARGV[4] .. ':l:' .. ARGV[2]
-if redis.call('GET', lease) ~= ARGV[3] then return 0 end
-redis.call('PEXPIRE', lease, ARGV[5])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
-// ARGV: namespace, key, token, generation.
+// KEYS: lease. ARGV: token, channel, key.
 const RELEASE = `
-local lease = ARGV[1] .. ':' .. ARGV[4] .. ':l:' .. ARGV[2]
-if redis.call('GET', lease) ~= ARGV[3] then return 0 end
-redis.call('DEL', lease)
-redis.call('PUBLISH', ARGV[1] .. ':events', 'r:' .. ARGV[2])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], 'r:' .. ARGV[3])
 return 1`;
 
-// ARGV: namespace, key.
+// KEYS: value, lease. ARGV: channel, key.
 const DELETE = `
-local prefix = ARGV[1] .. ':' .. (redis.call('GET', KEYS[1]) or '0') .. ':'
-local had = redis.call('DEL', prefix .. 'v:' .. ARGV[2])
-redis.call('DEL', prefix .. 'l:' .. ARGV[2])
-redis.call('PUBLISH', ARGV[1] .. ':events', 'd:' .. ARGV[2])
+local had = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[1], 'd:' .. ARGV[2])
 return had`;
 
-// ARGV: namespace.
+// KEYS: generation. ARGV: channel.
 const CLEAR = `
 redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1] .. ':events', 'c')
+redis.call('PUBLISH', ARGV[1], 'c')
 return 1`;
 
 interface RedisLease extends StoreLease {
@@ -237,8 +240,10 @@ function connectionOf(client: unknown): Connection {
  *   read again every `pollInterval` in case a message was missed.
  * - `cacheClear()` bumps a generation that is part of every key: O(1), no
  *   `KEYS` or `SCAN`; old values leave with their ttl.
- * - Scripts build their keys from the namespace, so Redis Cluster is not
- *   supported.
+ * - A read that finds a value is one `MGET` of the value and the
+ *   generation; taking a lease, writing, renewing and releasing are scripts.
+ * - Scripts touch a namespace's generation key and a key's value and lease
+ *   together, so Redis Cluster is not supported.
  *
  * @param client A connected node-redis or ioredis client.
  * @param options The namespace, and how often waiters poll.
@@ -277,6 +282,7 @@ class RedisStore implements CacheStore {
   readonly #connection: Connection;
   readonly #namespace: string;
   readonly #generationKey: string;
+  readonly #channel: string;
   readonly #pollInterval: number;
   readonly #scripts = new Map<string, string>();
   // The pub/sub connection, shared by subscriptions and waiters.
@@ -291,20 +297,30 @@ class RedisStore implements CacheStore {
     this.#connection = connection;
     this.#namespace = namespace;
     this.#generationKey = `${namespace}:generation`;
+    this.#channel = `${namespace}:events`;
     this.#pollInterval = pollInterval;
   }
 
   async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    const valueKey = this.#valueKey(key);
+    // Most reads find a value: one MGET, as fast as a GET, no script.
+    const [generation, stored] = await this.#connection.command([
+      "MGET",
+      this.#generationKey,
+      valueKey,
+    ]) as (string | null)[];
+    if (stored !== null) {
+      const value = unwrap(stored, key, generation ?? "0");
+      if (value !== undefined) return { status: "value", value };
+    }
     const token = crypto.randomUUID();
-    const reply = await this.#run(READ_OR_LEASE, [
-      this.#namespace,
-      key,
-      token,
-      String(Math.ceil(leaseMs)),
-    ]) as string[];
-    const [status, first] = reply;
+    const [status, first, current] = await this.#run(READ_OR_LEASE, [
+      this.#generationKey,
+      valueKey,
+      this.#leaseKey(key),
+    ], [token, String(Math.ceil(leaseMs))]) as string[];
     if (status === "value") {
-      return { status: "value", value: unwrap(first, key) };
+      return { status: "value", value: unwrap(first, key, current)! };
     }
     if (status === "leased") {
       const lease: RedisLease = { token, generation: first };
@@ -357,12 +373,16 @@ class RedisStore implements CacheStore {
     const remaining = value.expiresAt - Date.now();
     if (remaining <= 0) return this.release(key, lease);
     await this.#run(WRITE, [
-      this.#namespace,
-      key,
+      this.#generationKey,
+      this.#valueKey(key),
+      this.#leaseKey(key),
+    ], [
       token,
       generation,
-      `${ENVELOPE}${value.expiresAt}:${value.text}`,
+      `${ENVELOPE}${generation}:${value.expiresAt}:${value.text}`,
       remaining === Infinity ? "" : String(Math.ceil(remaining)),
+      this.#channel,
+      key,
     ]);
   }
 
@@ -371,29 +391,32 @@ class RedisStore implements CacheStore {
     lease: StoreLease,
     leaseMs: number,
   ): Promise<boolean> {
-    const { token, generation } = lease as RedisLease;
-    const renewed = await this.#run(RENEW, [
-      this.#namespace,
-      key,
-      token,
-      generation,
+    const renewed = await this.#run(RENEW, [this.#leaseKey(key)], [
+      lease.token,
       String(Math.ceil(leaseMs)),
     ]);
     return Number(renewed) === 1;
   }
 
   async release(key: string, lease: StoreLease): Promise<void> {
-    const { token, generation } = lease as RedisLease;
-    await this.#run(RELEASE, [this.#namespace, key, token, generation]);
+    await this.#run(RELEASE, [this.#leaseKey(key)], [
+      lease.token,
+      this.#channel,
+      key,
+    ]);
   }
 
   async delete(key: string): Promise<boolean> {
-    const had = await this.#run(DELETE, [this.#namespace, key]);
+    const had = await this.#run(
+      DELETE,
+      [this.#valueKey(key), this.#leaseKey(key)],
+      [this.#channel, key],
+    );
     return Number(had) > 0;
   }
 
   async clear(): Promise<void> {
-    await this.#run(CLEAR, [this.#namespace]);
+    await this.#run(CLEAR, [this.#generationKey], [this.#channel]);
   }
 
   async subscribe(
@@ -420,7 +443,7 @@ class RedisStore implements CacheStore {
 
   #openSubscriber(): Promise<{ close(): Promise<void> }> {
     this.#subscriber ??= this.#connection.subscriber(
-      `${this.#namespace}:events`,
+      this.#channel,
       (message) => this.#message(message),
       (error) => this.#failed(error),
     ).catch((error) => {
@@ -456,45 +479,68 @@ class RedisStore implements CacheStore {
     for (const { onError } of this.#listeners) onError(error);
   }
 
+  #valueKey(key: string): string {
+    return `${this.#namespace}:v:${key}`;
+  }
+
+  #leaseKey(key: string): string {
+    return `${this.#namespace}:l:${key}`;
+  }
+
   // Runs a script by its digest, loading it on first use or after a flush.
-  async #run(script: string, args: string[]): Promise<unknown> {
-    let sha = this.#scripts.get(script);
+  async #run(
+    script: string,
+    keys: string[],
+    args: string[],
+  ): Promise<unknown> {
+    const call = (sha: string) =>
+      this.#connection.command([
+        "EVALSHA",
+        sha,
+        String(keys.length),
+        ...keys,
+        ...args,
+      ]);
+    const sha = this.#scripts.get(script);
     if (sha !== undefined) {
       try {
-        return await this.#connection.command([
-          "EVALSHA",
-          sha,
-          "1",
-          this.#generationKey,
-          ...args,
-        ]);
+        return await call(sha);
       } catch (error) {
         if (!String((error as Error)?.message).includes("NOSCRIPT")) {
           throw error;
         }
       }
     }
-    sha = String(await this.#connection.command(["SCRIPT", "LOAD", script]));
-    this.#scripts.set(script, sha);
-    return this.#connection.command([
-      "EVALSHA",
-      sha,
-      "1",
-      this.#generationKey,
-      ...args,
-    ]);
+    const loaded = String(
+      await this.#connection.command(["SCRIPT", "LOAD", script]),
+    );
+    this.#scripts.set(script, loaded);
+    return call(loaded);
   }
 }
 
-function unwrap(stored: string, key: string): StoredValue {
-  const end = stored.indexOf(":", ENVELOPE.length);
-  const expiresAt = Number(stored.slice(ENVELOPE.length, end));
-  if (!stored.startsWith(ENVELOPE) || end === -1 || Number.isNaN(expiresAt)) {
+// The value in `stored` if it is of `generation`; undefined if it is of
+// another (a clear came since).
+function unwrap(
+  stored: string,
+  key: string,
+  generation: string,
+): StoredValue | undefined {
+  const generationEnd = stored.indexOf(":", ENVELOPE.length);
+  const deadlineEnd = stored.indexOf(":", generationEnd + 1);
+  const expiresAt = Number(stored.slice(generationEnd + 1, deadlineEnd));
+  if (
+    !stored.startsWith(ENVELOPE) || generationEnd === -1 ||
+    deadlineEnd === -1 || Number.isNaN(expiresAt)
+  ) {
     throw new TypeError(
       `redisStore found a value for key ${
         JSON.stringify(key)
       } that it did not write (not its envelope)`,
     );
   }
-  return { text: stored.slice(end + 1), expiresAt };
+  if (stored.slice(ENVELOPE.length, generationEnd) !== generation) {
+    return undefined;
+  }
+  return { text: stored.slice(deadlineEnd + 1), expiresAt };
 }

@@ -231,6 +231,20 @@ export interface SharedTierSettings {
   onError(key: string | undefined, error: unknown): void;
 }
 
+interface Deadline {
+  readonly at: number;
+  readonly ms: number;
+  readonly reject: (error: unknown) => void;
+}
+
+// Lets a process exit while a timer of this module is armed.
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
+    .Deno;
+  if (typeof timer === "number") deno?.unrefTimer?.(timer);
+  else (timer as { unref?(): void }).unref?.();
+}
+
 interface Renewal {
   timer: ReturnType<typeof setTimeout> | undefined;
   stopped: boolean;
@@ -255,6 +269,9 @@ export class SharedTier {
   readonly #renewals = new Set<Renewal>();
   // Waits in progress, to end on close.
   readonly #closing = new AbortController();
+  // Store operations in progress, and the one timer that fails the late.
+  readonly #deadlines = new Set<Deadline>();
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
   #subscription: Promise<StoreSubscription | undefined> | undefined;
   // Whether the subscription has been opened, or has failed to open.
   #subscribed = false;
@@ -361,6 +378,12 @@ export class SharedTier {
   /** Stops listening, ends waits, and releases every lease still held. */
   async close(): Promise<void> {
     this.#closing.abort(CLOSED);
+    // The watchdog goes once no operation needs it; until then it stops by
+    // itself when the last one settles or times out.
+    if (this.#deadlines.size === 0) {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    }
     for (const renewal of this.#renewals) this.#stopRenewing(renewal);
     const releases = [...this.#held].map(([lease, key]) =>
       this.#release(key, lease)
@@ -480,7 +503,56 @@ export class SharedTier {
   }
 
   // `operation`, or a rejection once it has taken `ms`.
+  // `operation`, or a rejection once it has taken `ms`. One watchdog timer
+  // serves every operation in progress: a timer per operation would cost as
+  // much as a round trip to a local server.
   #bounded<T>(operation: Promise<T>, ms: number): Promise<T> {
+    if (this.#closing.signal.aborted) return this.#boundedAlone(operation, ms);
+    return new Promise<T>((resolve, reject) => {
+      const deadline: Deadline = { at: performance.now() + ms, ms, reject };
+      this.#deadlines.add(deadline);
+      this.#watch();
+      const settled = () => {
+        this.#deadlines.delete(deadline);
+        // A closed tier leaves no timer once nothing is in progress.
+        if (this.#deadlines.size === 0 && this.#closing.signal.aborted) {
+          clearTimeout(this.#watchdog);
+          this.#watchdog = undefined;
+        }
+      };
+      operation.then((value) => {
+        settled();
+        resolve(value);
+      }, (error) => {
+        settled();
+        reject(error);
+      });
+    });
+  }
+
+  // Arms the watchdog unless it is armed. It fires every quarter of
+  // storeTimeout while operations are in progress, and stops once none is.
+  #watch(): void {
+    if (this.#watchdog !== undefined) return;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const now = performance.now();
+      for (const deadline of this.#deadlines) {
+        if (deadline.at <= now) {
+          this.#deadlines.delete(deadline);
+          deadline.reject(
+            new StoreTimeoutError(`the store took over ${deadline.ms} ms`),
+          );
+        }
+      }
+      if (this.#deadlines.size > 0) this.#watch();
+    }, Math.max(1, this.#settings.storeTimeout / 4));
+    unref(this.#watchdog);
+  }
+
+  // After close, operations (an invalidation, say) get a timer each, so that
+  // nothing is left armed.
+  #boundedAlone<T>(operation: Promise<T>, ms: number): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -36,7 +36,7 @@ async function plant(
     const text = typeof value === "string"
       ? value
       : `alru1:${value.expiresAt}:${value.text}`;
-    await redisCommand(target, "SET", `${namespace}:0:v:${key}`, text);
+    await redisCommand(target, "SET", `${namespace}:v:${key}`, text);
   }
 }
 
@@ -153,7 +153,7 @@ for (const backend of BACKENDS) {
               await redisCommand(
                 where.target,
                 "EXISTS",
-                `${namespace}:0:${kind}:${key}`,
+                `${namespace}:${kind}:${key}`,
               ),
               0,
               `${kind === "v" ? "a value" : "a lease"} left for ${name}`,

@@ -47,7 +47,7 @@ async function leaseHeld(
     ]);
     return entry.value !== null && entry.value.until > Date.now();
   }
-  return await redisCommand(target, "EXISTS", `${namespace}:0:l:${key}`) === 1;
+  return await redisCommand(target, "EXISTS", `${namespace}:l:${key}`) === 1;
 }
 
 for (const backend of BACKENDS) {
