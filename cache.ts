@@ -760,8 +760,10 @@ export class AsyncLruCache<R> {
     const shared = this.#shared!;
     shared.listen((event) => this.#storeChanged(event));
     const argList = Array.from(args);
-    if (key === ABSENT) key = this.#intern(argList);
-    const storeKey = this.#storeKeyOf(key);
+    // The store is user code: the key is interned by #admit, after it.
+    const storeKey = key === ABSENT
+      ? encodeKey(argList)
+      : this.#storeKeyOf(key);
     const result = shared.run(
       storeKey,
       () => this.#callFn(thisArg, argList, controller),
