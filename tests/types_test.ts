@@ -1,18 +1,33 @@
-import assert from "node:assert/strict";
-import { alruCache } from "../mod.ts";
+/**
+ * The public types, checked at compile time: a regression makes `deno check`
+ * (and so the test task) fail before anything runs. Each test also runs what
+ * it types, so that the types describe code that works.
+ */
 
-// These tests are mostly checked by the type checker: a regression makes
-// `deno check` (and so the test task) fail before anything runs.
+import assert from "node:assert/strict";
+import {
+  alruCache,
+  cacheOf,
+  type CacheStats,
+  type CacheStore,
+  ManualClock,
+} from "../mod.ts";
+
+// Whether A and B are the same type, not merely assignable one way.
+type IsExact<A, B> = (<T>() => T extends A ? 1 : 2) extends
+  (<T>() => T extends B ? 1 : 2) ? true : false;
+
+function assertType<T extends true>(_check: T): void {}
 
 Deno.test("the parameters come from fn, not from the key option", async () => {
   const describe = alruCache(
     (id: number, label?: string) => Promise.resolve(`${id}:${label}`),
     { key: (id: number) => id },
   );
+  assertType<IsExact<Parameters<typeof describe>, [number, string?]>>(true);
+  assertType<IsExact<ReturnType<typeof describe>, Promise<string>>>(true);
   assert.equal(await describe(1, "a"), "1:a");
   assert.equal(await describe(1), "1:a", "one key for both calls");
-  const typed: (id: number, label?: string) => Promise<string> = describe;
-  assert.equal(typeof typed, "function");
 });
 
 Deno.test("with signal: true the cached function drops the trailing signal", async () => {
@@ -21,10 +36,70 @@ Deno.test("with signal: true the cached function drops the trailing signal", asy
       Promise.resolve(signal.aborted ? -1 : id),
     { signal: true, key: (id) => id },
   );
+  assertType<IsExact<Parameters<typeof load>, [number]>>(true);
   assert.equal(await load(3), 3);
-  const misuse = () => {
-    // @ts-expect-error: the signal is the cache's to pass, not the caller's
-    load(3, new AbortController().signal);
-  };
-  assert.equal(typeof misuse, "function");
+});
+
+Deno.test("ttl and shouldCache functions get the resolved value and the arguments", async () => {
+  const clock = new ManualClock();
+  const token = alruCache(
+    (scope: string) => Promise.resolve({ scope, expiresIn: 1_000 }),
+    {
+      clock,
+      ttl: (value, args) => {
+        assertType<
+          IsExact<typeof value, { scope: string; expiresIn: number }>
+        >(true);
+        assertType<IsExact<typeof args, [string]>>(true);
+        return value.expiresIn;
+      },
+      shouldCache: (value) => value.scope !== "",
+    },
+  );
+  assert.equal((await token("read")).expiresIn, 1_000);
+  await token.cacheClose();
+});
+
+Deno.test("a decorator's options type the value its method must resolve to", async () => {
+  class Auth {
+    @alruCache({ ttl: (token: { ttl: number }) => token.ttl })
+    token(_scope: string): Promise<{ ttl: number }> {
+      return Promise.resolve({ ttl: 60_000 });
+    }
+  }
+  class Wrong {
+    // @ts-expect-error: the method does not resolve to what ttl takes
+    @alruCache({ ttl: (token: { ttl: number }) => token.ttl })
+    token(_scope: string): Promise<string> {
+      return Promise.resolve("no ttl here");
+    }
+  }
+  const auth = new Auth();
+  assert.equal((await auth.token("read")).ttl, 60_000);
+  await cacheOf(auth.token).cacheClose();
+  assert.equal(typeof Wrong, "function");
+});
+
+Deno.test("with a store, invalidating and clearing return promises, and stats count store errors", () => {
+  // The store overload, picked by the options' type alone.
+  const make = (store: CacheStore) =>
+    alruCache((n: number) => Promise.resolve(n), { ttl: 1_000, store });
+  type WithStore = ReturnType<typeof make>;
+  assertType<
+    IsExact<ReturnType<WithStore["cacheInvalidate"]>, Promise<boolean>>
+  >(true);
+  assertType<IsExact<ReturnType<WithStore["cacheClear"]>, Promise<void>>>(
+    true,
+  );
+  assertType<
+    IsExact<ReturnType<WithStore["cacheStats"]>, Required<CacheStats>>
+  >(true);
+  // Without one, they stay synchronous.
+  const plain = alruCache((n: number) => Promise.resolve(n));
+  assertType<IsExact<ReturnType<typeof plain.cacheInvalidate>, boolean>>(
+    true,
+  );
+  assertType<IsExact<ReturnType<typeof plain.cacheClear>, void>>(true);
+  assert.equal(typeof make, "function");
+  assert.equal(plain.cacheInvalidate(1), false);
 });
