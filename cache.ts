@@ -242,11 +242,6 @@ export class AsyncLruCache<R> {
     return this.#key === undefined;
   }
 
-  /** Whether the cache shares a store with other processes. */
-  get shared(): boolean {
-    return this.#shared !== undefined;
-  }
-
   // Whether entries may outlive their lifetime as stale values or fallbacks,
   // or failures be kept: then settled entries have timings.
   get #keepsPast(): boolean {

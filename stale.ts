@@ -91,10 +91,8 @@ export class Fallbacks {
     return this.#values.delete(key);
   }
 
-  /** Forgets every value; returns their keys. */
-  clear(): unknown[] {
-    const keys = [...this.#values.keys()];
+  /** Forgets every value. */
+  clear(): void {
     this.#values.clear();
-    return keys;
   }
 }
