@@ -231,6 +231,16 @@ export interface SharedTierSettings {
   onError(key: string | undefined, error: unknown): void;
 }
 
+// Runs a store operation; a store that throws instead of rejecting must not
+// throw through the cache's call.
+function attempt<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return operation();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 interface Deadline {
   readonly at: number;
   readonly ms: number;
@@ -281,11 +291,6 @@ export class SharedTier {
     this.#settings = settings;
   }
 
-  /** Whether the store tells this process of other processes' changes. */
-  get notifies(): boolean {
-    return this.#store.notifies;
-  }
-
   /**
    * Gets `key`'s value from the store, or computes it once across the
    * processes: `compute` runs the function (here, in this process, under the
@@ -309,7 +314,7 @@ export class SharedTier {
     }
     for (;;) {
       let found: ReadOrLease;
-      const reading = this.#store.readOrLease(key, lease);
+      const reading = attempt(() => this.#store.readOrLease(key, lease));
       try {
         found = await this.#bounded(reading, storeTimeout);
       } catch (error) {
@@ -349,12 +354,18 @@ export class SharedTier {
 
   /** Drops `key` from the store and tells the other processes. */
   invalidate(key: string): Promise<boolean> {
-    return this.#bounded(this.#store.delete(key), this.#settings.storeTimeout);
+    return this.#bounded(
+      attempt(() => this.#store.delete(key)),
+      this.#settings.storeTimeout,
+    );
   }
 
   /** Clears the namespace and tells the other processes. */
   clear(): Promise<void> {
-    return this.#bounded(this.#store.clear(), this.#settings.storeTimeout);
+    return this.#bounded(
+      attempt(() => this.#store.clear()),
+      this.#settings.storeTimeout,
+    );
   }
 
   /**
@@ -362,9 +373,11 @@ export class SharedTier {
    * subscribe is reported, and the cache goes on without.
    */
   listen(listener: (event: StoreEvent) => void): void {
-    this.#subscription ??= this.#store.subscribe(
-      listener,
-      (error) => this.#settings.onError(undefined, error),
+    this.#subscription ??= attempt(() =>
+      this.#store.subscribe(
+        listener,
+        (error) => this.#settings.onError(undefined, error),
+      )
     ).then((subscription) => {
       this.#subscribed = true;
       return subscription;
@@ -424,7 +437,7 @@ export class SharedTier {
     if (outcome.lifetime > 0) {
       try {
         await this.#bounded(
-          this.#store.write(key, { text, expiresAt }, lease),
+          attempt(() => this.#store.write(key, { text, expiresAt }, lease)),
           this.#settings.storeTimeout,
         );
         return outcome;
@@ -445,7 +458,7 @@ export class SharedTier {
     const every = Math.max(1, Math.floor(this.#settings.lease / 3));
     const renew = () => {
       this.#bounded(
-        this.#store.renew(key, lease, this.#settings.lease),
+        attempt(() => this.#store.renew(key, lease, this.#settings.lease)),
         this.#settings.storeTimeout,
       ).catch((error) => this.#settings.onError(key, error)).finally(() => {
         if (!renewal.stopped) renewal.timer = setTimeout(renew, every);
@@ -465,7 +478,7 @@ export class SharedTier {
   async #release(key: string, lease: StoreLease): Promise<void> {
     try {
       await this.#bounded(
-        this.#store.release(key, lease),
+        attempt(() => this.#store.release(key, lease)),
         this.#settings.storeTimeout,
       );
     } catch (error) {
