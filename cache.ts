@@ -1326,8 +1326,11 @@ export class AsyncLruCache<R> {
   // holds it.
   #releaseKey(key: unknown): void {
     if (this.#key !== undefined || this.#fallbacks?.has(key) === true) return;
-    if (key instanceof EncodedKey) this.#sharedKeys!.release(key);
-    else this.#argumentsKeys.release(key);
+    if (this.#sharedKeys !== undefined && key instanceof EncodedKey) {
+      this.#sharedKeys.release(key);
+    } else {
+      this.#argumentsKeys.release(key);
+    }
   }
 
   #clearEntries(): void {
