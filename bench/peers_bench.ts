@@ -140,7 +140,7 @@ const peersWithTtl: [name: string, make: () => Load][] = [
   ["minimal LRU of promises", minimalLru],
 ];
 
-/** Every case's name, in order, for tools/bench_report.ts. */
+/** Every case's name, in order, for bench/report.ts. */
 export const CASES: string[] = [];
 
 function register(
@@ -157,7 +157,7 @@ async function warm(call: Load, keys: number): Promise<void> {
 }
 
 // Setup runs in the first iteration rather than at load time, so that a run
-// filtered to one group (as tools/bench_report.ts does) builds and warms only
+// filtered to one group (as bench/report.ts does) builds and warms only
 // that group's caches, and no other group's garbage is in its heap.
 function lazily(
   setup: () => Promise<Load> | Load,

@@ -18,7 +18,7 @@
  * throwaway server:
  *
  * ```sh
- * deno run --allow-all tools/redis.ts -- deno bench --allow-all bench/shared_bench.ts
+ * deno run --allow-all tools/redis.ts -- deno task bench bench/shared_bench.ts
  * ```
  *
  * On a machine of two cores, a loopback round trip takes 20 µs when the
@@ -57,7 +57,7 @@ const url = Deno.env.get("REDIS_URL");
 if (url === undefined) {
   console.error(
     "shared_bench.ts: REDIS_URL is not set, so its cases are skipped; run " +
-      "`deno run --allow-all tools/redis.ts -- deno bench --allow-all " +
+      "`deno run --allow-all tools/redis.ts -- deno bench --config bench/deno.json --allow-all " +
       "bench/shared_bench.ts`",
   );
 }

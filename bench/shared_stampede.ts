@@ -11,7 +11,7 @@
  * per call. Run it by hand, with a throwaway server:
  *
  * ```sh
- * deno run --allow-all tools/redis.ts -- deno run --allow-all bench/shared_stampede.ts
+ * deno run --allow-all tools/redis.ts -- deno run --config bench/deno.json --allow-all bench/shared_stampede.ts
  * ```
  *
  * Options: `--rounds=N` (default 3), `--processes=N` (4), `--calls=N` (100),

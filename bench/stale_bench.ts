@@ -9,7 +9,7 @@
  * stale, and the wait for the refreshes that stale hits start, happen between
  * batches, outside the timed part.
  *
- * Run with `deno bench --allow-all bench/stale_bench.ts`.
+ * Run with `deno task bench bench/stale_bench.ts`.
  */
 import { alruCache, ManualClock } from "../mod.ts";
 import { LRUCache } from "lru-cache";

@@ -3,7 +3,7 @@
  * sizes, so that the numbers can be read side by side. Eight configurations
  * (function or method, bounded or unbounded, without or with ttl) run through
  * each scenario. Run with `deno task bench`, or on its own with
- * `deno bench bench/suite_bench.ts`.
+ * `deno task bench bench/suite_bench.ts`.
  *
  * Every configuration with a ttl gets a {@linkcode ManualClock}, so expiry
  * happens only when a bench advances the clock and no real timer is ever

@@ -7,8 +7,8 @@
 
 const RUNS = 3;
 const BATCH = 100; // calls per iteration in bench/peers_bench.ts
-const benchFile = new URL("../bench/peers_bench.ts", import.meta.url);
-const chartFile = new URL("../bench/peers.svg", import.meta.url);
+const benchFile = new URL("./peers_bench.ts", import.meta.url);
+const chartFile = new URL("./peers.svg", import.meta.url);
 
 interface BenchResult {
   group: string;
@@ -28,7 +28,15 @@ function escapeRegExp(text: string): string {
 
 async function bench(args: string[]): Promise<Report> {
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: ["bench", "--allow-all", "--json", ...args, benchFile.pathname],
+    args: [
+      "bench",
+      "--config",
+      new URL("./deno.json", import.meta.url).pathname,
+      "--allow-all",
+      "--json",
+      ...args,
+      benchFile.pathname,
+    ],
     stderr: "null",
     env: { NO_COLOR: "1" },
   }).output();
@@ -125,7 +133,7 @@ function chart(table: Map<string, Map<string, number>>): string {
 if (import.meta.main) {
   // Outside `deno bench`, Deno.bench registers nothing, so importing the
   // bench file only lists its cases.
-  const names = (await import("../bench/peers_bench.ts")).CASES;
+  const names = (await import("./peers_bench.ts")).CASES;
   const reports: Report[] = [];
   for (let run = 0; run < RUNS; run++) {
     console.error(`run ${run + 1} of ${RUNS}`);
