@@ -44,7 +44,7 @@ Deno.test("the README's block of the demo's output is exactly what the demo prin
   const readme = await Deno.readTextFile(
     new URL("../README.md", import.meta.url),
   );
-  const block = /`deno task demo` runs this code[^]*?```text\n([^]*?)```/.exec(
+  const block = /`deno task demo` runs[^]*?```text\n([^]*?)```/.exec(
     readme,
   );
   assert.ok(block, "README has no text block after `deno task demo` runs");
