@@ -35,6 +35,8 @@ export function deferred<T>(): Deferred<T> {
 export interface Inspectable {
   cacheInfo(): CacheInfo;
   cacheParameters(): CacheParameters;
+  /** Needed only where {@linkcode Expected} names present or absent keys. */
+  cacheContains?(...args: never[]): boolean;
 }
 
 export interface Expected {
@@ -42,22 +44,63 @@ export interface Expected {
   misses: number;
   currSize: number;
   tasks: number;
+  /** 128 unless given. */
   maxSize?: number;
+  /** false unless given. */
+  closed?: boolean;
+  /** Timers scheduled on the clock given to {@linkcode checkLru}. */
+  pending?: number;
+  /** Argument lists that must have an entry. */
+  present?: unknown[][];
+  /** Argument lists that must have none. */
+  absent?: unknown[][];
 }
 
-/** Checks the counters, the size and the in-flight count; maxSize defaults to 128. */
-export function checkLru(cached: Inspectable, expected: Expected): void {
+/**
+ * Checks the counters, the size, the in-flight count and whether the cache
+ * is closed, then the entries named present or absent and, with `clock`, the
+ * timers pending on it.
+ */
+export function checkLru(
+  cached: Inspectable,
+  expected: Expected,
+  clock?: ManualClock,
+): void {
   const info = cached.cacheInfo();
+  const parameters = cached.cacheParameters();
   assert.deepEqual(
     {
       hits: info.hits,
       misses: info.misses,
       maxSize: info.maxSize,
       currSize: info.currSize,
-      tasks: cached.cacheParameters().tasks,
+      tasks: parameters.tasks,
+      closed: parameters.closed,
     },
-    { maxSize: 128, ...expected },
+    {
+      hits: expected.hits,
+      misses: expected.misses,
+      maxSize: expected.maxSize ?? 128,
+      currSize: expected.currSize,
+      tasks: expected.tasks,
+      closed: expected.closed ?? false,
+    },
   );
+  assert.ok(parameters.tasks <= info.currSize, "tasks never exceed currSize");
+  const contains = (args: unknown[]) => {
+    assert.ok(cached.cacheContains, "cacheContains, to look for entries");
+    return cached.cacheContains(...args as never[]);
+  };
+  for (const args of expected.present ?? []) {
+    assert.equal(contains(args), true, `contains ${args}`);
+  }
+  for (const args of expected.absent ?? []) {
+    assert.equal(contains(args), false, `lacks ${args}`);
+  }
+  if (expected.pending !== undefined) {
+    assert.ok(clock, "a clock to count pending timers on");
+    assert.equal(clock.pending, expected.pending, "timers pending");
+  }
 }
 
 /** Resolves with the reason `promise` rejects with; fails if it fulfils. */
@@ -168,20 +211,227 @@ export function recordUnhandledRejections(): {
 
 /**
  * Runs `body` and fails if a promise rejection goes unhandled while it runs
- * or in the macrotask after it.
+ * or in the macrotask after it. If `body` fails, its error says which
+ * rejections went unhandled too.
  */
 export async function withoutUnhandledRejections(
   body: () => Promise<void>,
 ): Promise<void> {
   const unhandled = recordUnhandledRejections();
+  let failure: { error: unknown } | undefined;
   try {
     await body();
+  } catch (error) {
+    failure = { error };
+  }
+  try {
     await flush();
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await macrotask();
   } finally {
     unhandled.stop();
   }
-  assert.deepEqual(unhandled.reasons, [], "unhandled rejections");
+  const report = `unhandled rejections: ${
+    unhandled.reasons.map(String).join(", ")
+  }`;
+  if (failure !== undefined) {
+    if (unhandled.reasons.length > 0 && failure.error instanceof Error) {
+      failure.error.message += `\n(and ${report})`;
+    }
+    throw failure.error;
+  }
+  assert.deepEqual(unhandled.reasons, [], report);
+}
+
+/**
+ * Waits for one turn of the event loop, in which unhandled rejections are
+ * reported and finalisers run.
+ */
+export function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** `globalThis.gc`; fails unless the test runs with `--v8-flags=--expose-gc`. */
+export function requireGc(): () => void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, "run with --v8-flags=--expose-gc");
+  return gc;
+}
+
+/**
+ * Collects garbage, a round at a time, until `done()` says what was to be
+ * collected was (finalisers run as tasks of their own, after a collection),
+ * or 50 rounds have passed. Returns the number of rounds.
+ */
+export async function collectUntil(done: () => boolean): Promise<number> {
+  const gc = requireGc();
+  let rounds = 0;
+  while (rounds < 50 && !done()) {
+    rounds++;
+    gc();
+    await macrotask();
+  }
+  return rounds;
+}
+
+/** What a call followed by {@linkcode track} or {@linkcode attempt} has done. */
+export type Outcome<T> =
+  | { state: "pending" }
+  | { state: "fulfilled"; value: T }
+  | { state: "rejected"; reason: unknown }
+  /** The call threw instead of returning a promise. */
+  | { state: "threw"; error: unknown };
+
+/** A call's outcome, as it is now. */
+export interface Tracked<T> {
+  readonly outcome: Outcome<T>;
+}
+
+/** Follows a promise without ever leaving its rejection unhandled. */
+export function track<T>(promise: Promise<T>): Tracked<T> {
+  const box: { outcome: Outcome<T> } = { outcome: { state: "pending" } };
+  promise.then(
+    (value) => {
+      box.outcome = { state: "fulfilled", value };
+    },
+    (reason) => {
+      box.outcome = { state: "rejected", reason };
+    },
+  );
+  return box;
+}
+
+/**
+ * Makes a call and tracks it; a call that throws synchronously, or returns
+ * something other than a promise, is recorded as `threw` rather than ending
+ * the test.
+ */
+export function attempt<T>(call: () => Promise<T>): Tracked<T> {
+  let promise: Promise<T>;
+  try {
+    promise = call();
+  } catch (error) {
+    return { outcome: { state: "threw", error } };
+  }
+  if (!(promise instanceof Promise)) {
+    return {
+      outcome: {
+        state: "threw",
+        error: new TypeError(`the call returned ${String(promise)}`),
+      },
+    };
+  }
+  return track(promise);
+}
+
+/** Checks that the call fulfilled with `value` itself (`Object.is`). */
+export function assertFulfilled<T>(
+  tracked: Tracked<T>,
+  value: T,
+  message?: string,
+): void {
+  assert.deepEqual(tracked.outcome, { state: "fulfilled", value }, message);
+  if (tracked.outcome.state === "fulfilled") {
+    assert.ok(Object.is(tracked.outcome.value, value), message);
+  }
+}
+
+/** Checks that the call rejected with `reason` itself (`Object.is`). */
+export function assertRejected(
+  tracked: Tracked<unknown>,
+  reason: unknown,
+  message?: string,
+): void {
+  assert.equal(tracked.outcome.state, "rejected", message);
+  if (tracked.outcome.state === "rejected") {
+    assert.ok(
+      Object.is(tracked.outcome.reason, reason),
+      `${message ?? "rejection"}: expected ${String(reason)}, got ${
+        String(tracked.outcome.reason)
+      }`,
+    );
+  }
+}
+
+/** Checks that the call rejected with a DOMException named AbortError. */
+export function assertAbortError(
+  tracked: Tracked<unknown>,
+  message?: string,
+): void {
+  assert.equal(tracked.outcome.state, "rejected", message);
+  if (tracked.outcome.state === "rejected") {
+    const reason = tracked.outcome.reason;
+    assert.ok(reason instanceof DOMException, message);
+    assert.equal(reason.name, "AbortError", message);
+  }
+}
+
+/** What {@linkcode watchListeners} counts. */
+export interface ListenerCount {
+  /** Listeners on the signal now. */
+  readonly count: number;
+  /** Listeners ever added. */
+  readonly added: number;
+  /** The most listeners there were at once. */
+  readonly peak: number;
+}
+
+type Listener = EventListenerOrEventListenerObject;
+
+/**
+ * Counts the listeners on `signal` from now on, including `once` listeners,
+ * which leave on their own when the signal aborts.
+ */
+export function watchListeners(signal: AbortSignal): ListenerCount {
+  const live = new Map<Listener, EventListener>();
+  let added = 0;
+  let peak = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((
+    type: string,
+    listener: Listener,
+    options?: boolean | AddEventListenerOptions,
+  ) => {
+    const known = live.get(listener);
+    if (known !== undefined) {
+      add(type, known, options);
+      return;
+    }
+    const once = typeof options === "object" && options.once === true;
+    const proxy: EventListener = (event) => {
+      if (once) live.delete(listener);
+      if (typeof listener === "function") listener.call(signal, event);
+      else listener.handleEvent(event);
+    };
+    live.set(listener, proxy);
+    added++;
+    peak = Math.max(peak, live.size);
+    add(type, proxy, options);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((
+    type: string,
+    listener: Listener,
+    options?: boolean | EventListenerOptions,
+  ) => {
+    const proxy = live.get(listener);
+    if (proxy === undefined) {
+      remove(type, listener, options);
+      return;
+    }
+    live.delete(listener);
+    remove(type, proxy, options);
+  }) as typeof signal.removeEventListener;
+  return {
+    get count() {
+      return live.size;
+    },
+    get added() {
+      return added;
+    },
+    get peak() {
+      return peak;
+    },
+  };
 }
 
 /** What {@linkcode runCommand} reports of a finished process. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
+import { deferred, flush, watchListeners } from "./_helpers.ts";
 
 /** A function that takes the shared signal, records each run, and settles by hand. */
 function controllable<T>() {
@@ -19,22 +19,6 @@ function controllable<T>() {
     });
   };
   return { fn, runs, finished: () => finished };
-}
-
-/** Counts the listeners currently added to `signal`. */
-function countListeners(signal: AbortSignal): { readonly count: number } {
-  const counter = { count: 0 };
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    counter.count++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    counter.count--;
-    remove(...args);
-  }) as typeof remove;
-  return counter;
 }
 
 Deno.test("three waiters abort one by one: the shared signal aborts only after the third", async () => {
@@ -357,7 +341,7 @@ Deno.test("the signal option must be a boolean", () => {
 
 Deno.test("one long-lived signal across 100,000 calls accumulates no listeners", async () => {
   const controller = new AbortController();
-  const listeners = countListeners(controller.signal);
+  const listeners = watchListeners(controller.signal);
   const load = alruCache(
     (key: number, _signal: AbortSignal) => Promise.resolve(key),
     { signal: true, maxSize: 1_000 },
@@ -386,7 +370,7 @@ Deno.test("20,000 callers sharing one signal on one piece of work add one listen
   const { fn, runs } = controllable<string>();
   const load = alruCache(fn, { signal: true });
   const controller = new AbortController();
-  const listeners = countListeners(controller.signal);
+  const listeners = watchListeners(controller.signal);
   const calls: Promise<string>[] = [];
   for (let i = 0; i < 20_000; i++) {
     calls.push(load.withSignal(controller.signal, "a"));
@@ -431,9 +415,9 @@ Deno.test("a plain call creates no AbortController and adds no listener", async 
     assert.equal(made, 0);
     // Hits on settled entries add no listener even with a signal.
     const signal = new RealController().signal;
-    const listeners = countListeners(signal);
+    const listeners = watchListeners(signal);
     await load.withSignal(signal, 3);
-    assert.equal(listeners.count, 0);
+    assert.equal(listeners.added, 0);
   } finally {
     globalThis.AbortController = RealController;
   }

@@ -53,14 +53,14 @@ Deno.test("cacheClose without wait abandons in-flight work", async () => {
   assert.equal(cached.cacheParameters().closed, true, "closed at once");
   await closing;
 
-  checkLru(cached, { hits: 1, misses: 5, currSize: 0, tasks: 0 });
+  checkLru(cached, { hits: 1, misses: 5, currSize: 0, tasks: 0, closed: true });
   for (const reason of await Promise.all(callers)) assertAbortError(reason);
   assertAbortError(await joined);
 
   // The abandoned work finishing later changes nothing.
   for (const [n, gate] of gates) gate.resolve(n);
   await flush();
-  checkLru(cached, { hits: 1, misses: 5, currSize: 0, tasks: 0 });
+  checkLru(cached, { hits: 1, misses: 5, currSize: 0, tasks: 0, closed: true });
   assert.equal(cached.cacheParameters().closed, true);
 
   await cached.cacheClose();
@@ -73,7 +73,7 @@ Deno.test("cacheClose({ wait: false }) behaves like the default", async () => {
   const caller = rejectionOf(cached(1));
   await cached.cacheClose({ wait: false });
   assertAbortError(await caller);
-  checkLru(cached, { hits: 0, misses: 1, currSize: 0, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 1, currSize: 0, tasks: 0, closed: true });
   gates.get(1)!.reject(new Error("late failure goes nowhere"));
   await flush();
 });
@@ -93,7 +93,14 @@ Deno.test("cacheClose without wait also abandons work that was evicted, invalida
     assertAbortError(reason);
   }
   assertAbortError(await cachedOne);
-  checkLru(cached, { hits: 0, misses: 1, currSize: 0, tasks: 0, maxSize: 1 });
+  checkLru(cached, {
+    hits: 0,
+    misses: 1,
+    currSize: 0,
+    tasks: 0,
+    maxSize: 1,
+    closed: true,
+  });
   for (const [n, gate] of gates) gate.resolve(n);
   await flush();
 });
@@ -119,7 +126,7 @@ Deno.test("cacheClose({ wait: true }) lets in-flight work finish and keeps its e
   gates.get(3)!.resolve(3);
   await closing;
   assert.deepEqual(await all, inputs);
-  checkLru(cached, { hits: 0, misses: 3, currSize: 3, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 3, currSize: 3, tasks: 0, closed: true });
   for (const n of inputs) assert.equal(cached.cacheContains(n), true);
   assert.equal(cached.cacheParameters().closed, true);
 });
@@ -135,7 +142,7 @@ Deno.test("cacheClose({ wait: true }) never rejects because a call failed", asyn
   await closing;
   assert.equal(await ok, 1);
   assert.equal(await failing, reason);
-  checkLru(cached, { hits: 0, misses: 2, currSize: 1, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 2, currSize: 1, tasks: 0, closed: true });
 });
 
 Deno.test("cacheClose({ wait: true }) also waits for evicted, invalidated and cleared work", async () => {
@@ -164,7 +171,7 @@ Deno.test("cacheClose({ wait: true }) with nothing in flight resolves", async ()
   gates.get(1)!.resolve(1);
   assert.equal(await first, 1);
   await cached.cacheClose({ wait: true });
-  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0, closed: true });
 });
 
 Deno.test("every call on a closed cache rejects with CacheClosedError and counts nothing", async () => {
@@ -174,7 +181,7 @@ Deno.test("every call on a closed cache rejects with CacheClosedError and counts
   gates.get(1)!.resolve(1);
   assert.equal(await first, 1);
   await cached.cacheClose();
-  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0, closed: true });
 
   for (const n of [1, 2]) {
     const result = cached(n);
@@ -185,7 +192,7 @@ Deno.test("every call on a closed cache rejects with CacheClosedError and counts
     assert.match(reason.message, /slowValue/);
   }
   assert.equal(setup.calls, 1);
-  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0, closed: true });
 });
 
 Deno.test("a closed cache rejects before deriving the key", async () => {
@@ -212,9 +219,9 @@ Deno.test("the inspection and removal methods keep working on a closed cache", a
   assert.equal(cached.cacheContains(9), false);
   assert.equal(cached.cacheInvalidate(1), true);
   assert.equal(cached.cacheInvalidate(1), false);
-  checkLru(cached, { hits: 0, misses: 3, currSize: 2, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 3, currSize: 2, tasks: 0, closed: true });
   cached.cacheClear();
-  checkLru(cached, { hits: 0, misses: 0, currSize: 0, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 0, currSize: 0, tasks: 0, closed: true });
   assert.equal(cached.cacheParameters().closed, true);
 });
 
@@ -249,7 +256,7 @@ Deno.test("work that settles after cacheClose({ wait: true }) schedules no expir
   assert.equal(await pending, 2);
   await flush();
   assert.equal(clock.pending, 0);
-  checkLru(cached, { hits: 0, misses: 2, currSize: 2, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 2, currSize: 2, tasks: 0, closed: true });
 });
 
 Deno.test("cacheClose without wait on a ttl cache leaves no timer", async () => {

@@ -34,7 +34,14 @@ Deno.test("a miss whose eviction makes clearTimeout close the cache returns a pr
     assert.ok(call instanceof Promise, `the call returned ${String(call)}`);
     await assert.rejects(call, { name: "AbortError" });
     await closing;
-    checkLru(cached, { hits: 0, misses: 2, currSize: 0, tasks: 0, maxSize: 1 });
+    checkLru(cached, {
+      hits: 0,
+      misses: 2,
+      currSize: 0,
+      tasks: 0,
+      maxSize: 1,
+      closed: true,
+    });
     assert.equal(clock.pending, 0);
     assertWhole(cached);
   });
@@ -265,7 +272,7 @@ Deno.test("a key function that closes the cache gets no function run", async () 
   assert.equal(await cached(1), 1);
   await assert.rejects(cached(2), { name: "CacheClosedError" });
   assert.equal(runs, 1);
-  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0 });
+  checkLru(cached, { hits: 0, misses: 1, currSize: 1, tasks: 0, closed: true });
 });
 
 Deno.test("fn closing its own cache with wait: true waits for its own work", async () => {
