@@ -1,30 +1,23 @@
 /**
  * Model-based property tests of SPEC §11 and §12: random command sequences
  * run against the reference model of tests/model/stale_reference.ts and the
- * real cache side by side, both under manual time, with `shouldCache`, `ttl`
- * as a number or a function of the value, `errorTtl` as a number or a
- * function of the reason, `staleWhileRevalidate`, `staleIfError`,
- * `cacheRefresh`, `cacheStats()` and `onEvent`. After each command every
- * caller's outcome, the counters, the entries and the events are compared.
+ * real cache side by side by the runner of tests/model/runner.ts (which says
+ * how to replay a failure and which environment variables scale the runs),
+ * with `shouldCache`, `ttl` as a number or a function of the value,
+ * `errorTtl` as a number or a function of the reason,
+ * `staleWhileRevalidate`, `staleIfError`, `cacheRefresh`, `cacheStats()` and
+ * `onEvent`. After each command every caller's outcome, the counters, the
+ * entries and the events are compared.
  *
- * On failure fast-check prints the seed, the path and the shrunk
- * counterexample (the configuration and the command list). To replay one:
+ * Twenty groups: maxSize 1, 2 and Infinity with 3 × MODEL_RUNS sequences
+ * each (1,500 by default), and maxSize 0 with a fifth of that, times five
+ * option sets: 25,200 sequences by default.
  *
- *   STALE_MODEL_SEED=<seed> STALE_MODEL_PATH=<path> deno test --allow-all \
- *     --filter "<test name>" tests/model_stale_test.ts
- *
- * STALE_MODEL_RUNS=<n> (default 1,500) sets the number of sequences per
- * configuration group (20 groups: maxSize 1, 2, Infinity and, with a fifth of
- * the runs, 0, times five option sets: 25,200 sequences by default);
- * STALE_MODEL_LENGTH=<n> (default 100) the longest sequence. Each sequence
- * ends with a fixed epilogue that settles all work, lets everything expire
- * and closes the cache.
- *
- * Besides the outcomes and counters it checks what `onEvent` is told per
- * command (as a multiset: the order within one command is not compared),
- * that each option function is asked at most once per outcome and with the
- * call's arguments, the timers pending on the clock, and that the cache's
- * own bookkeeping stays whole (`assertWhole`).
+ * Besides the outcomes and counters it checks what `onEvent` is told between
+ * two comparisons (as a multiset: the order within one command is not
+ * compared), that each option function is asked at most once per outcome
+ * and with the call's arguments, the timers pending on the clock, and that
+ * the cache's own bookkeeping stays whole (`assertWhole`).
  */
 
 import assert from "node:assert/strict";
@@ -32,32 +25,38 @@ import fc from "fast-check";
 import {
   alruCache,
   type AlruCacheOptions,
-  CacheClosedError,
   type CachedFunction,
-  ManualClock,
 } from "../mod.ts";
-import { assertWhole, flush } from "./_helpers.ts";
+import { assertWhole } from "./_helpers.ts";
 import {
   type Mode,
-  type Outcome,
   type StaleConfig,
+  type StaleEvent,
   StaleModel,
 } from "./model/stale_reference.ts";
+import {
+  type CommonCommand,
+  maxLength,
+  modelTest,
+  RealSide,
+  RUNS,
+  show,
+  type Suite,
+} from "./model/runner.ts";
 
 // ---------------------------------------------------------------------------
 // Commands
 
-type Command =
+/**
+ * The stale model's own commands; the runner's common ones come too, its
+ * `toDeadline` going to one of the model's next boundaries (freshness,
+ * expiry, ...).
+ */
+type OwnCommand =
   | { t: "call"; key: number; mode: Mode }
-  | { t: "refresh"; key: number; mode: Mode }
-  | { t: "settle"; pick: number; ok: boolean }
-  | { t: "settleAll" }
-  | { t: "advance"; ms: number }
-  /** To one of the model's next boundaries (freshness, expiry, ...), plus delta. */
-  | { t: "toBoundary"; pick: number; delta: number }
-  | { t: "invalidate"; key: number }
-  | { t: "clear" }
-  | { t: "close"; wait: boolean };
+  | { t: "refresh"; key: number; mode: Mode };
+
+type Command = OwnCommand | CommonCommand;
 
 const KEYS = [0, 1, 2, 3];
 
@@ -117,7 +116,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
     weight: 45,
     arbitrary: fc.record({
-      t: fc.constant("toBoundary" as const),
+      t: fc.constant("toDeadline" as const),
       // Mostly the next boundary, so that each state is visited in turn.
       pick: fc.oneof(
         { weight: 3, arbitrary: fc.constant(0) },
@@ -142,16 +141,6 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
 );
-
-/** Run after every generated sequence: let everything finish, then close. */
-const EPILOGUE: Command[] = [
-  { t: "settleAll" },
-  { t: "advance", ms: 10_000 },
-  { t: "close", wait: true },
-  { t: "call", key: 0, mode: "deferred" },
-  { t: "refresh", key: 0, mode: "deferred" },
-  { t: "close", wait: false },
-];
 
 // ---------------------------------------------------------------------------
 // Configurations
@@ -231,97 +220,26 @@ function configArb(
 // ---------------------------------------------------------------------------
 // The real side
 
-interface Value {
-  work: number;
-}
-
-interface RealWork {
-  key: number;
-  signal: AbortSignal | undefined;
-  value: Value;
-  error: Error;
-  resolve?: (value: unknown) => void;
-  reject?: (reason: unknown) => void;
-}
-
-interface RealCaller {
-  state: "pending" | "fulfilled" | "rejected";
-  result: unknown;
-}
-
 interface RealEvent {
   type: string;
   key: unknown;
-}
-
-function track(promise: Promise<unknown>): RealCaller {
-  const caller: RealCaller = { state: "pending", result: undefined };
-  promise.then((value) => {
-    caller.state = "fulfilled";
-    caller.result = value;
-  }, (reason) => {
-    caller.state = "rejected";
-    caller.result = reason;
-  });
-  return caller;
 }
 
 function fromTable<T>(values: T[], work: number): T {
   return values[work % values.length];
 }
 
-class RealSystem {
+class StaleReal extends RealSide {
   readonly config: StaleConfig;
-  readonly clock = new ManualClock();
   readonly cached: CachedFunction<[number], unknown>;
-  works: RealWork[] = [];
-  callers: RealCaller[] = [];
-  closes: RealCaller[] = [];
-  events: RealEvent[] = [];
-  /** The AbortError each work abandoned by close got, once seen. */
-  abandonReasons = new Map<number, unknown>();
-  /** Contract violations seen inside fn or the option functions. */
-  violations: string[] = [];
-  nextMode: Mode = "deferred";
-  expectedKey: number | undefined = undefined;
+  /** What onEvent was told since the last comparison. */
+  readonly events: RealEvent[] = [];
+  /** How many of the model's events were compared. */
+  modelEventsSeen = 0;
 
   constructor(config: StaleConfig) {
+    super(config.signal);
     this.config = config;
-    const fn = (...args: unknown[]): unknown => {
-      const id = this.works.length;
-      let signal: AbortSignal | undefined;
-      if (config.signal) {
-        const last = args.pop();
-        if (!(last instanceof AbortSignal)) {
-          this.violations.push(`work ${id}: fn's last argument is no signal`);
-        } else signal = last;
-      }
-      if (args.length !== 1 || args[0] !== this.expectedKey) {
-        this.violations.push(
-          `work ${id}: fn got (${String(args)}) for ${this.expectedKey}`,
-        );
-      }
-      const work: RealWork = {
-        signal,
-        key: this.expectedKey!,
-        value: { work: id },
-        error: new Error(`work ${id} failed`),
-      };
-      this.works.push(work);
-      switch (this.nextMode) {
-        case "throw":
-          throw work.error;
-        case "value":
-          return work.value;
-        case "rejected":
-          return Promise.reject(work.error);
-        case "deferred":
-          return new Promise((resolve, reject) => {
-            work.resolve = resolve;
-            work.reject = reject;
-          });
-      }
-    };
     // SPEC §11: each option function is asked once per outcome, with the
     // call's arguments.
     const asked = new Set<string>();
@@ -334,7 +252,7 @@ class RealSystem {
         this.violations.push(`${what} asked twice about work ${work}`);
       }
       asked.add(`${what} ${work}`);
-      if (args.length !== 1 || args[0] !== this.works[work].key) {
+      if (args.length !== 1 || args[0] !== this.works[work].args[0]) {
         this.violations.push(`${what} got arguments (${String(args)})`);
       }
       return work;
@@ -375,112 +293,39 @@ class RealSystem {
     }
     if (config.signal) options.signal = true;
     this.cached = alruCache<[number], unknown>(
-      fn as (key: number) => unknown,
+      this.fn as (key: number) => unknown,
       options,
     );
   }
 
-  #run(key: number, mode: Mode, run: () => Promise<unknown>): void {
-    this.nextMode = mode;
-    this.expectedKey = key;
-    const promise = run();
-    this.expectedKey = undefined;
-    this.callers.push(track(promise));
+  args(key: number): unknown[] {
+    return [key];
   }
 
   call(key: number, mode: Mode): void {
-    this.#run(key, mode, () => this.cached(key));
+    this.callWith([key], mode, () => this.cached(key));
   }
 
   refresh(key: number, mode: Mode): void {
-    this.#run(key, mode, () => this.cached.cacheRefresh(key));
+    this.callWith([key], mode, () => this.cached.cacheRefresh(key));
   }
 }
 
 // ---------------------------------------------------------------------------
-// Running and comparing
+// Comparing
 
-function show(value: unknown): string {
-  if (value instanceof Error || value instanceof DOMException) {
-    return `${value.name}: ${value.message}`;
-  }
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+function sortEvents(events: (RealEvent | StaleEvent)[]): string[] {
+  return events.map((event) => `${event.type} ${show(event.key)}`).sort();
 }
 
-function checkAbandonReason(
-  real: RealSystem,
-  work: number,
-  reason: unknown,
-  what: string,
-): void {
-  assert.ok(
-    reason instanceof DOMException && reason.name === "AbortError",
-    `${what}: expected the AbortError of closing, got ${show(reason)}`,
+function compare(model: StaleModel, real: StaleReal): void {
+  real.compareCommon(model);
+  assert.deepEqual(
+    sortEvents(real.events.splice(0)),
+    sortEvents(model.events.slice(real.modelEventsSeen)),
+    "onEvent events",
   );
-  const seen = real.abandonReasons.get(work);
-  if (seen === undefined) real.abandonReasons.set(work, reason);
-  else {
-    assert.ok(
-      seen === reason,
-      `${what}: not the same AbortError object as work ${work}'s other callers/signal`,
-    );
-  }
-}
-
-function checkOutcome(
-  real: RealSystem,
-  expected: Outcome,
-  actual: RealCaller,
-  what: string,
-): void {
-  const got = `${actual.state} ${show(actual.result)}`;
-  switch (expected.kind) {
-    case "pending":
-      assert.equal(
-        actual.state,
-        "pending",
-        `${what}: expected pending, ${got}`,
-      );
-      return;
-    case "value":
-      assert.ok(
-        actual.state === "fulfilled" &&
-          actual.result === real.works[expected.work].value,
-        `${what}: expected the value of work ${expected.work}, ${got}`,
-      );
-      return;
-    case "error":
-      assert.ok(
-        actual.state === "rejected" &&
-          actual.result === real.works[expected.work].error,
-        `${what}: expected the error of work ${expected.work}, ${got}`,
-      );
-      return;
-    case "closed":
-      assert.ok(
-        actual.state === "rejected" &&
-          actual.result instanceof CacheClosedError,
-        `${what}: expected a CacheClosedError, ${got}`,
-      );
-      return;
-    case "abandoned":
-      assert.equal(
-        actual.state,
-        "rejected",
-        `${what}: expected abandoned, ${got}`,
-      );
-      checkAbandonReason(real, expected.work, actual.result, what);
-      return;
-  }
-}
-
-function compare(model: StaleModel, real: RealSystem): void {
-  assert.deepEqual(real.violations, [], "violations inside fn or options");
-  assert.equal(real.works.length, model.works.length, "number of fn calls");
+  real.modelEventsSeen = model.events.length;
   const { cached, config } = real;
   assert.deepEqual(cached.cacheInfo(), {
     hits: model.stats.hits,
@@ -511,14 +356,6 @@ function compare(model: StaleModel, real: RealSystem): void {
       `cacheContains(${key})`,
     );
   }
-  model.callers.forEach((caller, i) => {
-    checkOutcome(
-      real,
-      caller.outcome,
-      real.callers[i],
-      `${caller.kind === "call" ? "caller" : "cacheRefresh caller"} ${i}`,
-    );
-  });
   for (const work of model.works) {
     const signal = real.works[work.id].signal;
     if (!config.signal) {
@@ -531,23 +368,9 @@ function compare(model: StaleModel, real: RealSystem): void {
       `shared signal of work ${work.id}: aborted`,
     );
     if (work.aborted) {
-      checkAbandonReason(real, work.id, signal!.reason, `signal ${work.id}`);
+      real.checkAbandonReason(work.id, signal!.reason, `signal ${work.id}`);
     }
   }
-  model.closes.forEach((close, i) => {
-    const actual = real.closes[i];
-    assert.ok(
-      actual.state !== "rejected",
-      `close ${i} rejected: ${show(actual.result)}`,
-    );
-    assert.equal(
-      actual.state === "fulfilled",
-      close.done,
-      `close ${i} (wait: ${close.wait}) should be ${
-        close.done ? "done" : "pending"
-      }`,
-    );
-  });
   // One timer while an entry waits to expire, none when nothing at all
   // waits; forgetting a staleIfError fallback may or may not take a timer.
   const pending = real.clock.pending;
@@ -561,144 +384,55 @@ function compare(model: StaleModel, real: RealSystem): void {
   } else {
     assert.ok(pending <= 1, `${pending} timers scheduled`);
   }
-  assert.equal(real.clock.now(), model.now, "clock");
   assertWhole(cached);
 }
 
-function sortEvents(events: RealEvent[]): string[] {
-  return events.map((event) => `${event.type} ${show(event.key)}`).sort();
-}
-
-async function step(
-  model: StaleModel,
-  real: RealSystem,
-  command: Command,
-): Promise<void> {
-  const modelEvents = model.events.length;
-  real.events = [];
-  switch (command.t) {
-    case "call":
+const stale: Suite<StaleModel, StaleReal, OwnCommand, StaleConfig> = {
+  start: (config) => ({
+    model: new StaleModel(config),
+    real: new StaleReal(config),
+  }),
+  apply(model, real, command) {
+    if (command.t === "call") {
       model.call(command.key, command.mode);
       real.call(command.key, command.mode);
-      break;
-    case "refresh":
+    } else {
       model.refresh(command.key, command.mode);
       real.refresh(command.key, command.mode);
-      break;
-    case "settle":
-    case "settleAll": {
-      const open = model.works.filter((work) => !work.fnSettled);
-      const chosen = command.t === "settle"
-        ? open.length === 0 ? [] : [open[command.pick % open.length]]
-        : open;
-      const ok = command.t === "settle" ? command.ok : true;
-      for (const work of chosen) {
-        model.settle(work.id, ok);
-        const realWork = real.works[work.id];
-        if (ok) realWork.resolve!(realWork.value);
-        else realWork.reject!(realWork.error);
-        // One at a time, so that the model's order is the real order.
-        await flush();
-      }
-      break;
     }
-    case "advance":
-      model.advance(command.ms);
-      real.clock.advance(command.ms);
-      break;
-    case "toBoundary": {
-      const boundaries = model.boundaries();
-      if (boundaries.length === 0) break;
-      const boundary = boundaries[command.pick % boundaries.length];
-      const ms = Math.max(0, boundary - model.now + command.delta);
-      model.advance(ms);
-      real.clock.advance(ms);
-      break;
-    }
-    case "invalidate":
-      assert.equal(
-        real.cached.cacheInvalidate(command.key),
-        model.invalidate(command.key),
-        "cacheInvalidate() result",
-      );
-      break;
-    case "clear":
-      model.clear();
-      real.cached.cacheClear();
-      break;
-    case "close":
-      model.close(command.wait);
-      real.closes.push(track(real.cached.cacheClose({ wait: command.wait })));
-      break;
-  }
-  // fn runs synchronously on a miss and on the start of a refresh.
-  assert.equal(real.works.length, model.works.length, "fn calls, at once");
-  await flush();
-  assert.deepEqual(
-    sortEvents(real.events),
-    sortEvents(model.events.slice(modelEvents)),
-    "onEvent events",
-  );
-  compare(model, real);
-}
-
-async function runSequence(
-  config: StaleConfig,
-  commands: Command[],
-): Promise<void> {
-  const model = new StaleModel(config);
-  const real = new RealSystem(config);
-  const all = [...commands, ...EPILOGUE];
-  for (let i = 0; i < all.length; i++) {
-    try {
-      await step(model, real, all[i]);
-    } catch (error) {
-      const where = i < commands.length
-        ? `command ${i}`
-        : `epilogue command ${i - commands.length}`;
-      if (error instanceof Error) {
-        error.message = `after ${where} ${show(all[i])}: ${error.message}`;
-      }
-      throw error;
-    }
-  }
-}
+  },
+  compare,
+  deadlines: (model) => model.boundaries(),
+  // Let everything finish, then close.
+  epilogue: [
+    { t: "settleAll" },
+    { t: "advance", ms: 10_000 },
+    { t: "close", wait: true },
+    { t: "call", key: 0, mode: "deferred" },
+    { t: "refresh", key: 0, mode: "deferred" },
+    { t: "close", wait: false },
+  ],
+};
 
 // ---------------------------------------------------------------------------
 // The tests
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
-
-const SEED = env("STALE_MODEL_SEED");
-const PATH = env("STALE_MODEL_PATH");
-const RUNS = Number(env("STALE_MODEL_RUNS") ?? 1500);
-const MAX_LENGTH = Number(env("STALE_MODEL_LENGTH") ?? 100);
-
 const commandsArb = fc.array(commandArb, {
-  maxLength: MAX_LENGTH,
+  maxLength: maxLength(100),
   size: "max",
 });
 
 for (const maxSize of [0, 1, 2, Infinity]) {
   for (const set of OPTION_SETS) {
-    const name =
-      `cache agrees with the §11/§12 model: maxSize ${maxSize}, ${set} options`;
-    Deno.test(name, async () => {
-      await fc.assert(
-        fc.asyncProperty(configArb(maxSize, set), commandsArb, runSequence),
-        {
-          // Without entries there is little to check.
-          numRuns: maxSize === 0 ? Math.ceil(RUNS / 5) : RUNS,
-          ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-          ...(PATH === undefined ? {} : { path: PATH }),
-        },
-      );
-    });
+    modelTest(
+      `cache agrees with the §11/§12 model: maxSize ${maxSize}, ${set} options`,
+      stale,
+      {
+        // Without entries there is little to check.
+        runs: maxSize === 0 ? Math.ceil(3 * RUNS / 5) : 3 * RUNS,
+        config: configArb(maxSize, set),
+        commands: commandsArb,
+      },
+    );
   }
 }

@@ -1,20 +1,17 @@
 /**
- * Model-based property tests: random command sequences run against the
- * reference model (tests/model/reference.ts) and the real cache side by side,
- * both under manual time, and every observable is compared after each
- * command.
+ * Model-based property tests of the core contract: random command sequences
+ * run against the reference model of tests/model/reference.ts and the real
+ * cache side by side by the runner of tests/model/runner.ts, which says how
+ * to replay a failure and which environment variables scale the runs.
  *
- * On failure fast-check prints the seed, the path and the shrunk
- * counterexample (the configuration and the command list). To replay one:
- *
- *   MODEL_SEED=<seed> MODEL_PATH=<path> deno test --allow-all \
- *     --filter "<test name>" tests/model_test.ts
- *
- * MODEL_RUNS=<n> (default 500) sets the number of sequences per
- * configuration group (16 groups: maxSize 0, 1, 3, Infinity times four time
- * modes); MODEL_LENGTH=<n> (default 60) the longest sequence. Each sequence
- * ends with a fixed epilogue that settles all work, lets everything expire
- * and closes the cache.
+ * Sixteen groups of MODEL_RUNS sequences (500 by default): maxSize 0, 1, 3
+ * and Infinity times four time modes. One more group of half as many has
+ * callers abort at random moments while work settles in the same turn, its
+ * callers hearing of it only at the next flush, and work failing with
+ * reasons that are not Errors. After each command the runner compares every
+ * caller's outcome, the counters and parameters, every key's
+ * cacheContains, every shared signal, the listeners left on callers'
+ * signals, the calls of random and the pending timers.
  */
 
 import assert from "node:assert/strict";
@@ -22,43 +19,52 @@ import fc from "fast-check";
 import {
   alruCache,
   type AlruCacheOptions,
-  CacheClosedError,
   type CachedFunction,
-  ManualClock,
 } from "../mod.ts";
-import { flush } from "./_helpers.ts";
+import { type ListenerCount, watchListeners } from "./_helpers.ts";
 import {
   type Mode,
   type ModelConfig,
-  type Outcome,
   ReferenceModel,
   type Shape,
   type SharedAbort,
 } from "./model/reference.ts";
+import {
+  type CommonCommand,
+  maxLength,
+  modelTest,
+  RealSide,
+  type ReasonKind,
+  RUNS,
+  show,
+  type Suite,
+} from "./model/runner.ts";
 
 // ---------------------------------------------------------------------------
 // Commands
 
-type Command =
+/** The core model's own commands; the runner's common ones come too. */
+type OwnCommand =
   | { t: "call"; key: number; mode: Mode; alt: boolean }
   | {
     t: "callSignal";
     key: number;
     mode: Mode;
     alt: boolean;
-    /** null: a new controller; otherwise an existing one, by index (mod). */
-    reuse: number | null;
+    /**
+     * null: a new controller; "aborted": a new controller, aborted before
+     * the call; otherwise an existing one, by index (mod).
+     */
+    reuse: number | null | "aborted";
   }
-  /** idle: any live controller; otherwise one with a caller still waiting. */
-  | { t: "abort"; pick: number; idle: boolean }
-  | { t: "settle"; pick: number; ok: boolean }
-  | { t: "settleAll" }
-  | { t: "advance"; ms: number }
-  | { t: "toDeadline"; pick: number; delta: number }
-  | { t: "invalidate"; key: number; alt: boolean }
-  | { t: "contains"; key: number; alt: boolean }
-  | { t: "clear" }
-  | { t: "close"; wait: boolean };
+  /**
+   * idle: any live controller; otherwise one with a caller still waiting.
+   * Without a reason, the signal's reason is the AbortError it makes.
+   */
+  | { t: "abort"; pick: number; idle: boolean; withReason: boolean }
+  | { t: "contains"; key: number; alt: boolean };
+
+type Command = OwnCommand | CommonCommand;
 
 const KEYS = [0, 1, 2, 3, 4];
 
@@ -103,6 +109,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
         { weight: 3, arbitrary: fc.constant(false) },
         { weight: 1, arbitrary: fc.constant(true) },
       ),
+      withReason: fc.boolean(),
     }),
   },
   {
@@ -159,15 +166,6 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
 );
-
-/** Run after every generated sequence: let everything finish, then close. */
-const EPILOGUE: Command[] = [
-  { t: "settleAll" },
-  { t: "advance", ms: 10_000 },
-  { t: "close", wait: true },
-  { t: "call", key: 0, mode: "deferred", alt: false },
-  { t: "close", wait: false },
-];
 
 // ---------------------------------------------------------------------------
 // Configurations
@@ -251,94 +249,20 @@ function argsOf(shape: Shape, key: number, alt: boolean): unknown[] {
   }
 }
 
-interface RealWork {
-  args: unknown[];
-  signal: AbortSignal | undefined;
-  value: { work: number };
-  error: Error;
-  resolve?: (value: unknown) => void;
-  reject?: (reason: unknown) => void;
-}
-
-interface RealCaller {
-  state: "pending" | "fulfilled" | "rejected";
-  result: unknown;
-}
-
 interface RealController {
   controller: AbortController;
-  reason: { abortReason: number };
+  listeners: ListenerCount;
 }
 
-function track(promise: Promise<unknown>): RealCaller {
-  const caller: RealCaller = { state: "pending", result: undefined };
-  promise.then((value) => {
-    caller.state = "fulfilled";
-    caller.result = value;
-  }, (reason) => {
-    caller.state = "rejected";
-    caller.result = reason;
-  });
-  return caller;
-}
-
-class RealSystem {
+class CoreReal extends RealSide {
   readonly config: ModelConfig;
-  readonly clock = new ManualClock();
   readonly cached: CachedFunction<unknown[], unknown>;
   draws = 0;
-  works: RealWork[] = [];
-  callers: RealCaller[] = [];
-  controllers: RealController[] = [];
-  closes: RealCaller[] = [];
-  /** The AbortError each work abandoned by close got, once seen. */
-  abandonReasons = new Map<number, unknown>();
-  /** Contract violations seen inside fn or key. */
-  violations: string[] = [];
-  nextMode: Mode = "deferred";
-  expectedArgs: unknown[] | undefined = undefined;
+  readonly controllers: RealController[] = [];
 
   constructor(config: ModelConfig) {
+    super(config.signal);
     this.config = config;
-    const fn = (...args: unknown[]): unknown => {
-      const id = this.works.length;
-      let signal: AbortSignal | undefined;
-      if (config.signal) {
-        const last = args.pop();
-        if (!(last instanceof AbortSignal)) {
-          this.violations.push(`work ${id}: fn's last argument is no signal`);
-        } else signal = last;
-      }
-      const expected = this.expectedArgs;
-      if (
-        expected === undefined || expected.length !== args.length ||
-        !expected.every((arg, i) => Object.is(arg, args[i]))
-      ) {
-        this.violations.push(
-          `work ${id}: fn got ${String(args)} for ${String(expected)}`,
-        );
-      }
-      const work: RealWork = {
-        args,
-        signal,
-        value: { work: id },
-        error: new Error(`work ${id} failed`),
-      };
-      this.works.push(work);
-      switch (this.nextMode) {
-        case "throw":
-          throw work.error;
-        case "value":
-          return work.value;
-        case "rejected":
-          return Promise.reject(work.error);
-        case "deferred":
-          return new Promise((resolve, reject) => {
-            work.resolve = resolve;
-            work.reject = reject;
-          });
-      }
-    };
     const options: AlruCacheOptions<unknown[]> = {
       maxSize: config.maxSize,
       ttl: config.ttl,
@@ -355,119 +279,50 @@ class RealSystem {
         return args[0];
       };
     }
-    this.cached = alruCache<unknown[], unknown>(fn, options);
+    this.cached = alruCache<unknown[], unknown>(this.fn, options);
   }
 
   args(key: number, alt: boolean): unknown[] {
     return argsOf(this.config.shape, key, alt);
   }
 
-  call(key: number, alt: boolean, mode: Mode, signal?: AbortSignal): void {
+  override abortReason(controller: number): unknown {
+    return this.controllers[controller].controller.signal.reason;
+  }
+
+  call(key: number, alt: boolean, mode: Mode, controller?: number): void {
     const args = this.args(key, alt);
-    this.nextMode = mode;
-    this.expectedArgs = args;
-    const promise = signal === undefined
-      ? this.cached(...args)
-      : this.cached.withSignal(signal, ...args);
-    this.expectedArgs = undefined;
-    this.callers.push(track(promise));
+    const signal = controller === undefined
+      ? undefined
+      : this.controllers[controller].controller.signal;
+    this.callWith(
+      args,
+      mode,
+      () =>
+        signal === undefined
+          ? this.cached(...args)
+          : this.cached.withSignal(signal, ...args),
+    );
   }
 
   newController(): number {
-    const index = this.controllers.length;
-    this.controllers.push({
-      controller: new AbortController(),
-      reason: { abortReason: index },
-    });
-    return index;
+    const controller = new AbortController();
+    const listeners = watchListeners(controller.signal);
+    return this.controllers.push({ controller, listeners }) - 1;
+  }
+
+  abort(controller: number, withReason: boolean): void {
+    this.controllers[controller].controller.abort(
+      withReason ? { abortReason: controller } : undefined,
+    );
   }
 }
 
 // ---------------------------------------------------------------------------
-// Running and comparing
-
-function show(value: unknown): string {
-  if (value instanceof Error || value instanceof DOMException) {
-    return `${value.name}: ${value.message}`;
-  }
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-function checkAbandonReason(
-  real: RealSystem,
-  work: number,
-  reason: unknown,
-  what: string,
-): void {
-  assert.ok(
-    reason instanceof DOMException && reason.name === "AbortError",
-    `${what}: expected the AbortError of closing, got ${show(reason)}`,
-  );
-  const seen = real.abandonReasons.get(work);
-  if (seen === undefined) real.abandonReasons.set(work, reason);
-  else {
-    assert.ok(
-      seen === reason,
-      `${what}: not the same AbortError object as work ${work}'s other callers/signal`,
-    );
-  }
-}
-
-function checkOutcome(
-  real: RealSystem,
-  expected: Outcome,
-  actual: RealCaller,
-  what: string,
-): void {
-  const got = `${actual.state} ${show(actual.result)}`;
-  if (expected.kind === "pending") {
-    assert.equal(actual.state, "pending", `${what}: expected pending, ${got}`);
-    return;
-  }
-  if (expected.kind === "value") {
-    assert.ok(
-      actual.state === "fulfilled" &&
-        actual.result === real.works[expected.work].value,
-      `${what}: expected the value of work ${expected.work}, ${got}`,
-    );
-    return;
-  }
-  assert.equal(
-    actual.state,
-    "rejected",
-    `${what}: expected ${show(expected)}, ${got}`,
-  );
-  switch (expected.kind) {
-    case "error":
-      assert.ok(
-        actual.result === real.works[expected.work].error,
-        `${what}: expected the error of work ${expected.work}, ${got}`,
-      );
-      break;
-    case "aborted":
-      assert.ok(
-        actual.result === real.controllers[expected.controller].reason,
-        `${what}: expected the abort reason of controller ${expected.controller}, ${got}`,
-      );
-      break;
-    case "closed":
-      assert.ok(
-        actual.result instanceof CacheClosedError,
-        `${what}: expected a CacheClosedError, ${got}`,
-      );
-      break;
-    case "abandoned":
-      checkAbandonReason(real, expected.work, actual.result, what);
-      break;
-  }
-}
+// Applying and comparing
 
 function checkShared(
-  real: RealSystem,
+  real: CoreReal,
   work: number,
   expected: SharedAbort | undefined,
 ): void {
@@ -486,19 +341,18 @@ function checkShared(
   if (expected === undefined) return;
   if (expected.kind === "aborted") {
     assert.ok(
-      signal.reason === real.controllers[expected.controller].reason,
+      signal.reason === real.abortReason(expected.controller),
       `${what}: reason ${
         show(signal.reason)
       }, expected controller ${expected.controller}'s`,
     );
   } else {
-    checkAbandonReason(real, expected.work, signal.reason, what);
+    real.checkAbandonReason(expected.work, signal.reason, what);
   }
 }
 
-function compare(model: ReferenceModel, real: RealSystem): void {
-  assert.deepEqual(real.violations, [], "violations inside fn or key");
-  assert.equal(real.works.length, model.works.length, "number of fn calls");
+function compare(model: ReferenceModel, real: CoreReal): void {
+  real.compareCommon(model);
   const info = real.cached.cacheInfo();
   assert.deepEqual(info, {
     hits: model.hits,
@@ -523,22 +377,17 @@ function compare(model: ReferenceModel, real: RealSystem): void {
       );
     }
   }
-  model.callers.forEach((caller, i) => {
-    checkOutcome(real, caller.outcome, real.callers[i], `caller ${i}`);
-  });
   model.works.forEach((work) => checkShared(real, work.id, work.shared));
-  model.closes.forEach((close, i) => {
-    const actual = real.closes[i];
-    assert.ok(
-      actual.state !== "rejected",
-      `close ${i} rejected: ${show(actual.result)}`,
+  // A caller's signal keeps no listener once none of its callers waits.
+  model.controllers.forEach((_, controller) => {
+    const waiting = model.callers.some((caller) =>
+      caller.controller === controller && caller.outcome.kind === "pending"
     );
+    if (waiting) return;
     assert.equal(
-      actual.state === "fulfilled",
-      close.done,
-      `close ${i} (wait: ${close.wait}) should be ${
-        close.done ? "done" : "pending"
-      }`,
+      real.controllers[controller].listeners.count,
+      0,
+      `listeners left on controller ${controller}'s signal`,
     );
   });
   assert.equal(real.draws, model.draws, "calls of random()");
@@ -547,35 +396,31 @@ function compare(model: ReferenceModel, real: RealSystem): void {
     model.deadlines().length > 0 ? 1 : 0,
     "timers scheduled on the clock (one while anything waits to expire)",
   );
-  assert.equal(real.clock.now(), model.now, "clock");
 }
 
-async function step(
-  model: ReferenceModel,
-  real: RealSystem,
-  command: Command,
-): Promise<void> {
+function apply(model: ReferenceModel, real: CoreReal, command: OwnCommand) {
   switch (command.t) {
-    case "call": {
+    case "call":
       model.call(command.key, command.mode);
       real.call(command.key, command.alt, command.mode);
       break;
-    }
     case "callSignal": {
       let controller: number;
-      if (command.reuse === null || model.controllers.length === 0) {
+      if (
+        command.reuse === null || command.reuse === "aborted" ||
+        model.controllers.length === 0
+      ) {
         controller = model.newController();
         assert.equal(real.newController(), controller);
+        if (command.reuse === "aborted") {
+          model.abort(controller);
+          real.abort(controller, true);
+        }
       } else {
         controller = command.reuse % model.controllers.length;
       }
       model.call(command.key, command.mode, controller);
-      real.call(
-        command.key,
-        command.alt,
-        command.mode,
-        real.controllers[controller].controller.signal,
-      );
+      real.call(command.key, command.alt, command.mode, controller);
       break;
     }
     case "abort": {
@@ -590,133 +435,173 @@ async function step(
       if (live.length === 0) break;
       const controller = live[command.pick % live.length];
       model.abort(controller);
-      const { controller: real_, reason } = real.controllers[controller];
-      real_.abort(reason);
+      real.abort(controller, command.withReason);
       break;
     }
-    case "settle":
-    case "settleAll": {
-      const open = model.works.filter((work) => !work.fnSettled);
-      const chosen = command.t === "settle"
-        ? open.length === 0 ? [] : [open[command.pick % open.length]]
-        : open;
-      const ok = command.t === "settle" ? command.ok : true;
-      for (const work of chosen) {
-        model.settle(work.id, ok);
-        const realWork = real.works[work.id];
-        if (ok) realWork.resolve!(realWork.value);
-        else realWork.reject!(realWork.error);
-        // One at a time, so that the model's order is the real order.
-        await flush();
-      }
-      break;
-    }
-    case "advance": {
-      model.advance(command.ms);
-      real.clock.advance(command.ms);
-      break;
-    }
-    case "toDeadline": {
-      const deadlines = model.deadlines();
-      if (deadlines.length === 0) break;
-      const deadline = deadlines[command.pick % deadlines.length];
-      const ms = Math.max(0, deadline - model.now + command.delta);
-      model.advance(ms);
-      real.clock.advance(ms);
-      break;
-    }
-    case "invalidate": {
-      const expected = model.invalidate(command.key);
-      assert.equal(
-        real.cached.cacheInvalidate(...real.args(command.key, command.alt)),
-        expected,
-        "cacheInvalidate() result",
-      );
-      break;
-    }
-    case "contains": {
+    case "contains":
       assert.equal(
         real.cached.cacheContains(...real.args(command.key, command.alt)),
         model.contains(command.key),
         "cacheContains() result",
       );
       break;
-    }
-    case "clear": {
-      model.clear();
-      real.cached.cacheClear();
-      break;
-    }
-    case "close": {
-      model.close(command.wait);
-      real.closes.push(track(real.cached.cacheClose({ wait: command.wait })));
-      break;
-    }
   }
-  // fn runs synchronously on a miss.
-  assert.equal(real.works.length, model.works.length, "fn calls, at once");
-  await flush();
-  compare(model, real);
 }
 
-async function runSequence(
-  config: ModelConfig,
-  commands: Command[],
-): Promise<void> {
-  const model = new ReferenceModel(config);
-  const real = new RealSystem(config);
-  const all = [...commands, ...EPILOGUE];
-  for (let i = 0; i < all.length; i++) {
-    try {
-      await step(model, real, all[i]);
-    } catch (error) {
-      const where = i < commands.length
-        ? `command ${i}`
-        : `epilogue command ${i - commands.length}`;
-      if (error instanceof Error) {
-        error.message = `after ${where} ${show(all[i])}: ${error.message}`;
-      }
-      throw error;
-    }
-  }
-}
+const core: Suite<ReferenceModel, CoreReal, OwnCommand, ModelConfig> = {
+  start: (config) => ({
+    model: new ReferenceModel(config),
+    real: new CoreReal(config),
+  }),
+  apply,
+  compare,
+  deadlines: (model) => model.deadlines(),
+  // Let everything finish, then close.
+  epilogue: [
+    { t: "settleAll" },
+    { t: "advance", ms: 10_000 },
+    { t: "close", wait: true },
+    { t: "call", key: 0, mode: "deferred", alt: false },
+    { t: "close", wait: false },
+  ],
+};
 
 // ---------------------------------------------------------------------------
 // The tests
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
-
-const SEED = env("MODEL_SEED");
-const PATH = env("MODEL_PATH");
-const RUNS = Number(env("MODEL_RUNS") ?? 500);
-const MAX_LENGTH = Number(env("MODEL_LENGTH") ?? 60);
-
 const commandsArb = fc.array(commandArb, {
-  maxLength: MAX_LENGTH,
+  maxLength: maxLength(60),
   size: "max",
 });
 
 for (const maxSize of [0, 1, 3, Infinity]) {
   for (const timeMode of ["none", "ttl", "ttl0", "jitter"] as const) {
-    Deno.test(`model: maxSize ${maxSize}, time ${timeMode}`, async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          configArb(maxSize, timeMode),
-          commandsArb,
-          runSequence,
-        ),
-        {
-          numRuns: RUNS,
-          ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-          ...(PATH === undefined ? {} : { path: PATH }),
-        },
-      );
+    modelTest(`model: maxSize ${maxSize}, time ${timeMode}`, core, {
+      runs: RUNS,
+      config: configArb(maxSize, timeMode),
+      commands: commandsArb,
     });
   }
 }
+
+// Callers with signals over three keys abort at random moments, between work
+// settling (with a value, an Error or a reason that is not an Error) and its
+// callers hearing of it: the next command often comes in the same turn.
+
+const abortingConfigArb: fc.Arbitrary<ModelConfig> = fc.record({
+  maxSize: fc.constantFrom(0, 1, 2, 3, Infinity),
+  ttl: fc.constantFrom(undefined, 0, 5, 20),
+  jitter: fc.boolean(),
+  randoms: fc.array(fc.constantFrom(0, 0.5, 0.9999999), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  signal: fc.boolean(),
+}).map(({ ttl, jitter, ...rest }) => ({
+  ...rest,
+  ttl,
+  jitter: ttl !== undefined && jitter ? 10 : undefined,
+  shape: "one" as const,
+}));
+
+const abortingKeyArb = fc.constantFrom(0, 1, 2);
+
+const abortingCommandArb: fc.Arbitrary<Command> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant("call" as const),
+      key: abortingKeyArb,
+      mode: fc.constant<Mode>("deferred"),
+      alt: fc.constant(false),
+    }),
+  },
+  {
+    weight: 9,
+    arbitrary: fc.record({
+      t: fc.constant("callSignal" as const),
+      key: abortingKeyArb,
+      mode: fc.constant<Mode>("deferred"),
+      alt: fc.constant(false),
+      reuse: fc.constantFrom(null, null, "aborted" as const),
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      t: fc.constant("abort" as const),
+      pick: fc.nat(),
+      idle: fc.constant(true),
+      withReason: fc.boolean(),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant("settle" as const),
+      pick: fc.nat(),
+      ok: fc.constant(true),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constant("settle" as const),
+      pick: fc.nat(),
+      ok: fc.constant(false),
+      reason: fc.constantFrom<ReasonKind>(
+        "error",
+        "undefined",
+        "string",
+        "frozen",
+      ),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constant("advance" as const),
+      ms: fc.integer({ min: 0, max: 25 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("invalidate" as const),
+      key: abortingKeyArb,
+    }),
+  },
+  { weight: 2, arbitrary: fc.constant({ t: "clear" as const }) },
+);
+
+/** Either everything settles and a fresh call behaves normally, or the cache closes. */
+const abortingEndings: Command[][] = [
+  [
+    { t: "settleAll" },
+    { t: "invalidate", key: 0 },
+    { t: "call", key: 0, mode: "deferred", alt: false },
+    { t: "settleAll" },
+  ],
+  [
+    { t: "close", wait: false },
+    { t: "call", key: 0, mode: "deferred", alt: false },
+  ],
+];
+
+modelTest(
+  "model: callers aborting at random moments, between work settling and its callers hearing of it",
+  core,
+  {
+    runs: Math.ceil(RUNS / 2),
+    config: abortingConfigArb,
+    commands: fc.tuple(
+      fc.array(abortingCommandArb, { maxLength: maxLength(40) }),
+      fc.constantFrom(...abortingEndings),
+    ).map(([commands, ending]) => [...commands, ...ending]),
+    flushes: fc.array(fc.constantFrom(true, true, false), {
+      minLength: 1,
+      maxLength: 6,
+    }),
+    rejectionReportsPerSequence: true,
+  },
+);

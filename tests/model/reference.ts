@@ -17,7 +17,7 @@ export type Shape = "one" | "mixed" | "keyOption" | "exotic";
 
 /** One cache configuration. */
 export interface ModelConfig {
-  /** 0, 1, 3 or Infinity in the tests. */
+  /** 0, 1, 2, 3 or Infinity in the tests. */
   maxSize: number;
   /** `undefined`: no expiry. */
   ttl: number | undefined;
