@@ -1,77 +1,58 @@
 /**
- * Runs `tests/node/core.test.mjs` on Node against the bundled module: the
- * core behaviours hold on Node as they do on Deno.
+ * Node, in the shape a JSR user gets on npm: the package built file by file
+ * with its declarations (`tests/runtimes/build.ts`), a TypeScript consumer
+ * that depends on it type-checked under a Node tsconfig with TypeScript 5.4
+ * (the oldest that reads the declarations: they use `NoInfer`) and with the
+ * newest 5.x, compiled by tsc (Node 20 has no standard decorators), and the
+ * smoke run on Node.
  */
 import assert from "node:assert/strict";
-import { bundleModule } from "./_bundle.ts";
+import { join } from "node:path";
+import {
+  buildPackage,
+  checkConsumer,
+  specifiersNotEndingInJs,
+  writeConsumer,
+} from "./runtimes/build.ts";
+import { assertChecks, runSmoke } from "./runtimes/report.ts";
 
-const REPO = decodeURIComponent(new URL("..", import.meta.url).pathname);
-const NODE_TESTS = "tests/node/core.test.mjs";
-// The number of test() calls in NODE_TESTS: every one must run and pass.
-const EXPECTED_TESTS = 11;
-// A Node run that has not ended by then is killed and fails the test.
-const KILL_AFTER_MS = 60_000;
+// The module uses ES2024's String.prototype.isWellFormed, which Node has
+// from 20 on.
+const OLDEST_NODE = 20;
 
-/** The value of a `# name N` line of Node's TAP summary, or undefined. */
-function summary(tap: string, name: string): number | undefined {
-  const match = tap.match(new RegExp(`^# ${name} (\\d+)$`, "m"));
-  return match === null ? undefined : Number(match[1]);
-}
-
-Deno.test({
-  name: "the core behaviours hold on Node, against the bundled module",
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "alru_node_" });
-    try {
-      const bundle = await bundleModule(dir);
-      const controller = new AbortController();
-      const killer = setTimeout(() => controller.abort(), KILL_AFTER_MS);
-      const output = await new Deno.Command("node", {
-        args: [
-          "--test",
-          // TAP whether or not stdout is a terminal, for its summary lines.
-          "--test-reporter=tap",
-          "--unhandled-rejections=strict",
-          NODE_TESTS,
-        ],
-        cwd: REPO,
-        env: { ALRU_BUNDLE: bundle },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        signal: controller.signal,
-      }).output().finally(() => clearTimeout(killer));
-      const decoder = new TextDecoder();
-      const stdout = decoder.decode(output.stdout);
-      const detail = `code ${output.code}, signal ${output.signal}\nstdout:\n${
-        stdout.slice(-8_000)
-      }\nstderr:\n${decoder.decode(output.stderr).slice(-4_000)}`;
-
-      assert.equal(output.signal, null, `killed: ${detail}`);
-      assert.equal(output.code, 0, detail);
-      assert.deepEqual(
-        {
-          tests: summary(stdout, "tests"),
-          pass: summary(stdout, "pass"),
-          fail: summary(stdout, "fail"),
-          cancelled: summary(stdout, "cancelled"),
-          skipped: summary(stdout, "skipped"),
-          todo: summary(stdout, "todo"),
-        },
-        {
-          tests: EXPECTED_TESTS,
-          pass: EXPECTED_TESTS,
-          fail: 0,
-          cancelled: 0,
-          skipped: 0,
-          todo: 0,
-        },
-        detail,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+Deno.test("Node: the per-file build type-checks with TypeScript 5.4 and 5.x, and the smoke passes on Node", async () => {
+  const root = await Deno.makeTempDir({ prefix: "alru_node_" });
+  try {
+    await buildPackage(root);
+    assert.deepEqual(
+      await specifiersNotEndingInJs(root),
+      [],
+      "relative imports in the package that Node could not load",
+    );
+    await writeConsumer(root, "node");
+    const tsconfig = await Deno.readTextFile(join(root, "tsconfig.json"));
+    for (const [version, diagnostics] of Object.entries(checkConsumer(root))) {
+      if (diagnostics !== "") {
+        assert.fail(
+          `TypeScript ${version} rejects the consumer:\n${diagnostics}\ntsconfig.json: ${tsconfig}`,
+        );
+      }
     }
-  },
+
+    const { report, context } = await runSmoke({
+      runtime: "Node",
+      command: "node",
+      args: ["--unhandled-rejections=strict", "out/main.js"],
+      cwd: root,
+      missing: "install Node 20 or later; .ci/run expects it on PATH",
+    });
+    const major = Number(report.versions.node?.split(".")[0]);
+    assert.ok(
+      major >= OLDEST_NODE,
+      `Node ${report.versions.node} is older than ${OLDEST_NODE}\n${context}`,
+    );
+    assertChecks(`Node ${report.versions.node}`, report.checks, context);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
