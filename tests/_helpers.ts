@@ -258,19 +258,37 @@ export function requireGc(): () => void {
 }
 
 /**
- * Collects garbage, a round at a time, until `done()` says what was to be
- * collected was (finalisers run as tasks of their own, after a collection),
- * or 50 rounds have passed. Returns the number of rounds.
+ * Watches objects for their collection: register each under a name, drop
+ * every other reference to them, then ask which are still uncollected.
  */
-export async function collectUntil(done: () => boolean): Promise<number> {
-  const gc = requireGc();
-  let rounds = 0;
-  while (rounds < 50 && !done()) {
-    rounds++;
-    gc();
-    await macrotask();
+export class FinalizationWatch {
+  readonly #watched: string[] = [];
+  readonly #finalised = new Set<string>();
+  readonly #registry = new FinalizationRegistry<string>((name) => {
+    this.#finalised.add(name);
+  });
+
+  /** Watches `target` under `name`. */
+  watch(target: object, name: string): void {
+    this.#registry.register(target, name);
+    this.#watched.push(name);
   }
-  return rounds;
+
+  /**
+   * Collects garbage, a round at a time (finalisers run as tasks of their
+   * own, after a collection), until every watched object was finalised or 50
+   * rounds have passed; returns the names of those that were not.
+   */
+  async uncollected(): Promise<string[]> {
+    const gc = requireGc();
+    const left = () =>
+      this.#watched.filter((name) => !this.#finalised.has(name));
+    for (let round = 0; round < 50 && left().length > 0; round++) {
+      gc();
+      await macrotask();
+    }
+    return left();
+  }
 }
 
 /** What a call followed by {@linkcode track} or {@linkcode attempt} has done. */

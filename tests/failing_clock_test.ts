@@ -75,7 +75,11 @@ Deno.test("setTimeout throwing when an entry settles: its callers get the value,
       assert.equal(clock.pending, 1);
       clock.advance(100);
       assert.equal(load.cacheContains(2), false);
-      checkLru(load, { hits: 1, misses: 2, currSize: 0, tasks: 0 });
+      checkLru(
+        load,
+        { hits: 1, misses: 2, currSize: 0, tasks: 0, pending: 0 },
+        clock,
+      );
     });
   });
 });

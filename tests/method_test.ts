@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { alruCache, cacheOf, ManualClock } from "../mod.ts";
-import { collectUntil, deferred, flush, runCommand } from "./_helpers.ts";
+import { deferred, FinalizationWatch, flush, runCommand } from "./_helpers.ts";
 import { decoratedClasses } from "./_legacy_decorators.ts";
 
 class Service {
@@ -282,21 +282,17 @@ Deno.test("a decorated method never keeps its instance alive", async () => {
       return await Promise.resolve(n + this.payload.length);
     }
   }
-  const collected: string[] = [];
-  const registry = new FinalizationRegistry<string>((name) => {
-    collected.push(name);
-  });
+  const finalisation = new FinalizationWatch();
   await (async () => {
     for (const name of ["a", "b"]) {
       const holder = new Holder();
       await holder.self(1);
       await holder.self(1);
       assert.equal(cacheOf(holder.self).cacheInfo().hits, 1);
-      registry.register(holder, name);
+      finalisation.watch(holder, name);
     }
   })();
-  await collectUntil(() => collected.length === 2);
-  assert.deepEqual(collected.sort(), ["a", "b"]);
+  assert.deepEqual(await finalisation.uncollected(), []);
   // The caches' expiry timers are still there, holding only the caches.
   assert.equal(clock.pending, 2);
   clock.advance(60_000);
