@@ -2,16 +2,6 @@ import assert from "node:assert/strict";
 import { alruCache } from "../mod.ts";
 import { checkLru, deferred } from "./_helpers.ts";
 
-Deno.test("alruCache refuses something that is not a function", () => {
-  for (const notFn of ["foo", 42, null, undefined, [], Symbol("s")]) {
-    assert.throws(
-      () => alruCache(notFn as unknown as () => Promise<void>),
-      TypeError,
-      `accepted ${String(notFn)}`,
-    );
-  }
-});
-
 Deno.test("the wrapper keeps fn's name and exposes fn as wrapped", () => {
   async function loadUser(id: number): Promise<number> {
     return await Promise.resolve(id);
@@ -20,28 +10,6 @@ Deno.test("the wrapper keeps fn's name and exposes fn as wrapped", () => {
   assert.equal(cached.name, "loadUser");
   assert.equal(cached.wrapped, loadUser);
   assert.notEqual(cached as unknown, loadUser);
-});
-
-Deno.test("a new cache starts empty with the default parameters", () => {
-  const cached = alruCache(async () => {});
-  checkLru(cached, { hits: 0, misses: 0, currSize: 0, tasks: 0 });
-  const params = cached.cacheParameters();
-  assert.deepEqual(
-    {
-      maxSize: params.maxSize,
-      ttl: params.ttl,
-      jitter: params.jitter,
-      tasks: params.tasks,
-      closed: params.closed,
-    },
-    {
-      maxSize: 128,
-      ttl: undefined,
-      jitter: undefined,
-      tasks: 0,
-      closed: false,
-    },
-  );
 });
 
 Deno.test("the result is always a promise, whatever fn returns", async () => {

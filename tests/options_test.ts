@@ -49,6 +49,7 @@ const rangeCases: [string, LooseOptions, RegExp, string][] = [
   ["maxSize non-integer", { maxSize: 1.5 }, /maxSize/, "1.5"],
   ["maxSize small non-integer", { maxSize: 0.25 }, /maxSize/, "0.25"],
   ["ttl negative", { ttl: -1 }, /ttl/, "-1"],
+  ["ttl negative fraction", { ttl: -0.5 }, /ttl/, "-0.5"],
   ["ttl -Infinity", { ttl: -Infinity }, /ttl/, "-Infinity"],
   ["ttl NaN", { ttl: NaN }, /ttl/, "NaN"],
   ["jitter negative (with ttl)", { ttl: 10, jitter: -5 }, /jitter/, "-5"],

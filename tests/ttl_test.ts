@@ -292,25 +292,6 @@ Deno.test("jitter 0 means exactly ttl", async () => {
   assert.ok(randomCalls <= 1);
 });
 
-Deno.test("jitter without ttl is a TypeError", () => {
-  assert.throws(
-    () => alruCache(identity, { maxSize: null, jitter: 1000 }),
-    (error: unknown) =>
-      error instanceof TypeError && /jitter requires ttl/.test(error.message),
-  );
-});
-
-Deno.test("negative or NaN jitter is a RangeError", () => {
-  for (const jitter of [-500, NaN]) {
-    assert.throws(
-      () =>
-        alruCache(identity, { ttl: 1000, jitter, clock: new ManualClock() }),
-      RangeError,
-      `jitter ${jitter}`,
-    );
-  }
-});
-
 Deno.test("ttl Infinity: entries never expire and no timer waits for them", async () => {
   const clock = new ManualClock();
   for (const jitter of [undefined, 0, 5]) {
