@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { join, normalize } from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import puppeteer, { type Browser } from "npm:puppeteer-core@^25";
 import {
   buildPackage,
   checkConsumer,

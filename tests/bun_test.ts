@@ -26,7 +26,7 @@ const ARCH: Record<typeof Deno.build.arch, string> = {
 };
 
 async function bunBinary(): Promise<{ path: string; version: string }> {
-  const bun = await npmPackage("bun");
+  const bun = await npmPackage("npm:bun@^1");
   const os = OS[Deno.build.os];
   assert.ok(os !== undefined, `npm:bun has no binary for ${Deno.build.os}`);
   const platform = `@oven/bun-${os}-${ARCH[Deno.build.arch]}`;

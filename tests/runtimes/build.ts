@@ -18,8 +18,11 @@
  * @module
  */
 
-import ts from "typescript";
-import ts54 from "typescript-5.4";
+// Test-only packages are imported by full specifier, not through deno.json's
+// import map: Deno installs every package of that map before any run, so the
+// demo would download them (Bun's binary alone is some 100 MB).
+import ts from "npm:typescript@^5.9";
+import ts54 from "npm:typescript@~5.4";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -339,31 +342,32 @@ export interface NpmPackage {
 }
 
 /**
- * Loads `name`'s package.json through deno.json's imports, which makes Deno
- * fetch the package if it has not yet, and finds where it is: Deno keeps
- * npm packages in its own cache, not in a node_modules directory.
+ * Loads the package.json of the package `specifier` names (`npm:name@range`),
+ * which makes Deno fetch the package if it has not yet, and finds where it
+ * is: Deno keeps npm packages in its own cache, not in a node_modules
+ * directory.
  */
-export async function npmPackage(name: string): Promise<NpmPackage> {
+export async function npmPackage(specifier: string): Promise<NpmPackage> {
   // In a variable, so that Deno resolves it only here, when it runs, and
   // so that tsc's refusal of imports from "@types/" does not apply.
-  const specifier = `${name}/package.json`;
+  const packageJson = `${specifier}/package.json`;
   let json: { version: string };
   try {
-    json = (await import(specifier, { with: { type: "json" } })).default;
+    json = (await import(packageJson, { with: { type: "json" } })).default;
   } catch (error) {
     throw new Error(
-      `npm package ${name} could not be loaded through deno.json's imports: is it there, and is the npm registry reachable?`,
+      `${specifier} could not be loaded: is the npm registry reachable?`,
       { cause: error },
     );
   }
   return {
-    dir: dirname(fileURLToPath(import.meta.resolve(specifier))),
+    dir: dirname(fileURLToPath(import.meta.resolve(packageJson))),
     version: json.version,
   };
 }
 
 async function copyNodeTypes(root: string): Promise<void> {
-  const nodeTypes = await npmPackage("@types/node");
+  const nodeTypes = await npmPackage("npm:@types/node@^20");
   // @types/node imports undici-types: found from @types/node's own place.
   const undiciTypesJson = createRequire(join(nodeTypes.dir, "package.json"))
     .resolve("undici-types/package.json");
