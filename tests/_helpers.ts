@@ -452,6 +452,15 @@ export function watchListeners(signal: AbortSignal): ListenerCount {
   };
 }
 
+/** The environment variable `name`, or undefined if unset or not readable. */
+export function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env
+  }
+}
+
 /** What {@linkcode runCommand} reports of a finished process. */
 export interface CommandRun {
   code: number;

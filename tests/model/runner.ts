@@ -25,6 +25,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CacheClosedError, ManualClock } from "../../mod.ts";
 import {
+  envVar,
   flush,
   macrotask,
   recordUnhandledRejections,
@@ -33,20 +34,12 @@ import {
 } from "../_helpers.ts";
 import type { Mode, Outcome } from "./reference.ts";
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
-
-const SEED = env("MODEL_SEED");
-const PATH = env("MODEL_PATH");
-const LENGTH = env("MODEL_LENGTH");
+const SEED = envVar("MODEL_SEED");
+const PATH = envVar("MODEL_PATH");
+const LENGTH = envVar("MODEL_LENGTH");
 
 /** MODEL_RUNS, 500 unless set: the unit of every group's number of sequences. */
-export const RUNS = Number(env("MODEL_RUNS") ?? 500);
+export const RUNS = Number(envVar("MODEL_RUNS") ?? 500);
 
 /** The longest sequence: MODEL_LENGTH if set, else the suite's `fallback`. */
 export function maxLength(fallback: number): number {
