@@ -27,6 +27,8 @@
  * @module
  */
 
+import { findOnPath, installDebianPackage } from "./debian.ts";
+
 const HOST = "127.0.0.1";
 const INSTALL_HINT =
   "install the Debian package redis-server (apt-get install -y redis-server); " +
@@ -286,46 +288,11 @@ async function findServerBinary(): Promise<string> {
   if (found !== undefined) return found;
   // A fresh Debian machine, where the README's test command is all one
   // runs, lacks it: install it there when allowed to, as .ci/run does.
-  if (name === "redis-server" && await installRedisServer()) {
+  if (name === "redis-server" && await installDebianPackage(name)) {
     const installed = await findOnPath(name);
     if (installed !== undefined) return installed;
   }
   throw new Error(`${name} was not found on PATH: ${INSTALL_HINT}.`);
-}
-
-async function findOnPath(name: string): Promise<string | undefined> {
-  const candidates = name.includes("/")
-    ? [name]
-    : (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) =>
-      `${dir}/${name}`
-    );
-  for (const path of candidates) {
-    const info = await Deno.stat(path).catch(() => undefined);
-    if (info?.isFile && (info.mode ?? 0o111) & 0o111) return path;
-  }
-  return undefined;
-}
-
-// Runs apt-get as root, if this process is root and apt-get exists; its
-// output is shown only when it fails, since it names mirror hosts.
-async function installRedisServer(): Promise<boolean> {
-  if (Deno.uid?.() !== 0 || await findOnPath("apt-get") === undefined) {
-    return false;
-  }
-  console.error("redis-server is missing; installing the Debian package");
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  const run = (args: string[]) =>
-    new Deno.Command("apt-get", { args, env, stdout: "piped", stderr: "piped" })
-      .output();
-  let result = await run(["install", "-y", "redis-server"]);
-  if (!result.success) {
-    await run(["update"]);
-    result = await run(["install", "-y", "redis-server"]);
-  }
-  if (!result.success) {
-    console.error(new TextDecoder().decode(result.stderr));
-  }
-  return result.success;
 }
 
 function freePort(): number {
