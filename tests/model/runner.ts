@@ -431,6 +431,9 @@ class Run<
   }
 
   async #settleAll(): Promise<void> {
+    // Waiting takes turns in which settled work reaches its callers, so the
+    // model hears of it first.
+    await this.flush();
     for (const id of this.#open()) {
       this.real.settle(id, true);
       this.#queued.push({ id, ok: true });
