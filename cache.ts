@@ -153,6 +153,11 @@ export class AsyncLruCache<R> {
   // Absent without a store.
   readonly #shared: SharedTier | undefined;
   readonly #sharedKeys: SharedKeys | undefined;
+  // The longest life of anything the local tier keeps for a key, stale
+  // values, fallbacks and kept failures included: localTtl with a store that
+  // cannot tell this process of other processes' invalidations, so that they
+  // reach it within that bound; otherwise Infinity.
+  readonly #localTtl: number = Infinity;
 
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentsKeys = new ArgumentsKeys();
@@ -217,7 +222,6 @@ export class AsyncLruCache<R> {
       this.#shared = new SharedTier(options.store, {
         lease: options.lease,
         storeTimeout: options.storeTimeout,
-        localTtl: options.localTtl,
         serializer: {
           serialize: options.serialize ?? jsonSerializer.serialize,
           deserialize: options.deserialize ?? jsonSerializer.deserialize,
@@ -225,6 +229,7 @@ export class AsyncLruCache<R> {
         onError: (key, error) => this.#storeFailed(key, error),
       });
       this.#sharedKeys = new SharedKeys();
+      if (!options.store.notifies) this.#localTtl = options.localTtl;
     }
     this.#key = options.key;
     this.#passSignal = options.signal;
@@ -953,10 +958,12 @@ export class AsyncLruCache<R> {
     let lifetime = Infinity;
     let now = 0;
     if (flight.purpose === SHARED_MISS) {
-      // The shared tier has decided, and gives the value as the store has it.
+      // The shared tier has decided, and gives the value as the store has it
+      // with its own lifetime (all of it for the writer, what is left of it
+      // in the store for a reader); a local copy may live less.
       const outcome = value as unknown as SharedOutcome;
       value = outcome.value as R;
-      if (!this.#closed) lifetime = outcome.lifetime;
+      if (!this.#closed) lifetime = Math.min(outcome.lifetime, this.#localTtl);
       if (flight.slot !== NO_SLOT && lifetime > 0 && !this.#closed) {
         try {
           now = this.#expiry!.now();
@@ -974,7 +981,10 @@ export class AsyncLruCache<R> {
         // whether they are kept.
         lifetime = this.#closed
           ? (this.#keeping.keeps(value, flight.args ?? []) ? Infinity : 0)
-          : this.#keeping.lifetimeOf(value, flight.args ?? []);
+          : Math.min(
+            this.#keeping.lifetimeOf(value, flight.args ?? []),
+            this.#localTtl,
+          );
         if (
           !this.#closed &&
           lifetime > 0 &&
@@ -1031,6 +1041,7 @@ export class AsyncLruCache<R> {
         blockedUntil: 0,
         reason: undefined,
         fallback: undefined,
+        heldUntil: now + this.#localTtl,
       };
     }
     const expiry = this.#expiry;
@@ -1070,9 +1081,9 @@ export class AsyncLruCache<R> {
     ) {
       try {
         if (this.#keeping.keepsFailures) {
-          failureLifetime = this.#keeping.failureLifetimeOf(
-            reason,
-            flight.args ?? [],
+          failureLifetime = Math.min(
+            this.#keeping.failureLifetimeOf(reason, flight.args ?? []),
+            this.#localTtl,
           );
         }
         if (
@@ -1147,6 +1158,7 @@ export class AsyncLruCache<R> {
       blockedUntil: 0,
       reason,
       fallback,
+      heldUntil: now + this.#localTtl,
     };
     this.#timings![slot] = timing;
     this.#reschedule(slot, timing);
@@ -1242,7 +1254,10 @@ export class AsyncLruCache<R> {
       if (timing.freshUntil > time) return this.#reschedule(slot, timing);
       if (this.#staleWhileRevalidate > 0) {
         this.#entries.makeStale(slot);
-        timing.until = timing.freshUntil + this.#staleWhileRevalidate;
+        timing.until = Math.min(
+          timing.freshUntil + this.#staleWhileRevalidate,
+          timing.heldUntil,
+        );
       } else {
         timing.until = timing.freshUntil;
       }
@@ -1257,7 +1272,10 @@ export class AsyncLruCache<R> {
     // A kept failure's fallback is already in the store.
     let fallback: Fallback | undefined;
     if (kind !== FAILED && this.#staleIfError > 0) {
-      const until = timing.freshUntil + this.#staleIfError;
+      const until = Math.min(
+        timing.freshUntil + this.#staleIfError,
+        timing.heldUntil,
+      );
       if (until > time) fallback = { value: timing.value, until };
     }
     if (kind !== FAILED && timing.blockedUntil !== 0) {

@@ -35,6 +35,12 @@ export interface Timing {
   reason: unknown;
   /** For a kept failure: the last good value its callers get instead. */
   fallback: Fallback | undefined;
+  /**
+   * When the entry goes whatever its state, its value's stale window and
+   * fallback included: `localTtl` after it was made, for a cache whose store
+   * cannot notify; `Infinity` otherwise.
+   */
+  readonly heldUntil: number;
 }
 
 /**

@@ -210,11 +210,18 @@ export interface Serializer {
   deserialize(text: string): unknown;
 }
 
-/** What a shared run gives the cache: the value to serve and how long to keep it locally. */
+/**
+ * What a shared run gives the cache: the value to serve and how long it
+ * lives. A local copy may live less (the cache's `localTtl`).
+ */
 export interface SharedOutcome {
   /** The value, as `deserialize` returned it. */
   readonly value: unknown;
-  /** Milliseconds to keep the local copy: `0` or less for not at all. */
+  /**
+   * Milliseconds the value lives from now: all of its lifetime when this
+   * process computed it, what is left of it in the store when it was read;
+   * `0` or less for not at all.
+   */
   readonly lifetime: number;
 }
 
@@ -224,8 +231,6 @@ export interface SharedTierSettings {
   lease: number;
   /** Bound on each store operation, in ms. */
   storeTimeout: number;
-  /** Longest life of a local copy when the store cannot notify. */
-  localTtl: number;
   serializer: Serializer;
   /** Told of each store failure, with the key it concerned, if any. */
   onError(key: string | undefined, error: unknown): void;
@@ -333,7 +338,7 @@ export class SharedTier {
           // Corrupt data is a miss, never an answer.
           return this.#failed(key, error, compute, lifetimeOf);
         }
-        return { value, lifetime: this.#localLifetime(found.value.expiresAt) };
+        return { value, lifetime: found.value.expiresAt - Date.now() };
       }
       if (found.status === "leased") {
         return this.#lead(key, found.lease, compute, lifetimeOf);
@@ -505,14 +510,6 @@ export class SharedTier {
     const lifetime = lifetimeOf(value);
     const text = this.#settings.serializer.serialize(value);
     return { value: this.#settings.serializer.deserialize(text), lifetime };
-  }
-
-  // How long a copy of a value that expires at `expiresAt` is kept here.
-  #localLifetime(expiresAt: number): number {
-    const remaining = expiresAt - Date.now();
-    return this.#store.notifies
-      ? remaining
-      : Math.min(remaining, this.#settings.localTtl);
   }
 
   // `operation`, or a rejection once it has taken `ms`.
