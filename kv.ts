@@ -44,7 +44,8 @@ const MAX_TEXT = 60 * 1024;
 const FIRST_POLL = 5;
 const LONGEST_POLL = 200;
 // A lease taken between our read and our write is a race we retry a few
-// times before we call the key busy.
+// times before we call the key busy; so is a renewal of our own lease that
+// commits between our read and our write or release.
 const ATTEMPTS = 4;
 // Processes that share a local database take turns to write; one that finds
 // it locked tries again, sooner than the cache's storeTimeout gives up.
@@ -197,28 +198,38 @@ class KvStore implements CacheStore {
     }
     const { generation } = lease as KvLease;
     const leaseKey = this.#leaseKey(generation, key);
-    const [generationEntry, leaseEntry] = await this.#kv.getMany<
-      [Deno.KvU64, KvLeaseEntry]
-    >([this.#generationKey, leaseKey]);
-    // A clear or an invalidation since the lease was taken wins.
-    if (
-      (generationEntry.value?.value ?? 0n) !== generation ||
-      leaseEntry.value?.token !== lease.token
-    ) {
-      return;
+    // A renewal of this very lease that commits between the read and the
+    // write changes its entry, and fails the check: read again then.
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const [generationEntry, leaseEntry] = await this.#kv.getMany<
+        [Deno.KvU64, KvLeaseEntry]
+      >([this.#generationKey, leaseKey]);
+      // A clear or an invalidation since the lease was taken wins.
+      if (
+        (generationEntry.value?.value ?? 0n) !== generation ||
+        leaseEntry.value?.token !== lease.token
+      ) {
+        return;
+      }
+      const remaining = value.expiresAt - Date.now();
+      if (remaining <= 0) return this.#release(key, lease);
+      const stored: KvValue = { text: value.text, expiresAt: value.expiresAt };
+      const committed = await this.#kv.atomic()
+        .check(generationEntry, leaseEntry)
+        .set(
+          this.#valueKey(generation, key),
+          stored,
+          remaining === Infinity ? undefined : { expireIn: remaining },
+        )
+        .delete(leaseKey)
+        .commit();
+      if (committed.ok) return;
     }
-    const remaining = value.expiresAt - Date.now();
-    if (remaining <= 0) return this.release(key, lease);
-    const stored: KvValue = { text: value.text, expiresAt: value.expiresAt };
-    await this.#kv.atomic()
-      .check(generationEntry, leaseEntry)
-      .set(
-        this.#valueKey(generation, key),
-        stored,
-        remaining === Infinity ? undefined : { expireIn: remaining },
-      )
-      .delete(leaseKey)
-      .commit();
+    throw new Error(
+      `kvStore could not write key ${
+        JSON.stringify(key)
+      }: its lease kept changing`,
+    );
   }
 
   renew(key: string, lease: StoreLease, leaseMs: number): Promise<boolean> {
@@ -250,9 +261,19 @@ class KvStore implements CacheStore {
 
   async #release(key: string, lease: StoreLease): Promise<void> {
     const leaseKey = this.#leaseKey((lease as KvLease).generation, key);
-    const entry = await this.#kv.get<KvLeaseEntry>(leaseKey);
-    if (entry.value?.token !== lease.token) return;
-    await this.#kv.atomic().check(entry).delete(leaseKey).commit();
+    // As for a write, a renewal that commits in between means reading again.
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const entry = await this.#kv.get<KvLeaseEntry>(leaseKey);
+      if (entry.value?.token !== lease.token) return;
+      const committed = await this.#kv.atomic().check(entry).delete(leaseKey)
+        .commit();
+      if (committed.ok) return;
+    }
+    throw new Error(
+      `kvStore could not release key ${
+        JSON.stringify(key)
+      }: its lease kept changing`,
+    );
   }
 
   delete(key: string): Promise<boolean> {

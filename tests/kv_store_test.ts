@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { alruCache } from "../mod.ts";
 import { kvStore } from "../kv.ts";
+import type { StoreLease } from "../store.ts";
 
 async function withKv(body: (kv: Deno.Kv) => Promise<void>): Promise<void> {
   const path = await Deno.makeTempFile();
@@ -56,4 +57,41 @@ Deno.test("kvStore: a namespace that is not a KV key is a TypeError", () => {
     (error: Error) =>
       error instanceof TypeError && /namespace/.test(error.message),
   );
+});
+
+Deno.test("kvStore: a lease renewed while it is released or written still goes", async () => {
+  await withKv(async (kv) => {
+    const store = kvStore(kv, { namespace: ["renewed"] });
+    const lease = async (key: string) => {
+      const found = await store.readOrLease(key, 10_000);
+      assert.equal(found.status, "leased");
+      return (found as { lease: StoreLease }).lease;
+    };
+    // A renewal already on its way when the holder releases: both read the
+    // lease entry, and the renewal commits first.
+    for (let i = 0; i < 5; i++) {
+      const key = `released ${i}`;
+      const held = await lease(key);
+      await Promise.all([
+        store.renew(key, held, 10_000),
+        store.release(key, held),
+      ]);
+      assert.equal(
+        (await store.readOrLease(key, 10_000)).status,
+        "leased",
+        "the released lease still holds the key",
+      );
+    }
+    // Likewise when the holder writes its value.
+    for (let i = 0; i < 5; i++) {
+      const key = `written ${i}`;
+      const held = await lease(key);
+      await Promise.all([
+        store.renew(key, held, 10_000),
+        store.write(key, { text: "1", expiresAt: Date.now() + 60_000 }, held),
+      ]);
+      const found = await store.readOrLease(key, 10_000);
+      assert.equal(found.status, "value", "the value was not written");
+    }
+  });
 });
