@@ -764,10 +764,13 @@ export class AsyncLruCache<R> {
     const storeKey = key === ABSENT
       ? encodeKey(argList)
       : this.#storeKeyOf(key);
+    // The run hears of the work's abort (#abandon's effect) through the
+    // work's own signal, and then lets its lease go.
     const result = shared.run(
       storeKey,
       () => this.#callFn(thisArg, argList, controller),
       (value) => this.#keeping!.lifetimeOf(value, argList),
+      controller?.signal,
     );
     return this.#admit(
       result,

@@ -280,6 +280,8 @@ export class SharedTier {
   readonly #settings: SharedTierSettings;
   // Leases held now, to release on close.
   readonly #held = new Map<StoreLease, string>();
+  // Releases nobody waits for, for close to wait for.
+  readonly #releasing = new Set<Promise<void>>();
   // Lease renewals in progress, to stop on close.
   readonly #renewals = new Set<Renewal>();
   // Waits in progress, to end on close.
@@ -301,11 +303,18 @@ export class SharedTier {
    * processes: `compute` runs the function (here, in this process, under the
    * key's lease, or locally when the store fails), and `lifetimeOf` says how
    * long its value lives (`0` or less: not written).
+   *
+   * `work` is the signal of the work this run does, if it has one. Once it
+   * aborts, the run is abandoned: it stops waiting, takes no lease and runs
+   * nothing more, a lease it holds is released at once and no longer
+   * renewed, and a value `compute` still returns is not written; the run
+   * rejects with the signal's reason.
    */
   async run(
     key: string,
     compute: () => unknown,
     lifetimeOf: (value: unknown) => number,
+    work?: AbortSignal,
   ): Promise<SharedOutcome> {
     const { lease, storeTimeout } = this.#settings;
     // A value read before the subscription is open would miss invalidations
@@ -318,6 +327,7 @@ export class SharedTier {
       }
     }
     for (;;) {
+      if (work?.aborted) throw work.reason;
       let found: ReadOrLease;
       const reading = attempt(() => this.#store.readOrLease(key, lease));
       try {
@@ -326,9 +336,9 @@ export class SharedTier {
         // A lease granted after this process stopped waiting for it would
         // hold the key for nothing.
         reading.then((late) => {
-          if (late.status === "leased") void this.#release(key, late.lease);
+          if (late.status === "leased") this.#releaseLater(key, late.lease);
         }, () => {});
-        return this.#failed(key, error, compute, lifetimeOf);
+        return this.#failed(key, error, compute, lifetimeOf, work);
       }
       if (found.status === "value") {
         let value: unknown;
@@ -336,23 +346,22 @@ export class SharedTier {
           value = this.#settings.serializer.deserialize(found.value.text);
         } catch (error) {
           // Corrupt data is a miss, never an answer.
-          return this.#failed(key, error, compute, lifetimeOf);
+          return this.#failed(key, error, compute, lifetimeOf, work);
         }
         return { value, lifetime: found.value.expiresAt - Date.now() };
       }
       if (found.status === "leased") {
-        return this.#lead(key, found.lease, compute, lifetimeOf);
+        return this.#lead(key, found.lease, compute, lifetimeOf, work);
       }
       try {
-        await this.#store.wait(key, {
-          timeoutMs: lease,
-          signal: this.#closing.signal,
-        });
+        await this.#wait(key, work);
       } catch (error) {
-        return this.#failed(key, error, compute, lifetimeOf);
+        // A store that rejects a wait its signal ended has not failed.
+        if (work?.aborted) throw work.reason;
+        return this.#failed(key, error, compute, lifetimeOf, work);
       }
       if (this.#closing.signal.aborted) {
-        return this.#local(compute, lifetimeOf);
+        return this.#local(compute, lifetimeOf, work);
       }
     }
   }
@@ -407,19 +416,30 @@ export class SharedTier {
       this.#release(key, lease)
     );
     this.#held.clear();
+    releases.push(...this.#releasing);
     const subscription = await this.#subscription;
     await Promise.all([...releases, subscription?.close()]);
   }
 
   // Holds `lease` on `key` while `compute` runs, then writes the value.
+  // The lease goes at once if `work` aborts.
   async #lead(
     key: string,
     lease: StoreLease,
     compute: () => unknown,
     lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
   ): Promise<SharedOutcome> {
     this.#held.set(lease, key);
+    if (work?.aborted) {
+      this.#letGo(key, lease, undefined);
+      throw work.reason;
+    }
     const renewal = this.#keepRenewed(key, lease);
+    // Abandoned work gives the key up now, not when fn happens to settle: a
+    // fn that ignores its signal would hold it for as long as it runs.
+    const abandon = () => this.#letGo(key, lease, renewal);
+    work?.addEventListener("abort", abandon);
     let outcome: SharedOutcome;
     let expiresAt: number;
     let text: string;
@@ -432,12 +452,15 @@ export class SharedTier {
       outcome = { value: served, lifetime };
     } catch (error) {
       // A rejection is never written; the next process takes the lease.
+      work?.removeEventListener("abort", abandon);
       this.#stopRenewing(renewal);
       if (this.#held.delete(lease)) await this.#release(key, lease);
       throw error;
     }
+    work?.removeEventListener("abort", abandon);
     this.#stopRenewing(renewal);
-    if (!this.#held.delete(lease)) return outcome; // released by close
+    // Released by close or by the abort: the value is nobody's to write.
+    if (!this.#held.delete(lease)) return outcome;
     // Writing, or else releasing, delays the callers by at most storeTimeout.
     if (outcome.lifetime > 0) {
       try {
@@ -448,12 +471,40 @@ export class SharedTier {
         return outcome;
       } catch (error) {
         this.#settings.onError(key, error);
-        void this.#release(key, lease);
+        this.#releaseLater(key, lease);
         return outcome;
       }
     }
     await this.#release(key, lease);
     return outcome;
+  }
+
+  // Stops renewing `lease` and releases it in the background, unless close
+  // or the end of the run has already let it go.
+  #letGo(key: string, lease: StoreLease, renewal: Renewal | undefined): void {
+    if (renewal !== undefined) this.#stopRenewing(renewal);
+    if (this.#held.delete(lease)) this.#releaseLater(key, lease);
+  }
+
+  // Waits for the holder of `key`'s lease, until the tier closes or `work`
+  // aborts.
+  async #wait(key: string, work: AbortSignal | undefined): Promise<void> {
+    const closing = this.#closing.signal;
+    const timeoutMs = this.#settings.lease;
+    if (work === undefined) {
+      return await this.#store.wait(key, { timeoutMs, signal: closing });
+    }
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    if (closing.aborted || work.aborted) abort();
+    closing.addEventListener("abort", abort);
+    work.addEventListener("abort", abort);
+    try {
+      await this.#store.wait(key, { timeoutMs, signal: stop.signal });
+    } finally {
+      closing.removeEventListener("abort", abort);
+      work.removeEventListener("abort", abort);
+    }
   }
 
   // Renews `lease` every third of its duration until stopped.
@@ -479,6 +530,14 @@ export class SharedTier {
     this.#renewals.delete(renewal);
   }
 
+  // Releases `lease` without anyone waiting for it but close.
+  #releaseLater(key: string, lease: StoreLease): void {
+    const releasing = this.#release(key, lease).finally(() =>
+      this.#releasing.delete(releasing)
+    );
+    this.#releasing.add(releasing);
+  }
+
   // Releases `lease`; a failure is reported, never thrown.
   async #release(key: string, lease: StoreLease): Promise<void> {
     try {
@@ -497,22 +556,25 @@ export class SharedTier {
     error: unknown,
     compute: () => unknown,
     lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
   ): Promise<SharedOutcome> {
     this.#settings.onError(key, error);
-    return this.#local(compute, lifetimeOf);
+    return this.#local(compute, lifetimeOf, work);
   }
 
+  // Runs the work here, without the store, unless it was abandoned.
   async #local(
     compute: () => unknown,
     lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
   ): Promise<SharedOutcome> {
+    if (work?.aborted) throw work.reason;
     const value = await compute();
     const lifetime = lifetimeOf(value);
     const text = this.#settings.serializer.serialize(value);
     return { value: this.#settings.serializer.deserialize(text), lifetime };
   }
 
-  // `operation`, or a rejection once it has taken `ms`.
   // `operation`, or a rejection once it has taken `ms`. One watchdog timer
   // serves every operation in progress: a timer per operation would cost as
   // much as a round trip to a local server.
