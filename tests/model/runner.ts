@@ -236,75 +236,73 @@ export abstract class RealSide {
 
   /** Checks that `reason` is the one AbortError closing gave work `work`. */
   checkAbandonReason(work: number, reason: unknown, what: string): void {
-    assert.ok(
-      reason instanceof DOMException && reason.name === "AbortError",
-      `${what}: expected the AbortError of closing, got ${show(reason)}`,
-    );
+    if (!(reason instanceof DOMException && reason.name === "AbortError")) {
+      assert.fail(
+        `${what}: expected the AbortError of closing, got ${show(reason)}`,
+      );
+    }
     const seen = this.#abandonReasons.get(work);
     if (seen === undefined) this.#abandonReasons.set(work, reason);
-    else {
-      assert.ok(
-        seen === reason,
+    else if (seen !== reason) {
+      assert.fail(
         `${what}: not the same AbortError object as work ${work}'s other callers/signal`,
       );
     }
   }
 
-  /** Checks one caller's outcome against the model's. */
-  checkOutcome(
-    expected: Outcome,
-    actual: Tracked<unknown>,
-    what: string,
-  ): void {
-    const outcome = actual.outcome;
-    const result = outcome.state === "fulfilled"
-      ? outcome.value
-      : outcome.state === "rejected"
-      ? outcome.reason
-      : undefined;
-    const got = `${outcome.state} ${show(result)}`;
-    if (expected.kind === "pending") {
-      assert.equal(
-        outcome.state,
-        "pending",
-        `${what}: expected pending, ${got}`,
+  /**
+   * Checks caller `index`'s outcome against the model's. It runs for every
+   * caller after every command, so it builds no message unless it fails.
+   */
+  checkOutcome(expected: Outcome, index: number, kind?: string): void {
+    const outcome = this.callers[index].outcome;
+    const fail = (wanted: string): never => {
+      const what = kind === "refresh" ? "cacheRefresh caller" : "caller";
+      const result = outcome.state === "fulfilled"
+        ? outcome.value
+        : outcome.state === "rejected"
+        ? outcome.reason
+        : undefined;
+      assert.fail(
+        `${what} ${index}: expected ${wanted}, ${outcome.state} ${
+          show(result)
+        }`,
       );
-      return;
+    };
+    switch (expected.kind) {
+      case "pending":
+        if (outcome.state !== "pending") fail("pending");
+        return;
+      case "value":
+        if (
+          outcome.state !== "fulfilled" ||
+          outcome.value !== this.works[expected.work].value
+        ) fail(`the value of work ${expected.work}`);
+        return;
     }
-    if (expected.kind === "value") {
-      assert.ok(
-        outcome.state === "fulfilled" &&
-          result === this.works[expected.work].value,
-        `${what}: expected the value of work ${expected.work}, ${got}`,
-      );
-      return;
-    }
-    assert.equal(
-      outcome.state,
-      "rejected",
-      `${what}: expected ${show(expected)}, ${got}`,
-    );
+    if (outcome.state !== "rejected") return fail(show(expected));
     switch (expected.kind) {
       case "error":
-        assert.ok(
-          Object.is(result, this.works[expected.work].error),
-          `${what}: expected the failure of work ${expected.work}, ${got}`,
-        );
+        if (!Object.is(outcome.reason, this.works[expected.work].error)) {
+          fail(`the failure of work ${expected.work}`);
+        }
         break;
       case "aborted":
-        assert.ok(
-          Object.is(result, this.abortReason(expected.controller)),
-          `${what}: expected the abort reason of controller ${expected.controller}, ${got}`,
-        );
+        if (
+          !Object.is(outcome.reason, this.abortReason(expected.controller))
+        ) fail(`the abort reason of controller ${expected.controller}`);
         break;
       case "closed":
-        assert.ok(
-          result instanceof CacheClosedError,
-          `${what}: expected a CacheClosedError, ${got}`,
-        );
+        if (!(outcome.reason instanceof CacheClosedError)) {
+          fail("a CacheClosedError");
+        }
         break;
       case "abandoned":
-        this.checkAbandonReason(expected.work, result, what);
+        this.checkAbandonReason(
+          expected.work,
+          outcome.reason,
+          `caller ${index}`,
+        );
         break;
     }
   }
@@ -317,8 +315,7 @@ export abstract class RealSide {
     assert.deepEqual(this.violations, [], "violations inside fn or options");
     assert.equal(this.works.length, model.works.length, "number of fn calls");
     model.callers.forEach((caller, i) => {
-      const what = caller.kind === "refresh" ? "cacheRefresh caller" : "caller";
-      this.checkOutcome(caller.outcome, this.callers[i], `${what} ${i}`);
+      this.checkOutcome(caller.outcome, i, caller.kind);
     });
     model.closes.forEach((close, i) => {
       const actual = this.closes[i].outcome;
