@@ -1,4 +1,4 @@
-/** SPEC §5: ManualClock semantics. */
+/** docs/behaviour.md §5: ManualClock semantics. */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { alruCache, type Clock, ManualClock } from "../mod.ts";

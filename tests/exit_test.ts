@@ -1,5 +1,5 @@
 /**
- * SPEC §5: the system clock unrefs its timers, so a process using a cache
+ * docs/behaviour.md §5: the system clock unrefs its timers, so a process using a cache
  * with a long ttl exits as soon as its work is done. This is Deno's case;
  * node_test.ts and bun_test.ts check Node's and Bun's, with the smoke's
  * process (tests/runtimes/main.ts).

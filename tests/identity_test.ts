@@ -1,5 +1,5 @@
 /**
- * SPEC §4 identity rule: when an old call settles or its timer fires, it
+ * docs/behaviour.md §4 identity rule: when an old call settles or its timer fires, it
  * touches only its own entry, never a newer entry that has since taken the
  * same key.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §11, choosing what is kept: `shouldCache`, `ttl` as a function, the
+ * docs/behaviour.md §11, choosing what is kept: `shouldCache`, `ttl` as a function, the
  * validation of every new option (the error class, the option's name and the
  * bad value in the message), and the types a `ttl`, `shouldCache` or
  * `errorTtl` function and `onEvent` are given.

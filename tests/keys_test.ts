@@ -1,5 +1,5 @@
 /**
- * SPEC §2: how a call's arguments become a cache key, with and without the
+ * docs/behaviour.md §2: how a call's arguments become a cache key, with and without the
  * `key` option, and how cacheContains / cacheInvalidate derive the same key.
  */
 import assert from "node:assert/strict";

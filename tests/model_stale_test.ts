@@ -1,5 +1,5 @@
 /**
- * Model-based property tests of SPEC §11 and §12: random command sequences
+ * Model-based property tests of docs/behaviour.md §11 and §12: random command sequences
  * run against the reference model of tests/model/stale_reference.ts and the
  * real cache side by side by the runner of tests/model/runner.ts (which says
  * how to replay a failure and which environment variables scale the runs),
@@ -240,7 +240,7 @@ class StaleReal extends RealSide {
   constructor(config: StaleConfig) {
     super(config.signal);
     this.config = config;
-    // SPEC §11: each option function is asked once per outcome, with the
+    // docs/behaviour.md §11: each option function is asked once per outcome, with the
     // call's arguments.
     const asked = new Set<string>();
     const ask = (what: string, work: number, args: unknown[]): number => {

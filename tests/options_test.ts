@@ -1,5 +1,5 @@
 /**
- * SPEC §1: option validation (error class, message naming the option and
+ * docs/behaviour.md §1: option validation (error class, message naming the option and
  * showing the bad value), valid edge values reported by cacheParameters(),
  * and the wrapper's name and `wrapped`.
  */

@@ -1,5 +1,5 @@
 /**
- * The parity examples of SPEC §8: one test per example.
+ * The parity examples of docs/behaviour.md §8: one test per example.
  */
 import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";

@@ -1,5 +1,5 @@
 /**
- * SPEC §11: cacheRefresh on fresh, stale, absent and in-flight keys; what a
+ * docs/behaviour.md §11: cacheRefresh on fresh, stale, absent and in-flight keys; what a
  * failed refresh leaves; the identity rule for refreshes whose entry was
  * invalidated, evicted or replaced while they ran; and how background
  * refreshes obey cacheClose.

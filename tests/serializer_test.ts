@@ -1,5 +1,5 @@
 /**
- * SPEC §13 "Values": the default serializer, JSON with undefined kept.
+ * docs/behaviour.md §13.3: the default serializer, JSON with undefined kept.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";

@@ -1,5 +1,5 @@
 /**
- * SPEC §11: staleWhileRevalidate, staleIfError and errorTtl, alone and
+ * docs/behaviour.md §11: staleWhileRevalidate, staleIfError and errorTtl, alone and
  * together. Time is a ManualClock throughout, and every run of fn is counted
  * and settled by hand, so each assertion says exactly when a run starts and
  * what its callers get.

@@ -1,5 +1,5 @@
 /**
- * SPEC §12: cacheStats() and onEvent. The counters and their arithmetic,
+ * docs/behaviour.md §12: cacheStats() and onEvent. The counters and their arithmetic,
  * checked on a scripted sequence and on random ones; the events, their order
  * and their keys; a listener that throws or calls the cache back; and both
  * through decorated methods.

@@ -1,5 +1,5 @@
 /**
- * SPEC §13 "Keys": the canonical store key of an argument list, and of what
+ * docs/behaviour.md §13.2: the canonical store key of an argument list, and of what
  * a `key` option returns.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * SPEC §5: a cache with no entries waiting to expire has no timer scheduled,
+ * docs/behaviour.md §5: a cache with no entries waiting to expire has no timer scheduled,
  * none after cacheClear() or cacheClose(), and one host timer at most however
  * many entries wait.
  */

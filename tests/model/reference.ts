@@ -1,5 +1,5 @@
 /**
- * A reference model of the cache contract (SPEC.md and the README's
+ * A reference model of the cache contract (docs/behaviour.md and the README's
  * documented decisions), written for obviousness rather than speed: plain
  * arrays scanned from end to end, no slots, no heaps, no linked lists. The
  * model-based test (tests/model_test.ts) runs random command sequences

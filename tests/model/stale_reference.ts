@@ -1,5 +1,5 @@
 /**
- * A reference model of what SPEC §11 and §12 add to the cache: what is kept
+ * A reference model of what docs/behaviour.md §11 and §12 add to the cache: what is kept
  * (`shouldCache`, `ttl` as a function, `errorTtl`), stale values
  * (`staleWhileRevalidate`, `staleIfError`), `cacheRefresh` and
  * `cacheStats()`. Like tests/model/reference.ts it is written for
@@ -7,7 +7,7 @@
  * one deadline to the next. tests/model_stale_test.ts runs it against the
  * real cache.
  *
- * It is written from the SPEC's text. Where the text is open it reads it
+ * It is written from the text of docs/behaviour.md. Where the text is open it reads it
  * as follows:
  *
  * - Freshness ends at settle time + ttl (+ jitter). A stale entry lives until
@@ -23,7 +23,7 @@
  *   A failed background refresh with errorTtl > 0 keeps the stale entry and
  *   stops stale hits from starting runs until then; if the stale window ends
  *   first, the entry expires and the failure stays as a kept failure for the
- *   rest of that time (SPEC: without a stale value, the kept rejection).
+ *   rest of that time (docs/behaviour.md: without a stale value, the kept rejection).
  * - A synchronous throw from fn counts nothing and keeps nothing, except in
  *   a background refresh, where no caller sees it: there it is that
  *   refresh's failure.
@@ -32,7 +32,7 @@
  *   Its failure is never kept or answered with a stale value, and its
  *   callers always get the run's own outcome.
  * - A run whose entry was removed while it ran stores nothing.
- * - maxSize 0 inserts and at once evicts (SPEC §3.4), counting an eviction.
+ * - maxSize 0 inserts and at once evicts (docs/behaviour.md §3, step 4), counting an eviction.
  * - A closed cache keeps what settles without expiry (README, Closing), but
  *   still asks shouldCache, and keeps no failure.
  *
@@ -363,7 +363,7 @@ export class StaleModel {
         }
         if (entry.state === "value" && entry.blockedUntil > next) {
           // The stale value is gone but its refresh's failure is still kept
-          // (SPEC §11: a kept failure without a stale value is an error
+          // (docs/behaviour.md §11: a kept failure without a stale value is an error
           // hit), and it still stops new runs. The key keeps its entry, so
           // a refresh in flight stays attached.
           entry.state = "failure";
@@ -474,7 +474,7 @@ export class StaleModel {
 
   /** A new in-flight entry, most recently used; the least recently used make room. */
   #insert(key: number, work: number): void {
-    // SPEC §3.4 inserts first and evicts after, so with maxSize 0 the new
+    // docs/behaviour.md §3, step 4 inserts first and evicts after, so with maxSize 0 the new
     // entry itself is evicted (and counted) at once.
     this.entries.push({
       key,
@@ -593,7 +593,7 @@ export class StaleModel {
     this.#deliver(
       work,
       (caller) =>
-        // cacheRefresh rejects when its run fails (SPEC §11), even when it
+        // cacheRefresh rejects when its run fails (docs/behaviour.md §11), even when it
         // joined a miss whose callers get the fallback.
         caller.kind === "call" && fallback !== undefined
           ? { kind: "value", work: fallback.work }
