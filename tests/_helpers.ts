@@ -2,7 +2,14 @@
 
 import assert from "node:assert/strict";
 import { CACHE } from "../cached_function.ts";
-import type { CacheInfo, CacheParameters, Clock, ManualClock } from "../mod.ts";
+import {
+  alruCache,
+  type AlruCacheOptions,
+  type CacheInfo,
+  type CacheParameters,
+  type Clock,
+  ManualClock,
+} from "../mod.ts";
 
 /**
  * Lets every pending promise reaction run. Cache bookkeeping and callers'
@@ -536,4 +543,61 @@ export function assertStats(
   expected: Partial<Stats>,
 ): void {
   assert.deepEqual(statsOf(cached), { ...ZERO_STATS, ...expected });
+}
+
+/** A value of the functions that {@linkcode pendingRunsCache} wraps. */
+export interface Version {
+  version: number;
+}
+
+/** One run of the function {@linkcode pendingRunsCache} wraps. */
+export interface PendingRun {
+  key: string;
+  /** The clock's time when it started. */
+  at: number;
+  /** Settles it; nothing else does. */
+  settle: Deferred<Version>;
+}
+
+/** An event as {@linkcode pendingRunsCache} logs it. */
+export interface SeenEvent {
+  type: string;
+  key: unknown;
+}
+
+/** An expected {@linkcode SeenEvent}, for the key "a" unless told. */
+export const seen = (type: string, key: unknown = "a"): SeenEvent => ({
+  type,
+  key,
+});
+
+/**
+ * A cache with `options` on a manual clock, over a function whose runs wait
+ * for the test, and the log of its events: each assertion can then say
+ * exactly when a run starts and what its callers get.
+ */
+export function pendingRunsCache(options: AlruCacheOptions<[string]>) {
+  const clock = new ManualClock();
+  const runs: PendingRun[] = [];
+  const events: SeenEvent[] = [];
+  const fn = (key: string): Promise<Version> => {
+    const settle = deferred<Version>();
+    runs.push({ key, at: clock.now(), settle });
+    return settle.promise;
+  };
+  const onEvent = (event: { type: string; key: unknown }) => {
+    events.push({ type: event.type, key: event.key });
+  };
+  /** Settles the newest run with `outcome`; `call` is made before it is read. */
+  const answer = <T>(
+    call: Promise<T>,
+    outcome: Version | Error,
+  ): Promise<T> => {
+    const run = runs.at(-1)!;
+    if (outcome instanceof Error) run.settle.reject(outcome);
+    else run.settle.resolve(outcome);
+    return call;
+  };
+  const cached = alruCache(fn, { ...options, clock, onEvent });
+  return { cached, clock, runs, events, answer };
 }

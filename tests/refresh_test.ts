@@ -5,58 +5,18 @@
  * refreshes obey cacheClose.
  */
 import assert from "node:assert/strict";
-import {
-  alruCache,
-  type AlruCacheOptions,
-  CacheClosedError,
-  ManualClock,
-} from "../mod.ts";
+import { alruCache, CacheClosedError, ManualClock } from "../mod.ts";
 import {
   assertWhole,
   type Deferred,
   deferred,
   flush,
+  pendingRunsCache,
   rejectionOf,
+  seen,
+  type Version,
   withoutUnhandledRejections,
 } from "./_helpers.ts";
-
-interface Value {
-  version: number;
-}
-
-interface Seen {
-  type: string;
-  key: unknown;
-}
-
-const ev = (type: string, key: unknown = "a"): Seen => ({ type, key });
-
-/**
- * A cache with `options` on a manual clock, over a function whose runs wait
- * for the test, and the log of its events.
- */
-function harness(options: AlruCacheOptions<[string]>) {
-  const clock = new ManualClock();
-  const runs: Deferred<Value>[] = [];
-  const events: Seen[] = [];
-  const cached = alruCache((_key: string): Promise<Value> => {
-    const run = deferred<Value>();
-    runs.push(run);
-    return run.promise;
-  }, {
-    ...options,
-    clock,
-    onEvent: (event) => events.push({ type: event.type, key: event.key }),
-  });
-  /** Settles the newest run with `outcome`; `call` is made before it is read. */
-  const answer = <T>(call: Promise<T>, outcome: Value | Error): Promise<T> => {
-    const run = runs.at(-1)!;
-    if (outcome instanceof Error) run.reject(outcome);
-    else run.resolve(outcome);
-    return call;
-  };
-  return { cached, clock, runs, events, answer };
-}
 
 function assertCounts(
   cached: {
@@ -86,7 +46,9 @@ function assertAbortError(reason: unknown): void {
 }
 
 Deno.test("cacheRefresh on a fresh key runs fn now, replaces the entry and is counted as neither hit nor miss", async () => {
-  const { cached, clock, runs, events, answer } = harness({ ttl: 100 });
+  const { cached, clock, runs, events, answer } = pendingRunsCache({
+    ttl: 100,
+  });
   const v1 = { version: 1 };
   await answer(cached("a"), v1);
   clock.advance(30);
@@ -94,7 +56,7 @@ Deno.test("cacheRefresh on a fresh key runs fn now, replaces the entry and is co
 
   const refresh = cached.cacheRefresh("a");
   assert.equal(runs.length, 2, "fn runs at once, although the entry is fresh");
-  assert.deepEqual(events, [ev("refresh")]);
+  assert.deepEqual(events, [seen("refresh")]);
   assert.equal(cached.cacheParameters().tasks, 1);
   assert.equal(await cached("a"), v1, "the old entry answers meanwhile");
   assert.equal(runs.length, 2);
@@ -102,7 +64,7 @@ Deno.test("cacheRefresh on a fresh key runs fn now, replaces the entry and is co
 
   clock.advance(10); // t=40
   const v2 = { version: 2 };
-  runs[1].resolve(v2);
+  runs[1].settle.resolve(v2);
   assert.equal(await refresh, v2);
   await flush();
   assert.equal(cached.cacheParameters().tasks, 0);
@@ -119,7 +81,7 @@ Deno.test("cacheRefresh on a fresh key runs fn now, replaces the entry and is co
 });
 
 Deno.test("cacheRefresh on a stale key: stale hits during it get the stale value and start no other run", async () => {
-  const { cached, clock, runs, answer } = harness({
+  const { cached, clock, runs, answer } = pendingRunsCache({
     ttl: 100,
     staleWhileRevalidate: 50,
   });
@@ -142,7 +104,7 @@ Deno.test("cacheRefresh on a stale key: stale hits during it get the stale value
 });
 
 Deno.test("cacheRefresh joins a background refresh already running", async () => {
-  const { cached, clock, runs, answer } = harness({
+  const { cached, clock, runs, answer } = pendingRunsCache({
     ttl: 100,
     staleWhileRevalidate: 50,
   });
@@ -158,12 +120,12 @@ Deno.test("cacheRefresh joins a background refresh already running", async () =>
 });
 
 Deno.test("concurrent cacheRefresh calls share one run", async () => {
-  const { cached, runs, answer } = harness({});
+  const { cached, runs, answer } = pendingRunsCache({});
   await answer(cached("a"), { version: 1 });
   const refreshes = [cached.cacheRefresh("a"), cached.cacheRefresh("a")];
   assert.equal(runs.length, 2);
   const v2 = { version: 2 };
-  runs[1].resolve(v2);
+  runs[1].settle.resolve(v2);
   const [first, second] = await Promise.all(refreshes);
   assert.equal(first, v2);
   assert.equal(second, v2);
@@ -171,20 +133,20 @@ Deno.test("concurrent cacheRefresh calls share one run", async () => {
 });
 
 Deno.test("cacheRefresh joins a miss in flight instead of running fn again", async () => {
-  const { cached, runs, events } = harness({});
+  const { cached, runs, events } = pendingRunsCache({});
   const miss = cached("a");
   const refresh = cached.cacheRefresh("a");
   assert.equal(runs.length, 1);
   const v1 = { version: 1 };
-  runs[0].resolve(v1);
+  runs[0].settle.resolve(v1);
   assert.equal(await refresh, v1);
   assert.equal(await miss, v1);
   assertCounts(cached, { hits: 0, misses: 1, refreshes: 0 });
-  assert.deepEqual(events, [ev("miss")], "joining starts no refresh");
+  assert.deepEqual(events, [seen("miss")], "joining starts no refresh");
 });
 
 Deno.test("cacheRefresh on an absent key creates an in-flight entry that calls join as hits", async () => {
-  const { cached, clock, runs, events } = harness({ ttl: 100 });
+  const { cached, clock, runs, events } = pendingRunsCache({ ttl: 100 });
   const refresh = cached.cacheRefresh("a");
   assert.equal(runs.length, 1);
   assert.equal(cached.cacheContains("a"), true);
@@ -192,10 +154,10 @@ Deno.test("cacheRefresh on an absent key creates an in-flight entry that calls j
   assert.equal(cached.cacheParameters().tasks, 1);
   const joined = cached("a");
   assert.equal(runs.length, 1, "the call joined");
-  assert.deepEqual(events, [ev("refresh"), ev("hit")]);
+  assert.deepEqual(events, [seen("refresh"), seen("hit")]);
 
   const v1 = { version: 1 };
-  runs[0].resolve(v1);
+  runs[0].settle.resolve(v1);
   assert.equal(await refresh, v1);
   assert.equal(await joined, v1);
   assertCounts(cached, { hits: 1, misses: 0, refreshes: 1 });
@@ -207,16 +169,19 @@ Deno.test("cacheRefresh on an absent key creates an in-flight entry that calls j
 
 Deno.test("a failed cacheRefresh of an absent key removes its entry and is not kept, even with errorTtl", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, runs, events } = harness({ ttl: 100, errorTtl: 1_000 });
+    const { cached, runs, events } = pendingRunsCache({
+      ttl: 100,
+      errorTtl: 1_000,
+    });
     const refresh = rejectionOf(cached.cacheRefresh("a"));
     const joined = rejectionOf(cached("a"));
     const reason = new Error("down");
-    runs[0].reject(reason);
+    runs[0].settle.reject(reason);
     assert.equal(await refresh, reason);
     assert.equal(await joined, reason, "its joiners get the same reason");
     assert.equal(cached.cacheContains("a"), false);
     assert.equal(cached.cacheInfo().currSize, 0);
-    assert.deepEqual(events, [ev("refresh"), ev("hit"), ev("error")]);
+    assert.deepEqual(events, [seen("refresh"), seen("hit"), seen("error")]);
     assertCounts(cached, {
       hits: 1,
       misses: 0,
@@ -225,7 +190,7 @@ Deno.test("a failed cacheRefresh of an absent key removes its entry and is not k
     });
     const next = cached("a");
     assert.equal(runs.length, 2, "the next call is a miss, not an error hit");
-    runs[1].resolve({ version: 2 });
+    runs[1].settle.resolve({ version: 2 });
     await next;
     assert.equal(cached.cacheStats().errorHits, 0);
     await cached.cacheClose();
@@ -234,7 +199,7 @@ Deno.test("a failed cacheRefresh of an absent key removes its entry and is not k
 
 Deno.test("a failed cacheRefresh keeps the old entry as it was and rejects; the failure is not kept", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, clock, runs, events, answer } = harness({
+    const { cached, clock, runs, events, answer } = pendingRunsCache({
       ttl: 100,
       errorTtl: 1_000,
     });
@@ -247,7 +212,7 @@ Deno.test("a failed cacheRefresh keeps the old entry as it was and rejects; the 
       await rejectionOf(answer(cached.cacheRefresh("a"), reason)),
       reason,
     );
-    assert.deepEqual(events, [ev("refresh"), ev("error")]);
+    assert.deepEqual(events, [seen("refresh"), seen("error")]);
     assert.equal(await cached("a"), v1, "the old entry answers");
     assert.equal(runs.length, 2);
     assertCounts(cached, {
@@ -271,7 +236,7 @@ Deno.test("a failed cacheRefresh keeps the old entry as it was and rejects; the 
 
 Deno.test("a failed cacheRefresh is never answered with a stale value", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, clock, answer } = harness({
+    const { cached, clock, answer } = pendingRunsCache({
       ttl: 100,
       staleWhileRevalidate: 50,
       staleIfError: 1_000,
@@ -299,7 +264,7 @@ Deno.test("a failed cacheRefresh is never answered with a stale value", async ()
 Deno.test("a refresh whose entry was invalidated stores nothing and never touches the newer entry", async () => {
   for (const outcome of ["resolves", "rejects"]) {
     await withoutUnhandledRejections(async () => {
-      const { cached, clock, runs, answer } = harness({
+      const { cached, clock, runs, answer } = pendingRunsCache({
         ttl: 100,
         staleWhileRevalidate: 50,
       });
@@ -312,13 +277,13 @@ Deno.test("a refresh whose entry was invalidated stores nothing and never touche
       const newer = cached("a"); // a miss: runs[2]
       assert.equal(runs.length, 3);
 
-      if (outcome === "resolves") runs[1].resolve({ version: 2 });
-      else runs[1].reject(new Error("old refresh failed"));
+      if (outcome === "resolves") runs[1].settle.resolve({ version: 2 });
+      else runs[1].settle.reject(new Error("old refresh failed"));
       await flush();
       assert.equal(cached.cacheContains("a"), true, outcome);
       assert.equal(cached.cacheParameters().tasks, 1, "the newer miss");
       const v3 = { version: 3 };
-      runs[2].resolve(v3);
+      runs[2].settle.resolve(v3);
       assert.equal(await newer, v3);
       assert.equal(await cached("a"), v3, outcome);
       clock.advance(99); // the newer entry's lifetime is its own
@@ -331,7 +296,7 @@ Deno.test("a refresh whose entry was invalidated stores nothing and never touche
 });
 
 Deno.test("a refresh whose entry was evicted stores nothing", async () => {
-  const { cached, clock, runs, answer } = harness({
+  const { cached, clock, runs, answer } = pendingRunsCache({
     maxSize: 1,
     ttl: 100,
     staleWhileRevalidate: 50,
@@ -342,7 +307,7 @@ Deno.test("a refresh whose entry was evicted stores nothing", async () => {
   const b = cached("b"); // evicts a
   assert.equal(cached.cacheContains("a"), false);
   assert.equal(cached.cacheParameters().tasks, 1, "only b's miss");
-  runs[1].resolve({ version: 2 });
+  runs[1].settle.resolve({ version: 2 });
   await flush();
   assert.equal(cached.cacheContains("a"), false, "the refresh stored nothing");
   assert.equal(cached.cacheContains("b"), true);
@@ -353,7 +318,7 @@ Deno.test("a refresh whose entry was evicted stores nothing", async () => {
 });
 
 Deno.test("a cacheRefresh whose entry was replaced leaves the newer entry, its value and its lifetime alone", async () => {
-  const { cached, clock, runs, answer } = harness({ ttl: 100 });
+  const { cached, clock, runs, answer } = pendingRunsCache({ ttl: 100 });
   await answer(cached("a"), { version: 1 });
   const refresh = cached.cacheRefresh("a"); // runs[1]
   cached.cacheInvalidate("a");
@@ -362,7 +327,7 @@ Deno.test("a cacheRefresh whose entry was replaced leaves the newer entry, its v
   assert.equal(await answer(cached("a"), v3), v3); // lives until t=110
   clock.advance(10);
   const v2 = { version: 2 };
-  runs[1].resolve(v2);
+  runs[1].settle.resolve(v2);
   assert.equal(await refresh, v2, "its caller still gets its value");
   await flush();
   assert.equal(await cached("a"), v3);
@@ -374,7 +339,7 @@ Deno.test("a cacheRefresh whose entry was replaced leaves the newer entry, its v
 });
 
 Deno.test("cacheClear while a refresh runs: it no longer counts in tasks and stores nothing", async () => {
-  const { cached, clock, runs, answer } = harness({
+  const { cached, clock, runs, answer } = pendingRunsCache({
     ttl: 100,
     staleWhileRevalidate: 50,
   });
@@ -383,7 +348,7 @@ Deno.test("cacheClear while a refresh runs: it no longer counts in tasks and sto
   const refresh = cached.cacheRefresh("a");
   cached.cacheClear();
   assert.equal(cached.cacheParameters().tasks, 0);
-  runs[1].resolve({ version: 2 });
+  runs[1].settle.resolve({ version: 2 });
   assert.deepEqual(await refresh, { version: 2 });
   await flush();
   assert.equal(cached.cacheContains("a"), false);
@@ -394,7 +359,7 @@ Deno.test("cacheClear while a refresh runs: it no longer counts in tasks and sto
 Deno.test("cacheClose({ wait: true }) waits for background refreshes and keeps their entries", async () => {
   for (const outcome of ["resolves", "rejects"]) {
     await withoutUnhandledRejections(async () => {
-      const { cached, clock, runs, answer } = harness({
+      const { cached, clock, runs, answer } = pendingRunsCache({
         ttl: 100,
         staleWhileRevalidate: 50,
       });
@@ -408,8 +373,8 @@ Deno.test("cacheClose({ wait: true }) waits for background refreshes and keeps t
       await flush();
       assert.equal(closed, false, "the refresh is still running");
       await assert.rejects(cached("a"), CacheClosedError);
-      if (outcome === "resolves") runs[1].resolve({ version: 2 });
-      else runs[1].reject(new Error("refresh failed"));
+      if (outcome === "resolves") runs[1].settle.resolve({ version: 2 });
+      else runs[1].settle.reject(new Error("refresh failed"));
       await closing; // never rejects because the refresh failed
       assert.equal(cached.cacheContains("a"), true, outcome);
       assert.equal(cached.cacheParameters().tasks, 0);
@@ -424,10 +389,10 @@ Deno.test("cacheClose({ wait: false }) abandons refreshes, aborts their signal a
   await withoutUnhandledRejections(async () => {
     const clock = new ManualClock();
     const signals: AbortSignal[] = [];
-    const runs: Deferred<Value>[] = [];
+    const runs: Deferred<Version>[] = [];
     const cached = alruCache((_key: string, signal: AbortSignal) => {
       signals.push(signal);
-      const run = deferred<Value>();
+      const run = deferred<Version>();
       runs.push(run);
       return run.promise;
     }, { ttl: 100, staleWhileRevalidate: 50, signal: true, clock });

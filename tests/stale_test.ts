@@ -5,60 +5,16 @@
  * what its callers get.
  */
 import assert from "node:assert/strict";
-import { alruCache, type AlruCacheOptions, ManualClock } from "../mod.ts";
+import { alruCache, ManualClock } from "../mod.ts";
 import {
   assertStats,
   assertWhole,
-  type Deferred,
-  deferred,
   flush,
+  pendingRunsCache,
   rejectionOf,
+  seen,
   withoutUnhandledRejections,
 } from "./_helpers.ts";
-
-interface Value {
-  version: number;
-}
-
-interface Run {
-  key: string;
-  at: number;
-  settle: Deferred<Value>;
-}
-
-interface Seen {
-  type: string;
-  key: unknown;
-}
-
-const ev = (type: string, key: unknown = "a"): Seen => ({ type, key });
-
-/**
- * A cache with `options` on a manual clock, over a function whose runs wait
- * for the test, and the log of its events.
- */
-function harness(options: AlruCacheOptions<[string]>) {
-  const clock = new ManualClock();
-  const runs: Run[] = [];
-  const events: Seen[] = [];
-  const fn = (key: string): Promise<Value> => {
-    const settle = deferred<Value>();
-    runs.push({ key, at: clock.now(), settle });
-    return settle.promise;
-  };
-  const onEvent = (event: { type: string; key: unknown }) => {
-    events.push({ type: event.type, key: event.key });
-  };
-  /** Settles the newest run with `outcome`; `call` is made before it is read. */
-  const answer = <T>(call: Promise<T>, outcome: Value | Error): Promise<T> => {
-    const run = runs.at(-1)!;
-    if (outcome instanceof Error) run.settle.reject(outcome);
-    else run.settle.resolve(outcome);
-    return call;
-  };
-  const cached = alruCache(fn, { ...options, clock, onEvent });
-  return { cached, clock, runs, events, answer };
-}
 
 /** Counts the promises among `calls` that have settled after a flush. */
 async function settledNow(calls: Promise<unknown>[]): Promise<number> {
@@ -72,7 +28,7 @@ async function settledNow(calls: Promise<unknown>[]): Promise<number> {
 const SWR = { ttl: 100, staleWhileRevalidate: 50 };
 
 Deno.test("100 concurrent stale callers resolve at once with the stale value and start exactly one run", async () => {
-  const { cached, clock, runs, events, answer } = harness(SWR);
+  const { cached, clock, runs, events, answer } = pendingRunsCache(SWR);
   const v1 = { version: 1 };
   assert.equal(await answer(cached("a"), v1), v1);
 
@@ -89,9 +45,9 @@ Deno.test("100 concurrent stale callers resolve at once with the stale value and
   assert.equal(runs.length, 2, "one run for all 100 stale hits");
   assert.equal(cached.cacheParameters().tasks, 1, "the refresh is a task");
   assert.deepEqual(events, [
-    ev("stale"),
-    ev("refresh"),
-    ...Array.from({ length: 99 }, () => ev("stale")),
+    seen("stale"),
+    seen("refresh"),
+    ...Array.from({ length: 99 }, () => seen("stale")),
   ]);
   assertStats(cached, { hits: 100, misses: 1, staleHits: 100, refreshes: 1 });
   assert.deepEqual(cached.cacheInfo(), {
@@ -114,7 +70,7 @@ Deno.test("100 concurrent stale callers resolve at once with the stale value and
 });
 
 Deno.test("a successful refresh replaces the entry with a fresh one timed from when it settled", async () => {
-  const { cached, clock, runs, events, answer } = harness(SWR);
+  const { cached, clock, runs, events, answer } = pendingRunsCache(SWR);
   await answer(cached("a"), { version: 1 });
   clock.advance(100);
   await cached("a"); // stale hit, refresh starts at t=100
@@ -127,7 +83,7 @@ Deno.test("a successful refresh replaces the entry with a fresh one timed from w
   // The old stale window (ending at t=150) no longer applies.
   clock.advance(99); // t=219: still fresh
   assert.equal(await cached("a"), v2);
-  assert.deepEqual(events, [ev("hit")]);
+  assert.deepEqual(events, [seen("hit")]);
   assert.equal(runs.length, 2, "a fresh hit starts no refresh");
   assertStats(cached, { hits: 2, misses: 1, staleHits: 1, refreshes: 1 });
 
@@ -137,14 +93,14 @@ Deno.test("a successful refresh replaces the entry with a fresh one timed from w
   assert.equal(cached.cacheStats().expirations, 0);
   clock.advance(1); // t=270
   assert.equal(cached.cacheContains("a"), false);
-  assert.deepEqual(events.at(-1), ev("expire"));
+  assert.deepEqual(events.at(-1), seen("expire"));
   assert.equal(cached.cacheStats().expirations, 1);
   assert.equal(clock.pending, 0);
   assertWhole(cached);
 });
 
 Deno.test("a stale entry expires at the end of its stale window, not of its freshness", async () => {
-  const { cached, clock, runs, events, answer } = harness(SWR);
+  const { cached, clock, runs, events, answer } = pendingRunsCache(SWR);
   await answer(cached("a"), { version: 1 });
   events.length = 0;
 
@@ -155,7 +111,7 @@ Deno.test("a stale entry expires at the end of its stale window, not of its fres
   assert.equal(cached.cacheContains("a"), true);
   clock.advance(1);
   assert.equal(cached.cacheContains("a"), false);
-  assert.deepEqual(events, [ev("expire")]);
+  assert.deepEqual(events, [seen("expire")]);
   assertStats(cached, { misses: 1, expirations: 1 });
   assert.equal(clock.pending, 0, "no timer once nothing waits to expire");
 
@@ -167,7 +123,7 @@ Deno.test("a stale entry expires at the end of its stale window, not of its fres
 });
 
 Deno.test("jitter lengthens the lifetime, and the stale window follows it", async () => {
-  const { cached, clock, runs, answer } = harness({
+  const { cached, clock, runs, answer } = pendingRunsCache({
     ttl: 100,
     jitter: 100,
     random: () => 0.5,
@@ -189,7 +145,7 @@ Deno.test("jitter lengthens the lifetime, and the stale window follows it", asyn
 
 Deno.test("a failed refresh leaves the stale entry as it was; with errorTtl 0 the next stale hit refreshes again, one at a time", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, clock, runs, events, answer } = harness(SWR);
+    const { cached, clock, runs, events, answer } = pendingRunsCache(SWR);
     const v1 = { version: 1 };
     await answer(cached("a"), v1);
     clock.advance(100);
@@ -199,7 +155,7 @@ Deno.test("a failed refresh leaves the stale entry as it was; with errorTtl 0 th
     clock.advance(10);
     runs[1].settle.reject(new Error("refresh failed"));
     await flush();
-    assert.deepEqual(events, [ev("stale"), ev("refresh"), ev("error")]);
+    assert.deepEqual(events, [seen("stale"), seen("refresh"), seen("error")]);
     assertStats(cached, {
       hits: 1,
       misses: 1,
@@ -238,7 +194,7 @@ Deno.test("a failed refresh leaves the stale entry as it was; with errorTtl 0 th
 });
 
 Deno.test("a stale entry counts in currSize and LRU order, and eviction may drop it", async () => {
-  const { cached, clock, runs, events, answer } = harness({
+  const { cached, clock, runs, events, answer } = pendingRunsCache({
     maxSize: 2,
     ttl: 100,
     staleWhileRevalidate: 1_000,
@@ -251,7 +207,7 @@ Deno.test("a stale entry counts in currSize and LRU order, and eviction may drop
   events.length = 0;
 
   const c = cached("c"); // a, the least recently used, goes
-  assert.deepEqual(events, [ev("evict", "a"), ev("miss", "c")]);
+  assert.deepEqual(events, [seen("evict", "a"), seen("miss", "c")]);
   assert.equal(cached.cacheContains("a"), false);
   assert.equal(cached.cacheStats().evictions, 1);
   await answer(c, { version: 1 });
@@ -261,10 +217,10 @@ Deno.test("a stale entry counts in currSize and LRU order, and eviction may drop
   await cached("b"); // a stale hit makes b the most recent; refresh pending
   const d = cached("d");
   assert.deepEqual(events, [
-    ev("stale", "b"),
-    ev("refresh", "b"),
-    ev("evict", "c"),
-    ev("miss", "d"),
+    seen("stale", "b"),
+    seen("refresh", "b"),
+    seen("evict", "c"),
+    seen("miss", "d"),
   ]);
   assert.equal(cached.cacheContains("b"), true);
   runs[3].settle.resolve({ version: 2 });
@@ -277,7 +233,7 @@ Deno.test("a stale entry counts in currSize and LRU order, and eviction may drop
 
 Deno.test("staleIfError answers the callers of a failed miss with the last good value within its window, and rejects after it", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, clock, runs, answer } = harness({
+    const { cached, clock, runs, answer } = pendingRunsCache({
       ttl: 100,
       staleIfError: 50,
     });
@@ -325,7 +281,7 @@ Deno.test("staleIfError answers the callers of a failed miss with the last good 
 });
 
 Deno.test("staleIfError's window starts when the lifetime ends, not the stale window", async () => {
-  const { cached, clock, answer } = harness({
+  const { cached, clock, answer } = pendingRunsCache({
     ttl: 100,
     staleWhileRevalidate: 20,
     staleIfError: 50,
@@ -343,7 +299,10 @@ Deno.test("staleIfError's window starts when the lifetime ends, not the stale wi
 });
 
 Deno.test("cacheInvalidate and cacheClear forget staleIfError fallbacks", async () => {
-  const { cached, clock, answer } = harness({ ttl: 100, staleIfError: 1_000 });
+  const { cached, clock, answer } = pendingRunsCache({
+    ttl: 100,
+    staleIfError: 1_000,
+  });
   for (const [version, key] of ["a", "b", "c"].entries()) {
     await answer(cached(key), { version });
   }
@@ -373,7 +332,7 @@ Deno.test("cacheInvalidate and cacheClear forget staleIfError fallbacks", async 
 });
 
 Deno.test("at most maxSize staleIfError fallbacks are kept, the oldest forgotten first", async () => {
-  const { cached, clock, answer } = harness({
+  const { cached, clock, answer } = pendingRunsCache({
     maxSize: 2,
     ttl: 100,
     staleIfError: 10_000,
@@ -399,23 +358,30 @@ Deno.test("at most maxSize staleIfError fallbacks are kept, the oldest forgotten
 });
 
 Deno.test("errorTtl keeps a rejection: calls within it are error hits with the same reason object, then it expires", async () => {
-  const { cached, clock, runs, events, answer } = harness({ errorTtl: 100 });
+  const { cached, clock, runs, events, answer } = pendingRunsCache({
+    errorTtl: 100,
+  });
   const first = [cached("a"), cached("a"), cached("a")].map(rejectionOf);
   const reason = new Error("upstream down");
   runs[0].settle.reject(reason);
   for (const seen of await Promise.all(first)) assert.equal(seen, reason);
-  assert.deepEqual(events, [ev("miss"), ev("hit"), ev("hit"), ev("error")]);
+  assert.deepEqual(events, [
+    seen("miss"),
+    seen("hit"),
+    seen("hit"),
+    seen("error"),
+  ]);
   events.length = 0;
 
   clock.advance(99);
   assert.equal(await rejectionOf(cached("a")), reason);
   assert.equal(await rejectionOf(cached("a")), reason);
   assert.equal(runs.length, 1, "a kept failure runs nothing");
-  assert.deepEqual(events, [ev("hit"), ev("hit")]);
+  assert.deepEqual(events, [seen("hit"), seen("hit")]);
   assertStats(cached, { hits: 4, misses: 1, errorHits: 2 });
 
   clock.advance(1);
-  assert.deepEqual(events.at(-1), ev("expire"));
+  assert.deepEqual(events.at(-1), seen("expire"));
   assert.equal(cached.cacheStats().expirations, 1);
   assert.equal(clock.pending, 0);
   const next = cached("a");
@@ -472,7 +438,7 @@ const badErrorTtls: [string, (error: unknown) => number][] = [
 for (const [label, errorTtl] of badErrorTtls) {
   Deno.test(`an errorTtl function that ${label} keeps nothing and rejects with a RangeError naming errorTtl whose cause is the reason`, async () => {
     await withoutUnhandledRejections(async () => {
-      const { cached, runs, answer } = harness({ errorTtl });
+      const { cached, runs, answer } = pendingRunsCache({ errorTtl });
       const calls = [cached("a"), cached("a")].map(rejectionOf);
       const reason = new Error("upstream down");
       runs[0].settle.reject(reason);
@@ -510,7 +476,7 @@ Deno.test("with errorTtl, a synchronous throw from fn is not kept, counted or re
 
 Deno.test("a kept failure meets a stale value: stale hits without runs, then error hits once the stale window ends", async () => {
   await withoutUnhandledRejections(async () => {
-    const { cached, clock, runs, events, answer } = harness({
+    const { cached, clock, runs, events, answer } = pendingRunsCache({
       ttl: 100,
       staleWhileRevalidate: 50,
       errorTtl: 200,
@@ -541,13 +507,13 @@ Deno.test("a kept failure meets a stale value: stale hits without runs, then err
     assert.equal(await rejectionOf(cached("a")), reason);
     assert.equal(await rejectionOf(cached("a")), reason);
     assert.equal(runs.length, 2);
-    assert.deepEqual(events, [ev("hit"), ev("hit")]);
+    assert.deepEqual(events, [seen("hit"), seen("hit")]);
     assert.equal(cached.cacheStats().errorHits, 2);
 
     clock.advance(139); // t=299
     assert.equal(await rejectionOf(cached("a")), reason);
     clock.advance(1); // t=300: the kept failure leaves
-    assert.deepEqual(events.at(-1), ev("expire"));
+    assert.deepEqual(events.at(-1), seen("expire"));
     const next = cached("a");
     assert.equal(runs.length, 3, "a miss once the failure is no longer kept");
     assert.deepEqual(await answer(next, { version: 3 }), { version: 3 });
@@ -567,7 +533,7 @@ Deno.test("a kept failure meets a stale value: stale hits without runs, then err
 });
 
 Deno.test("a kept failure meets a staleIfError fallback: calls resolve with it and run nothing", async () => {
-  const { cached, clock, runs, events, answer } = harness({
+  const { cached, clock, runs, events, answer } = pendingRunsCache({
     ttl: 100,
     staleIfError: 1_000,
     errorTtl: 50,
@@ -581,7 +547,7 @@ Deno.test("a kept failure meets a staleIfError fallback: calls resolve with it a
   clock.advance(49);
   assert.equal(await cached("a"), v1);
   assert.equal(runs.length, 2, "a stale hit, no run");
-  assert.deepEqual(events, [ev("stale")]);
+  assert.deepEqual(events, [seen("stale")]);
   assert.equal(cached.cacheStats().staleHits, 1);
   assert.equal(cached.cacheStats().errorHits, 0);
 
