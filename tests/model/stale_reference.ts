@@ -39,6 +39,8 @@
  * @module
  */
 
+import { type Stats, ZERO_STATS } from "../_helpers.ts";
+
 /** One cache configuration. */
 export interface StaleConfig {
   /** 0, 1, 2 or Infinity in the tests. */
@@ -79,19 +81,6 @@ export type Outcome =
   | { kind: "closed" }
   /** Rejected with the AbortError that closing without wait gave work `work`. */
   | { kind: "abandoned"; work: number };
-
-/** The counters of `cacheStats()`. */
-export interface Stats {
-  hits: number;
-  misses: number;
-  staleHits: number;
-  errorHits: number;
-  refreshes: number;
-  refreshFailures: number;
-  evictions: number;
-  expirations: number;
-  invalidations: number;
-}
 
 /** What `onEvent` is told, with the model key as the event's key. */
 export interface StaleEvent {
@@ -175,20 +164,6 @@ export interface StaleClose {
   done: boolean;
 }
 
-function freshStats(): Stats {
-  return {
-    hits: 0,
-    misses: 0,
-    staleHits: 0,
-    errorHits: 0,
-    refreshes: 0,
-    refreshFailures: 0,
-    evictions: 0,
-    expirations: 0,
-    invalidations: 0,
-  };
-}
-
 function fromTable<T>(table: T[], work: number): T {
   return table[work % table.length];
 }
@@ -198,7 +173,7 @@ export class StaleModel {
   readonly config: StaleConfig;
   now = 0;
   closed = false;
-  stats: Stats = freshStats();
+  stats: Stats = { ...ZERO_STATS };
   /** Least recently used first. */
   entries: StaleEntry[] = [];
   /** Oldest first. */
@@ -394,7 +369,7 @@ export class StaleModel {
   clear(): void {
     this.entries = [];
     this.fallbacks = [];
-    this.stats = freshStats();
+    this.stats = { ...ZERO_STATS };
   }
 
   /** Closes the cache; returns the close's number. */
