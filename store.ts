@@ -488,23 +488,12 @@ export class SharedTier {
 
   // Waits for the holder of `key`'s lease, until the tier closes or `work`
   // aborts.
-  async #wait(key: string, work: AbortSignal | undefined): Promise<void> {
+  #wait(key: string, work: AbortSignal | undefined): Promise<void> {
     const closing = this.#closing.signal;
-    const timeoutMs = this.#settings.lease;
-    if (work === undefined) {
-      return await this.#store.wait(key, { timeoutMs, signal: closing });
-    }
-    const stop = new AbortController();
-    const abort = () => stop.abort();
-    if (closing.aborted || work.aborted) abort();
-    closing.addEventListener("abort", abort);
-    work.addEventListener("abort", abort);
-    try {
-      await this.#store.wait(key, { timeoutMs, signal: stop.signal });
-    } finally {
-      closing.removeEventListener("abort", abort);
-      work.removeEventListener("abort", abort);
-    }
+    const signal = work === undefined
+      ? closing
+      : AbortSignal.any([closing, work]);
+    return this.#store.wait(key, { timeoutMs: this.#settings.lease, signal });
   }
 
   // Renews `lease` every third of its duration until stopped.
