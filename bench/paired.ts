@@ -1,0 +1,279 @@
+/**
+ * The hot paths measured as paired rounds in one process: in each round every
+ * variant of a case makes the same awaited calls, in an order shuffled anew
+ * for the round, and each ratio is taken within the round; the report gives
+ * the median of each ratio over the rounds and its spread. On a machine whose
+ * speed drifts by a third within minutes, a ratio of two cases measured
+ * milliseconds apart holds where two runs of `deno bench` do not.
+ *
+ * - **hit**: 1,000 warm keys in a cache of 1,000, beside a bare `Map` of
+ *   promises (no bound, no counters: the limit), and the same hit on a cache
+ *   with a store (a local hit never touches it).
+ * - **churn**: 2,000 keys cycled through a cache of 1,000, so that every call
+ *   is a miss that evicts, beside the abandonable floor: a minimal LRU of
+ *   promises (mnemonist's) that hands out a promise of its own, settled by
+ *   one reaction on the work, which also drops a rejected entry.
+ *
+ * `--before <path to another tree's mod.ts>` adds that tree's `alruCache` to
+ * every round, for a before/after comparison of the same cases in the same
+ * process:
+ *
+ * ```sh
+ * git worktree add /tmp/before <commit>
+ * deno task bench:paired --before /tmp/before/mod.ts
+ * ```
+ *
+ * `--rounds N` (default 21) and `--calls N` (awaited calls per variant per
+ * round, default 20,000) set the size.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { LRUMapWithDelete } from "mnemonist";
+import * as after from "../mod.ts";
+
+type Load = (key: number) => Promise<number>;
+type AlruCache = typeof after.alruCache;
+
+const CAPACITY = 1_000;
+
+function load(key: number): Promise<number> {
+  return Promise.resolve(key);
+}
+
+function bareMap(): Load {
+  const promises = new Map<number, Promise<number>>();
+  return (key) => {
+    let promise = promises.get(key);
+    if (promise === undefined) promises.set(key, promise = load(key));
+    return promise;
+  };
+}
+
+function abandonableFloor(): Load {
+  const promises = new LRUMapWithDelete<number, Promise<number>>(CAPACITY);
+  return (key) => {
+    let promise = promises.get(key);
+    if (promise === undefined) {
+      let settle: (value: number) => void;
+      let abandon: (reason: unknown) => void;
+      promise = new Promise<number>((resolve, reject) => {
+        settle = resolve;
+        abandon = reject;
+      });
+      load(key).then(settle!, (reason) => {
+        promises.delete(key);
+        abandon(reason);
+      });
+      promises.set(key, promise);
+    }
+    return promise;
+  };
+}
+
+// A store that grants every lease and keeps nothing: enough to warm a cache
+// with a store, whose local hits never reach it. It takes both the store
+// contract of this tree and that of trees before the shared tier moved onto
+// the cache's clock.
+function idleStore(): after.CacheStore {
+  const none = Promise.resolve();
+  return {
+    notifies: true,
+    readOrLease: () =>
+      Promise.resolve({ status: "leased", lease: { token: "t" } }),
+    wait: () => none,
+    write: () => none,
+    renew: () => Promise.resolve(true),
+    release: () => none,
+    delete: () => Promise.resolve(false),
+    clear: () => none,
+    subscribe: () => Promise.resolve({ close: () => none }),
+  } as after.CacheStore;
+}
+
+interface Variant {
+  name: string;
+  make(): Load | Promise<Load>;
+}
+
+interface Case {
+  name: string;
+  keys: number;
+  warm: boolean;
+  variants: Variant[];
+  ratios: [numerator: string, denominator: string][];
+}
+
+function alruVariants(
+  label: string,
+  alruCache: AlruCache,
+): { hit: Variant[]; churn: Variant[] } {
+  return {
+    hit: [
+      {
+        name: `hit ${label}`,
+        make: () => alruCache(load, { maxSize: CAPACITY }),
+      },
+      {
+        name: `hit with a store ${label}`,
+        make: () =>
+          alruCache(load, {
+            maxSize: CAPACITY,
+            ttl: 3_600_000,
+            store: idleStore(),
+          }),
+      },
+    ],
+    churn: [{
+      name: `churn ${label}`,
+      make: () => alruCache(load, { maxSize: CAPACITY }),
+    }],
+  };
+}
+
+async function cases(before: AlruCache | undefined): Promise<Case[]> {
+  const now = alruVariants("after", after.alruCache);
+  const then = before === undefined
+    ? undefined
+    : alruVariants("before", before);
+  const hit: Case = {
+    name: "hit",
+    keys: CAPACITY,
+    warm: true,
+    variants: [
+      { name: "bare Map", make: bareMap },
+      ...now.hit,
+      ...(then?.hit ?? []),
+    ],
+    ratios: [
+      ["hit after", "bare Map"],
+      ["hit with a store after", "hit after"],
+    ],
+  };
+  const churn: Case = {
+    name: "churn",
+    keys: 2 * CAPACITY,
+    warm: false,
+    variants: [
+      { name: "abandonable floor", make: abandonableFloor },
+      ...now.churn,
+      ...(then?.churn ?? []),
+    ],
+    ratios: [["churn after", "abandonable floor"]],
+  };
+  if (then !== undefined) {
+    hit.ratios.push(
+      ["hit before", "bare Map"],
+      ["hit with a store before", "hit before"],
+      ["hit after", "hit before"],
+      ["hit with a store after", "hit with a store before"],
+    );
+    churn.ratios.push(
+      ["churn before", "abandonable floor"],
+      ["churn after", "churn before"],
+    );
+  }
+  return await Promise.resolve([hit, churn]);
+}
+
+function shuffle<T>(items: T[]): T[] {
+  const shuffled = items.slice();
+  for (let i = shuffled.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+  }
+  return shuffled;
+}
+
+// ns per awaited call over `calls` calls cycling through `keys` keys.
+async function time(call: Load, keys: number, calls: number): Promise<number> {
+  let key = 0;
+  const start = performance.now();
+  for (let i = 0; i < calls; i++) {
+    key = key === keys - 1 ? 0 : key + 1;
+    await call(key);
+  }
+  return (performance.now() - start) * 1e6 / calls;
+}
+
+function median(values: number[]): number {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function quartiles(values: number[]): [number, number] {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.round(q * (sorted.length - 1))];
+  return [at(0.25), at(0.75)];
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs({
+    args: Deno.args,
+    options: {
+      before: { type: "string" },
+      rounds: { type: "string", default: "21" },
+      calls: { type: "string", default: "20000" },
+    },
+  });
+  const rounds = Number(args.values.rounds);
+  const calls = Number(args.values.calls);
+  const before = args.values.before === undefined
+    ? undefined
+    : (await import(new URL(args.values.before, `file://${Deno.cwd()}/`).href))
+      .alruCache as AlruCache;
+
+  for (const benchCase of await cases(before)) {
+    const loads = new Map<string, Load>();
+    for (const variant of benchCase.variants) {
+      const call = await variant.make();
+      // Warm every variant the same way: the keys once (a hit case keeps
+      // them), then a few rounds' worth of calls so that V8 has compiled the
+      // path before the first timed round.
+      await time(call, benchCase.keys, benchCase.keys);
+      await time(call, benchCase.keys, calls);
+      loads.set(variant.name, call);
+    }
+    const perRound = new Map<string, number[]>();
+    const ratios = new Map<string, number[]>();
+    for (let round = 0; round < rounds; round++) {
+      const measured = new Map<string, number>();
+      for (const variant of shuffle(benchCase.variants)) {
+        const ns = await time(loads.get(variant.name)!, benchCase.keys, calls);
+        measured.set(variant.name, ns);
+        perRound.set(variant.name, [...perRound.get(variant.name) ?? [], ns]);
+      }
+      for (const [numerator, denominator] of benchCase.ratios) {
+        const name = `${numerator} / ${denominator}`;
+        const ratio = measured.get(numerator)! / measured.get(denominator)!;
+        ratios.set(name, [...ratios.get(name) ?? [], ratio]);
+      }
+    }
+    console.log(`\n## ${benchCase.name} (${rounds} rounds × ${calls} calls)\n`);
+    console.log("| variant | median ns per call | quartiles |");
+    console.log("| --- | ---: | --- |");
+    for (const [name, values] of perRound) {
+      const [low, high] = quartiles(values);
+      console.log(
+        `| ${name} | ${median(values).toFixed(1)} | ${low.toFixed(1)}–${
+          high.toFixed(1)
+        } |`,
+      );
+    }
+    console.log("\n| ratio | median | quartiles |");
+    console.log("| --- | ---: | --- |");
+    for (const [name, values] of ratios) {
+      const [low, high] = quartiles(values);
+      console.log(
+        `| ${name} | ${median(values).toFixed(3)} | ${low.toFixed(3)}–${
+          high.toFixed(3)
+        } |`,
+      );
+    }
+  }
+}
+
+await main();
