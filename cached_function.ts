@@ -6,12 +6,8 @@
  * @module
  */
 
-import {
-  AsyncLruCache,
-  type CacheInfo,
-  type CacheParameters,
-  type CacheStats,
-} from "./cache.ts";
+import { AsyncLruCache } from "./cache.ts";
+import type { CacheInfo, CacheParameters, CacheStats } from "./stats.ts";
 import { describe } from "./errors.ts";
 import type { CloseOptions, ResolvedOptions } from "./options.ts";
 

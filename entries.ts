@@ -8,7 +8,7 @@
  */
 
 import { grownLength } from "./capacity.ts";
-import { NO_SLOT, RecencyList, type Slot } from "./lru.ts";
+import { type EvictionPolicy, NO_SLOT, type Slot } from "./policy.ts";
 
 /** Work in flight, as far as the table is concerned: it knows its slot. */
 export interface Placed {
@@ -46,13 +46,13 @@ function sameValueZero(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Entries in slots: a key index, the recency list, and per slot the key, the
- * outcome and the outcome's kind. An entry nobody asks for again holds its
- * bare value, not a promise.
+ * Entries in slots: a key index, the eviction policy that hands out the
+ * slots, and per slot the key, the outcome and the outcome's kind. An entry
+ * nobody asks for again holds its bare value, not a promise.
  */
 export class EntryTable<W extends Placed> {
   readonly #index = new Map<unknown, Slot>();
-  readonly #list: RecencyList;
+  readonly #list: EvictionPolicy;
   readonly #capacityLimit: number;
   #keys: unknown[] = [];
   #outcomes: unknown[] = [];
@@ -63,10 +63,13 @@ export class EntryTable<W extends Placed> {
   #refreshes: (W | undefined)[] | undefined = undefined;
   #refreshing = 0;
 
-  /** `capacityLimit` is the most entries expected at once. */
-  constructor(capacityLimit: number) {
+  /**
+   * `policy` hands out the slots and orders them for eviction;
+   * `capacityLimit` is the most entries expected at once.
+   */
+  constructor(policy: EvictionPolicy, capacityLimit: number) {
     this.#capacityLimit = capacityLimit;
-    this.#list = new RecencyList(capacityLimit);
+    this.#list = policy;
   }
 
   /** How many entries there are, in-flight ones included. */
@@ -79,9 +82,9 @@ export class EntryTable<W extends Placed> {
     return this.#running + this.#refreshing;
   }
 
-  /** The least recently used slot, or {@linkcode NO_SLOT} when empty. */
-  get oldest(): Slot {
-    return this.#list.oldest;
+  /** The slot the policy would evict next, or {@linkcode NO_SLOT} when empty. */
+  victim(): Slot {
+    return this.#list.victim();
   }
 
   /** The slot of `key`'s entry, or `undefined`. */
@@ -109,14 +112,14 @@ export class EntryTable<W extends Placed> {
     return this.#keys[slot];
   }
 
-  /** Makes `slot` the most recently used. */
+  /** Records a use of the entry in `slot`. */
   touch(slot: Slot): void {
     this.#list.touch(slot);
   }
 
   /**
-   * Adds an entry for `key` whose `work` is in flight, as the most recently
-   * used, and points `work` at it. An older entry with the same key (work
+   * Adds an entry for `key` whose `work` is in flight, as just used, and
+   * points `work` at it. An older entry with the same key (work
    * that called its own cache with its own key makes one, still in flight)
    * is forgotten, and its work, now detached, returned.
    */
@@ -213,8 +216,8 @@ export class EntryTable<W extends Placed> {
   }
 
   /**
-   * The work in flight of every entry, refreshes included, from least to
-   * most recently used.
+   * The work in flight of every entry, refreshes included, the next victim's
+   * first.
    */
   runningWork(): W[] {
     const works: W[] = [];
@@ -283,7 +286,7 @@ export class EntryTable<W extends Placed> {
     this.#keys[slot] = undefined;
     this.#outcomes[slot] = undefined;
     this.#kinds[slot] = FREE;
-    this.#list.delete(slot);
+    this.#list.remove(slot);
   }
 
   #detach(slot: Slot): void {

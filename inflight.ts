@@ -9,7 +9,7 @@
  * @module
  */
 
-import { NO_SLOT, type Slot } from "./lru.ts";
+import { NO_SLOT, type Slot } from "./policy.ts";
 
 interface Settlers<R> {
   resolve(value: R): void;

@@ -7,26 +7,17 @@
  */
 
 import { grownLength } from "./capacity.ts";
-
-/**
- * A small integer naming one entry's place in a cache's per-entry arrays.
- * Branded so that a slot is never mixed up with a count or a position; the
- * brand exists only for the type checker.
- */
-export type Slot = number & { readonly __slot: never };
-
-/** No slot: the end of the list, or work whose entry is gone. */
-export const NO_SLOT = -1 as Slot;
+import { type EvictionPolicy, NO_SLOT, type Slot } from "./policy.ts";
 
 const NONE = NO_SLOT;
 const INITIAL_CAPACITY = 16;
 
 /**
- * Slots ordered from least to most recently used. A slot is a small integer
- * that the owner uses to index its own per-entry arrays; freed slots are
- * reused.
+ * Slots ordered from least to most recently used: the least recently used
+ * entry is the victim. A slot is a small integer that the owner uses to
+ * index its own per-entry arrays; freed slots are reused.
  */
-export class RecencyList {
+export class RecencyList implements EvictionPolicy {
   #prev: Int32Array;
   #next: Int32Array;
   #oldest: Slot = NONE;
@@ -53,7 +44,7 @@ export class RecencyList {
   }
 
   /** The least recently used slot, or -1 when empty. */
-  get oldest(): Slot {
+  victim(): Slot {
     return this.#oldest;
   }
 
@@ -79,7 +70,7 @@ export class RecencyList {
   }
 
   /** Takes `slot` out of the order and frees it for reuse. */
-  delete(slot: Slot): void {
+  remove(slot: Slot): void {
     this.#unlink(slot);
     this.#next[slot] = this.#freeHead;
     this.#freeHead = slot;

@@ -57,7 +57,7 @@ export type {
   CacheEvent,
   CacheEventType,
 } from "./options.ts";
-export type { CacheInfo, CacheParameters, CacheStats } from "./cache.ts";
+export type { CacheInfo, CacheParameters, CacheStats } from "./stats.ts";
 export type { CloseOptions } from "./options.ts";
 export type {
   CachedFunction,

@@ -11,7 +11,7 @@
 
 import { grownLength } from "./capacity.ts";
 import type { Clock } from "./clock.ts";
-import { NO_SLOT, type Slot } from "./lru.ts";
+import { NO_SLOT, type Slot } from "./policy.ts";
 
 const INITIAL_CAPACITY = 16;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Clock, ManualClock } from "../clock.ts";
-import { NO_SLOT, type Slot } from "../lru.ts";
+import { NO_SLOT, type Slot } from "../policy.ts";
 import { ExpiryQueue } from "../ttl.ts";
 
 /**

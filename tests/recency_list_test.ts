@@ -9,10 +9,10 @@ Deno.test("RecencyList keeps slots from least to most recently used", () => {
   assert.deepEqual([...list.slots()], [a, b, c]);
   list.touch(a);
   assert.deepEqual([...list.slots()], [b, c, a]);
-  assert.equal(list.oldest, b);
+  assert.equal(list.victim(), b);
   list.touch(a);
   assert.deepEqual([...list.slots()], [b, c, a]);
-  list.delete(c);
+  list.remove(c);
   assert.deepEqual([...list.slots()], [b, a]);
   assert.equal(list.size, 2);
 });
@@ -21,11 +21,11 @@ Deno.test("RecencyList reuses freed slots before growing", () => {
   const list = new RecencyList();
   const a = list.add();
   list.add();
-  list.delete(a);
+  list.remove(a);
   assert.equal(list.add(), a);
   list.clear();
   assert.equal(list.size, 0);
-  assert.equal(list.oldest, -1);
+  assert.equal(list.victim(), -1);
   assert.deepEqual([...list.slots()], []);
   assert.equal(list.add(), 0);
 });
@@ -38,7 +38,7 @@ Deno.test("RecencyList grows past its first capacity and keeps its order", () =>
   const odd = slots.filter((_, i) => i % 2 === 1);
   const even = slots.filter((_, i) => i % 2 === 0);
   assert.deepEqual([...list.slots()], [...odd, ...even]);
-  while (list.size > 0) list.delete(list.oldest);
+  while (list.size > 0) list.remove(list.victim());
   assert.deepEqual([...list.slots()], []);
 });
 
@@ -47,7 +47,7 @@ Deno.test("RecencyList grows up to its capacity limit, not past it", () => {
   const slots = Array.from({ length: 20 }, () => list.add());
   assert.deepEqual(slots, Array.from({ length: 20 }, (_, i) => i));
   list.touch(slots[0]);
-  list.delete(slots[5]);
+  list.remove(slots[5]);
   assert.equal(list.add(), slots[5]);
   assert.deepEqual([...list.slots()], [
     ...slots.slice(1, 5),

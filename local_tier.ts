@@ -1,0 +1,369 @@
+/**
+ * The entries of one cache in this process, and every change made to them:
+ * entering new work, settling it into a kept value or a kept failure,
+ * attaching refreshes, and removing entries by eviction, expiry,
+ * invalidation, clearing and the store's notices. Each change counts what it
+ * did and queues its events and aborts; none of it calls user code, which
+ * the call protocol (`cache.ts`) reaches only before a change, to read what
+ * the change needs, and after it, at a boundary, to drain the queue.
+ *
+ * @module
+ */
+
+import type { Effects } from "./effects.ts";
+import { type EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
+import type { Flight, InflightRegistry } from "./inflight.ts";
+import type { Keying } from "./keying.ts";
+import { type Fallback, GOES, type Lifetimes, STAYS } from "./lifetimes.ts";
+import type { CacheEventType } from "./options.ts";
+import { NO_SLOT, type Slot } from "./policy.ts";
+import { Counters } from "./stats.ts";
+import type { ExpiryQueue } from "./ttl.ts";
+
+/** What a flight's work was started for: a miss. */
+export const MISS = 0;
+/** A stale hit's refresh: its failure may be kept. */
+export const BACKGROUND = 1;
+/** `cacheRefresh`'s run: its failure is never kept nor answered with a stale value. */
+export const FORCED = 2;
+/**
+ * A miss that goes through the shared tier: its work resolves with the
+ * shared tier's outcome, not with the value.
+ */
+export const SHARED_MISS = 3;
+
+/** Whether work started for `purpose` is a miss's. */
+export function isMiss(purpose: number): boolean {
+  return purpose === MISS || purpose === SHARED_MISS;
+}
+
+/** Whether an entry of `kind` is stale. */
+export function isStale(kind: number | undefined): boolean {
+  return kind === STALE || kind === STALE_SHARED;
+}
+
+/** The parts a {@linkcode LocalTier} changes together. */
+export interface LocalTierParts<R> {
+  entries: EntryTable<Flight<R>>;
+  inflight: InflightRegistry<R, unknown>;
+  keying: Keying;
+  lifetimes: Lifetimes;
+  effects: Effects;
+}
+
+/** The entries of one cache and the changes made to them. */
+export class LocalTier<R> {
+  /** The entries, their kinds and their eviction order. */
+  readonly entries: EntryTable<Flight<R>>;
+  /** How calls map to keys. */
+  readonly keying: Keying;
+  /** The entries' times and the fallbacks. */
+  readonly lifetimes: Lifetimes;
+  /** What the cache has counted. */
+  readonly counters: Counters = new Counters();
+  readonly #inflight: InflightRegistry<R, unknown>;
+  readonly #effects: Effects;
+  readonly #maxSize: number;
+  readonly #watched: boolean;
+  readonly #hasStore: boolean;
+
+  constructor(
+    parts: LocalTierParts<R>,
+    settings: { maxSize: number; watched: boolean; hasStore: boolean },
+  ) {
+    this.entries = parts.entries;
+    this.keying = parts.keying;
+    this.lifetimes = parts.lifetimes;
+    this.#inflight = parts.inflight;
+    this.#effects = parts.effects;
+    this.#maxSize = settings.maxSize;
+    this.#watched = settings.watched;
+    this.#hasStore = settings.hasStore;
+  }
+
+  /** Queues an event for `onEvent`, if it watches. */
+  emit(type: CacheEventType, key: unknown): void {
+    if (!this.#watched) return;
+    this.#effects.tell({ type, key: this.keying.display(key) });
+  }
+
+  /**
+   * Enters `flight`, a miss's work, as a new entry for the call of `args`
+   * whose key was `found`, and evicts what no longer fits. `storeKey` is
+   * the entry's store key, when known.
+   */
+  enter(
+    found: unknown,
+    args: ArrayLike<unknown> | undefined,
+    flight: Flight<R>,
+    storeKey: string | undefined,
+  ): void {
+    const key = this.keying.intern(found, args);
+    flight.key = key;
+    const displaced = this.entries.add(key, flight);
+    if (this.#hasStore) this.keying.remember(key, storeKey);
+    if (displaced !== undefined) this.#inflight.orphan(displaced);
+    this.#evictOverflow();
+    this.counters.misses++;
+    if (this.#watched) this.emit("miss", key);
+  }
+
+  /**
+   * Attaches `flight`, a refresh's work for the call of `args` whose key was
+   * `found`, to the key's entry, or enters it as a new one. Work that meets
+   * another run of the key goes on detached.
+   */
+  attachRefresh(
+    found: unknown,
+    args: ArrayLike<unknown>,
+    flight: Flight<R>,
+  ): void {
+    const key = this.keying.intern(found, args);
+    flight.key = key;
+    const entries = this.entries;
+    const slot = entries.find(key);
+    if (slot === undefined) {
+      entries.add(key, flight);
+      if (this.#hasStore) this.keying.remember(key, undefined);
+      this.#evictOverflow();
+    } else if (
+      entries.kind(slot) !== RUNNING && entries.refreshOf(slot) === undefined
+    ) {
+      entries.startRefresh(slot, flight);
+    } else {
+      this.#inflight.orphan(flight);
+    }
+    this.emit("refresh", key);
+  }
+
+  /**
+   * Keeps `value`, what unsettled `flight`'s work resolved with, in its
+   * entry (if it still has one) for `lifetime` ms from `now`, or not at all
+   * when `lifetime` is 0 or less, and resolves the callers.
+   */
+  keepValue(
+    flight: Flight<R>,
+    value: R,
+    lifetime: number,
+    now: number,
+  ): void {
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.entries.kind(slot) === RUNNING) {
+        this.entries.settle(slot, value);
+      } else {
+        this.entries.endRefresh(slot);
+        this.entries.replace(slot, value);
+      }
+      if (lifetime > 0) this.lifetimes.keepValue(slot, value, lifetime, now);
+      else this.removeEntry(slot);
+    }
+    this.#inflight.resolve(flight, value);
+  }
+
+  /**
+   * Rejects the callers of unsettled `flight` with `error`, and drops the
+   * entry it filled, whether it ran or refreshed it.
+   */
+  dropRun(flight: Flight<R>, error: unknown): void {
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.entries.kind(slot) !== RUNNING) this.entries.endRefresh(slot);
+      this.dropEntry(slot);
+    }
+    this.#inflight.reject(flight, error);
+  }
+
+  /**
+   * Settles unsettled `flight`, whose work rejected with `reason`: a miss's
+   * entry becomes a kept failure for `lifetime` ms from `now` (or goes), a
+   * refresh leaves its entry, perhaps blocked from refreshing again for
+   * `lifetime`. The callers get `fallback`'s value if there is one, else
+   * `error` (`reason`, or what judging it threw). Returns the fallback given.
+   */
+  failRun(
+    flight: Flight<R>,
+    reason: unknown,
+    error: unknown,
+    lifetime: number,
+    now: number,
+    fallback: Fallback | undefined,
+  ): Fallback | undefined {
+    const purpose = flight.purpose;
+    const slot = flight.slot;
+    if (slot === NO_SLOT) {
+      fallback = undefined;
+    } else if (this.entries.kind(slot) === RUNNING) {
+      if (!isMiss(purpose)) fallback = undefined;
+      if (isMiss(purpose) && lifetime > 0) {
+        this.lifetimes.keepFailure(slot, reason, now, lifetime, fallback);
+      } else {
+        this.dropEntry(slot);
+      }
+    } else {
+      fallback = undefined;
+      this.entries.endRefresh(slot);
+      if (purpose === BACKGROUND && lifetime > 0 && this.lifetimes.keepsPast) {
+        this.lifetimes.blockRefresh(slot, reason, now, lifetime);
+      }
+    }
+    if (!isMiss(purpose)) this.counters.refreshFailures++;
+    this.emit("error", flight.key);
+    if (fallback !== undefined) {
+      this.#inflight.resolve(flight, fallback.value as R);
+    } else {
+      this.#inflight.reject(flight, error);
+    }
+    return fallback;
+  }
+
+  /**
+   * Rejects the callers of unsettled `flight`, takes it out of its entry,
+   * and queues the abort of its signal. A refresh leaves the entry it
+   * refreshed; any other work's entry goes.
+   */
+  abandon(flight: Flight<R>, reason: unknown): void {
+    const slot = flight.slot;
+    if (slot !== NO_SLOT) {
+      if (this.entries.kind(slot) === RUNNING) this.dropEntry(slot);
+      else this.entries.endRefresh(slot);
+    }
+    const controller = this.#inflight.reject(flight, reason);
+    if (controller !== undefined) this.#effects.abort(controller, reason);
+  }
+
+  /**
+   * Moves every entry due at or before `time` on; those whose time is over
+   * go.
+   */
+  expire(expiry: ExpiryQueue, time: number): void {
+    for (
+      let slot = expiry.takeDue(time);
+      slot !== NO_SLOT;
+      slot = expiry.takeDue(time)
+    ) {
+      const next = this.lifetimes.advance(slot, time);
+      if (next === STAYS) continue;
+      this.counters.expirations++;
+      this.emit("expire", this.entries.key(slot));
+      if (next === GOES) this.removeEntry(slot);
+    }
+  }
+
+  /** Removes the entry for `key` and forgets its fallback; says whether there was an entry. */
+  invalidate(key: unknown): boolean {
+    if (
+      this.lifetimes.fallbacks?.delete(key) === true && !this.entries.has(key)
+    ) {
+      this.keying.release(key);
+    }
+    const slot = this.entries.find(key);
+    if (slot === undefined) return false;
+    this.removeEntry(slot);
+    this.counters.invalidations++;
+    this.emit("invalidate", key);
+    return true;
+  }
+
+  /** Another process invalidated `storeKey`: its local entry goes. */
+  storeDeleted(storeKey: string): void {
+    const local = this.keying.localKeyOf(storeKey);
+    const slot = local === undefined ? undefined : this.entries.find(local);
+    if (slot !== undefined) this.removeEntry(slot);
+  }
+
+  /**
+   * Removes the entry in `slot`. Its work and its refresh, if in flight, go
+   * on without it, kept by the registry as orphans.
+   */
+  removeEntry(slot: Slot): void {
+    if (this.entries.kind(slot) === RUNNING) {
+      this.#inflight.orphan(this.entries.outcome(slot) as Flight<R>);
+    }
+    const refresh = this.entries.refreshOf(slot);
+    if (refresh !== undefined) {
+      this.entries.endRefresh(slot);
+      this.#inflight.orphan(refresh);
+    }
+    this.dropEntry(slot);
+  }
+
+  /**
+   * Removes the entry in `slot`, whose work, if in flight, the caller is
+   * about to settle. The entry goes first: settling may call user code.
+   */
+  dropEntry(slot: Slot): void {
+    const key = this.entries.remove(slot);
+    if (this.#hasStore) this.keying.forget(key);
+    this.lifetimes.forget(slot);
+    // A key goes once neither an entry nor a fallback holds it.
+    if (this.lifetimes.fallbacks?.has(key) !== true) this.keying.release(key);
+  }
+
+  /** Drops every entry and fallback; the counters stay. */
+  dropAll(): void {
+    for (const flight of this.entries.runningWork()) {
+      this.#inflight.orphan(flight);
+    }
+    this.entries.clear();
+    this.keying.clear();
+    this.lifetimes.clear();
+  }
+
+  /**
+   * Throws if the parts disagree: the entries, running work, the bound, the
+   * fallbacks, the deadlines. For tests.
+   */
+  assertConsistent(closed: boolean): void {
+    const entries = this.entries;
+    entries.assertConsistent();
+    for (const flight of this.#inflight.assertConsistent()) {
+      if (flight.slot !== NO_SLOT) {
+        throw new Error(`orphaned work still fills slot ${flight.slot}`);
+      }
+    }
+    for (const flight of entries.runningWork()) {
+      if (flight.settled || flight.index !== -1) {
+        throw new Error(
+          `the work in slot ${flight.slot} is settled or orphaned`,
+        );
+      }
+    }
+    if (entries.size > this.#maxSize) {
+      throw new Error(
+        `${entries.size} entries held, more than maxSize ${this.#maxSize}`,
+      );
+    }
+    const lifetimes = this.lifetimes;
+    if ((lifetimes.fallbacks?.size ?? 0) > this.#maxSize) {
+      throw new Error(`more than maxSize ${this.#maxSize} fallbacks kept`);
+    }
+    const expiry = lifetimes.expiry;
+    if (expiry === undefined) return;
+    expiry.assertConsistent((slot) => {
+      if (
+        entries.find(entries.key(slot)) !== slot ||
+        entries.kind(slot) === RUNNING
+      ) {
+        throw new Error(`slot ${slot} waits to expire but holds no value`);
+      }
+      if (lifetimes.keepsPast && lifetimes.timing(slot) === undefined) {
+        throw new Error(`slot ${slot} waits to expire but has no times`);
+      }
+    });
+    if (closed && expiry.size > 0) {
+      throw new Error("a closed cache still times entries");
+    }
+  }
+
+  // Drops the entries the eviction policy names while there are more than
+  // maxSize.
+  #evictOverflow(): void {
+    while (this.entries.size > this.#maxSize) {
+      const slot = this.entries.victim();
+      if (this.#watched) this.emit("evict", this.entries.key(slot));
+      this.counters.evictions++;
+      this.removeEntry(slot);
+    }
+  }
+}

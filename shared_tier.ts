@@ -1,0 +1,356 @@
+/**
+ * The protocol of the shared tier, which a cache follows on a local miss when
+ * it has a store: read the key or take its lease; holding the lease, run the
+ * function under a lease renewed every third of its length and write the
+ * value with its lifetime; or wait for the process that holds the lease and
+ * read again. A store that fails or is slow never fails a call: the work runs
+ * here instead. Every timer and reading of time is the cache's clock's.
+ *
+ * @module
+ */
+
+import type { Clock } from "./clock.ts";
+import type {
+  CacheStore,
+  ReadOrLease,
+  Serializer,
+  StoreEvent,
+  StoreLease,
+  StoreSubscription,
+} from "./store.ts";
+import { Watchdog } from "./watchdog.ts";
+
+/**
+ * What a shared run gives the cache: the value to serve and how long it
+ * lives. A local copy may live less (the cache's `localTtl`).
+ */
+export interface SharedOutcome {
+  /** The value, as `deserialize` returned it. */
+  readonly value: unknown;
+  /**
+   * Milliseconds the value lives from now: all of its lifetime when this
+   * process computed it, what is left of it in the store when it was read;
+   * `0` or less for not at all.
+   */
+  readonly lifetime: number;
+}
+
+/** How a {@linkcode SharedTier} works, from the cache's options. */
+export interface SharedTierSettings {
+  /** Lease duration in ms. */
+  lease: number;
+  /** Bound on each store operation, in ms. */
+  storeTimeout: number;
+  serializer: Serializer;
+  /** The cache's clock, for every timer and reading of time. */
+  clock(): Clock;
+  /**
+   * Starts a store operation: the store is user code, reached through the
+   * cache's one door to it, which turns a throw into a rejection.
+   */
+  call<T>(operation: () => Promise<T>): Promise<T>;
+  /** Told of each store failure, with the key it concerned, if any. */
+  onError(key: string | undefined, error: unknown): void;
+}
+
+interface Renewal {
+  timer: { clock: Clock; handle: unknown } | undefined;
+  stopped: boolean;
+}
+
+const CLOSED = new Error("the cache was closed");
+
+/**
+ * The protocol of the shared tier for one cache. Its promises never reject
+ * because of the store: a failing or slow store makes the work run locally.
+ */
+export class SharedTier {
+  readonly #store: CacheStore;
+  readonly #settings: SharedTierSettings;
+  // Leases held now, to release on close.
+  readonly #held = new Map<StoreLease, string>();
+  // Releases nobody waits for, for close to wait for.
+  readonly #releasing = new Set<Promise<void>>();
+  // Lease renewals in progress, to stop on close.
+  readonly #renewals = new Set<Renewal>();
+  // Waits in progress, to end on close.
+  readonly #closing = new AbortController();
+  // Fails store operations that take longer than storeTimeout.
+  readonly #watchdog: Watchdog;
+  #subscription: Promise<StoreSubscription | undefined> | undefined;
+  // Whether the subscription has been opened, or has failed to open.
+  #subscribed = false;
+
+  constructor(store: CacheStore, settings: SharedTierSettings) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#watchdog = new Watchdog(settings.clock);
+  }
+
+  /**
+   * Gets `key`'s value from the store, or computes it once across the
+   * processes: `compute` runs the function (here, in this process, under the
+   * key's lease, or locally when the store fails), and `lifetimeOf` says how
+   * long its value lives (`0` or less: not written).
+   *
+   * `work` is the signal of the work this run does, if it has one. Once it
+   * aborts, the run is abandoned: it stops waiting, takes no lease and runs
+   * nothing more, a lease it holds is released at once and no longer
+   * renewed, and a value `compute` still returns is not written; the run
+   * rejects with the signal's reason.
+   */
+  async run(
+    key: string,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+    work?: AbortSignal,
+  ): Promise<SharedOutcome> {
+    const lease = this.#settings.lease;
+    // A value read before the subscription is open would miss invalidations
+    // sent meanwhile; a subscription that takes too long is given up on.
+    if (!this.#subscribed && this.#subscription !== undefined) {
+      try {
+        await this.#bounded(this.#subscription);
+      } catch (error) {
+        this.#settings.onError(key, error);
+      }
+    }
+    for (;;) {
+      if (work?.aborted) throw work.reason;
+      let found: ReadOrLease;
+      const reading = this.#call(() => this.#store.readOrLease(key, lease));
+      try {
+        found = await this.#bounded(reading);
+      } catch (error) {
+        // A lease granted after this process stopped waiting for it would
+        // hold the key for nothing.
+        reading.then((late) => {
+          if (late.status === "leased") this.#releaseLater(key, late.lease);
+        }, () => {});
+        return this.#failed(key, error, compute, lifetimeOf, work);
+      }
+      if (found.status === "value") {
+        let value: unknown;
+        try {
+          value = this.#settings.serializer.deserialize(found.value.text);
+        } catch (error) {
+          // Corrupt data is a miss, never an answer.
+          return this.#failed(key, error, compute, lifetimeOf, work);
+        }
+        return { value, lifetime: found.value.expiresAt - Date.now() };
+      }
+      if (found.status === "leased") {
+        return this.#lead(key, found.lease, compute, lifetimeOf, work);
+      }
+      try {
+        await this.#wait(key, work);
+      } catch (error) {
+        // A store that rejects a wait its signal ended has not failed.
+        if (work?.aborted) throw work.reason;
+        return this.#failed(key, error, compute, lifetimeOf, work);
+      }
+      if (this.#closing.signal.aborted) {
+        return this.#local(compute, lifetimeOf, work);
+      }
+    }
+  }
+
+  /** Drops `key` from the store and tells the other processes. */
+  invalidate(key: string): Promise<boolean> {
+    return this.#bounded(this.#call(() => this.#store.delete(key)));
+  }
+
+  /** Clears the namespace and tells the other processes. */
+  clear(): Promise<void> {
+    return this.#bounded(this.#call(() => this.#store.clear()));
+  }
+
+  /**
+   * Starts listening for other processes' changes, once. A failure to
+   * subscribe is reported, and the cache goes on without.
+   */
+  listen(listener: (event: StoreEvent) => void): void {
+    this.#subscription ??= this.#call(() =>
+      this.#store.subscribe(
+        listener,
+        (error) => this.#settings.onError(undefined, error),
+      )
+    ).then((subscription) => {
+      this.#subscribed = true;
+      return subscription;
+    }, (error) => {
+      this.#subscribed = true;
+      this.#settings.onError(undefined, error);
+      return undefined;
+    });
+  }
+
+  /** Stops listening, ends waits, and releases every lease still held. */
+  async close(): Promise<void> {
+    this.#closing.abort(CLOSED);
+    // The watchdog goes once no operation needs it.
+    this.#watchdog.close();
+    for (const renewal of this.#renewals) this.#stopRenewing(renewal);
+    const releases = [...this.#held].map(([lease, key]) =>
+      this.#release(key, lease)
+    );
+    this.#held.clear();
+    releases.push(...this.#releasing);
+    const subscription = await this.#subscription;
+    await Promise.all([...releases, subscription?.close()]);
+  }
+
+  // Holds `lease` on `key` while `compute` runs, then writes the value.
+  // The lease goes at once if `work` aborts.
+  async #lead(
+    key: string,
+    lease: StoreLease,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
+  ): Promise<SharedOutcome> {
+    this.#held.set(lease, key);
+    if (work?.aborted) {
+      this.#letGo(key, lease, undefined);
+      throw work.reason;
+    }
+    const renewal = this.#keepRenewed(key, lease);
+    // Abandoned work gives the key up now, not when fn happens to settle: a
+    // fn that ignores its signal would hold it for as long as it runs.
+    const abandon = () => this.#letGo(key, lease, renewal);
+    work?.addEventListener("abort", abandon);
+    let outcome: SharedOutcome;
+    let expiresAt: number;
+    let text: string;
+    try {
+      const value = await compute();
+      const lifetime = lifetimeOf(value);
+      text = this.#settings.serializer.serialize(value);
+      const served = this.#settings.serializer.deserialize(text);
+      expiresAt = Date.now() + lifetime;
+      outcome = { value: served, lifetime };
+    } catch (error) {
+      // A rejection is never written; the next process takes the lease.
+      work?.removeEventListener("abort", abandon);
+      this.#stopRenewing(renewal);
+      if (this.#held.delete(lease)) await this.#release(key, lease);
+      throw error;
+    }
+    work?.removeEventListener("abort", abandon);
+    this.#stopRenewing(renewal);
+    // Released by close or by the abort: the value is nobody's to write.
+    if (!this.#held.delete(lease)) return outcome;
+    // Writing, or else releasing, delays the callers by at most storeTimeout.
+    if (outcome.lifetime > 0) {
+      try {
+        await this.#bounded(
+          this.#call(() => this.#store.write(key, { text, expiresAt }, lease)),
+        );
+        return outcome;
+      } catch (error) {
+        this.#settings.onError(key, error);
+        this.#releaseLater(key, lease);
+        return outcome;
+      }
+    }
+    await this.#release(key, lease);
+    return outcome;
+  }
+
+  // Stops renewing `lease` and releases it in the background, unless close
+  // or the end of the run has already let it go.
+  #letGo(key: string, lease: StoreLease, renewal: Renewal | undefined): void {
+    if (renewal !== undefined) this.#stopRenewing(renewal);
+    if (this.#held.delete(lease)) this.#releaseLater(key, lease);
+  }
+
+  // Waits for the holder of `key`'s lease, until the tier closes or `work`
+  // aborts.
+  #wait(key: string, work: AbortSignal | undefined): Promise<void> {
+    const closing = this.#closing.signal;
+    const signal = work === undefined
+      ? closing
+      : AbortSignal.any([closing, work]);
+    return this.#store.wait(key, { timeoutMs: this.#settings.lease, signal });
+  }
+
+  // Renews `lease` every third of its duration until stopped.
+  #keepRenewed(key: string, lease: StoreLease): Renewal {
+    const renewal: Renewal = { timer: undefined, stopped: false };
+    this.#renewals.add(renewal);
+    const every = Math.max(1, Math.floor(this.#settings.lease / 3));
+    const renew = () => {
+      renewal.timer = undefined;
+      this.#bounded(
+        this.#call(() => this.#store.renew(key, lease, this.#settings.lease)),
+      ).catch((error) => this.#settings.onError(key, error)).finally(() => {
+        if (!renewal.stopped) schedule();
+      });
+    };
+    const schedule = () => {
+      const clock = this.#settings.clock();
+      renewal.timer = { clock, handle: clock.setTimeout(renew, every) };
+    };
+    schedule();
+    return renewal;
+  }
+
+  #stopRenewing(renewal: Renewal): void {
+    renewal.stopped = true;
+    const timer = renewal.timer;
+    renewal.timer = undefined;
+    timer?.clock.clearTimeout(timer.handle);
+    this.#renewals.delete(renewal);
+  }
+
+  // Releases `lease` without anyone waiting for it but close.
+  #releaseLater(key: string, lease: StoreLease): void {
+    const releasing = this.#release(key, lease).finally(() =>
+      this.#releasing.delete(releasing)
+    );
+    this.#releasing.add(releasing);
+  }
+
+  // Releases `lease`; a failure is reported, never thrown.
+  async #release(key: string, lease: StoreLease): Promise<void> {
+    try {
+      await this.#bounded(this.#call(() => this.#store.release(key, lease)));
+    } catch (error) {
+      this.#settings.onError(key, error);
+    }
+  }
+
+  // The store failed for `key`: the work runs here, unshared.
+  #failed(
+    key: string,
+    error: unknown,
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
+  ): Promise<SharedOutcome> {
+    this.#settings.onError(key, error);
+    return this.#local(compute, lifetimeOf, work);
+  }
+
+  // Runs the work here, without the store, unless it was abandoned.
+  async #local(
+    compute: () => unknown,
+    lifetimeOf: (value: unknown) => number,
+    work: AbortSignal | undefined,
+  ): Promise<SharedOutcome> {
+    if (work?.aborted) throw work.reason;
+    const value = await compute();
+    const lifetime = lifetimeOf(value);
+    const text = this.#settings.serializer.serialize(value);
+    return { value: this.#settings.serializer.deserialize(text), lifetime };
+  }
+
+  // `operation`, or a rejection once it has taken storeTimeout.
+  #bounded<T>(operation: Promise<T>): Promise<T> {
+    return this.#watchdog.bound(operation, this.#settings.storeTimeout);
+  }
+
+  #call<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#settings.call(operation);
+  }
+}
