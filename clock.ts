@@ -34,6 +34,9 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+// Hosts clamp delays above 2^31 - 1 ms (about 24.8 days) to about 1 ms.
+const HOST_LONGEST_DELAY = 2_147_483_647;
+
 type HostSetTimeout = (callback: () => void, delay: number) => unknown;
 type HostClearTimeout = (handle: unknown) => void;
 
@@ -330,4 +333,20 @@ export class ManualClock implements Clock {
     }
     return target;
   }
+}
+
+/**
+ * The longest delay, in milliseconds, that `clock.setTimeout` is sure to wait
+ * as asked; a longer wait must be served by a chain of shorter timers.
+ *
+ * A {@linkcode ManualClock} waits any finite delay, so one timer serves any
+ * wait on it, and advancing it far never runs a chain of steps. Its limit is
+ * the largest finite number rather than `Infinity`, since an infinite delay
+ * never comes due: a wait longer still, possible from a negative `now()`,
+ * takes two timers. Any other clock, the system clock and clocks given as an
+ * option alike, may pass its delays to the host, which clamps those past
+ * 2^31 - 1 ms to about 1 ms. Callers read it once per clock, not per timer.
+ */
+export function longestDelay(clock: Clock): number {
+  return clock instanceof ManualClock ? Number.MAX_VALUE : HOST_LONGEST_DELAY;
 }

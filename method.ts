@@ -10,6 +10,7 @@ import {
   type CachedFunction,
   createCachedFunction,
 } from "./cached_function.ts";
+import { describe } from "./errors.ts";
 import type { ResolvedOptions } from "./options.ts";
 
 /** What a decorated method turns into, as TypeScript sees it. */
@@ -138,6 +139,13 @@ function unsupported(context: DecoratorContext): TypeError {
   }
 }
 
+// Whether `value` can be a receiver: only objects and functions can key the
+// WeakMaps that hold the caches.
+function isObject(value: unknown): value is object {
+  return typeof value === "function" ||
+    (typeof value === "object" && value !== null);
+}
+
 // Whether `value` is a class's prototype object (`C.prototype`, for any class
 // C): the object a method is read from to be called on other objects.
 function isClassPrototype(value: object): boolean {
@@ -197,10 +205,30 @@ export function decorateMethod<This, A extends unknown[], R>(
     return cached;
   };
 
+  // Called with no object, as `C.prototype.method.call(undefined)` or a
+  // detached reference is, there is no cache to use. Every call of a cached
+  // function answers with a promise, so this misuse rejects too.
+  const noReceiver = (receiver: unknown): TypeError => {
+    const access = typeof name === "symbol" ? `[${String(name)}]` : `.${name}`;
+    const advice = context.static
+      ? `its class, whose cache it uses; it was called on ${
+        describe(receiver)
+      }. Call it as Class${access}(...), or bind it to the class first.`
+      : `an instance (an object), whose cache it uses; it was called on ${
+        describe(receiver)
+      }. Call it as obj${access}(...), or bind it to an instance first.`;
+    return new TypeError(
+      `@alruCache ${context.static ? "static " : ""}method ${
+        String(name)
+      } must be called on ${advice}`,
+    );
+  };
+
   // Called as a plain method (before the accessor is installed, or through
   // a reference taken from a prototype), it still uses `this`'s cache.
   const replacement = function (this: This, ...args: A): Promise<Awaited<R>> {
-    return cachedFor(this as object)(...args);
+    if (!isObject(this)) return Promise.reject(noReceiver(this));
+    return cachedFor(this)(...args);
   };
   // Read from a prototype, it stands for the method itself.
   Object.defineProperties(replacement, {
@@ -212,7 +240,11 @@ export function decorateMethod<This, A extends unknown[], R>(
   // to call (spies read it there and call it on instances), so reading it
   // there gives `replacement`, not a function bound to the prototype. A
   // class is itself the receiver of its static methods.
-  const read = function (this: object): unknown {
+  const read = function (this: unknown): unknown {
+    // The getter taken off its descriptor and called with no object has no
+    // cache to give. Throwing here would break the rule that a call only
+    // ever rejects, so it gives the plain method, which rejects when called.
+    if (!isObject(this)) return replacement;
     const cached = perReceiver.get(this);
     if (cached !== undefined) return cached;
     return isInstanceMember && isClassPrototype(this)

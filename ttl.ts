@@ -10,14 +10,10 @@
  */
 
 import { grownLength } from "./capacity.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, longestDelay } from "./clock.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
 
 const INITIAL_CAPACITY = 16;
-
-// Hosts clamp delays above 2^31 - 1 ms to about 1 ms, which would turn a long
-// ttl into a busy loop. Longer waits are served by a chain of shorter timers.
-const MAX_DELAY = 2_147_483_647;
 
 /**
  * Deadlines per slot, and one host timer for the nearest of them. When the
@@ -28,9 +24,15 @@ const MAX_DELAY = 2_147_483_647;
  * clock's `now()` says: with fake timers that do not fake the clock `now()`
  * reads, entries still expire when the timer fires, and the queue never
  * re-arms in a loop.
+ *
+ * A wait longer than the clock's longest delay (see
+ * {@linkcode longestDelay}) is served by a chain of shorter timers, one at a
+ * time; on a `ManualClock` one timer serves any wait.
  */
 export class ExpiryQueue {
   #clock: Clock;
+  // The clock's longest delay; hosts would turn a longer one into a busy loop.
+  #longestDelay: number;
   readonly #onTimer: () => void;
   #deadlines = new Float64Array(INITIAL_CAPACITY);
   // Heap position + 1 per slot; 0 means the slot is not scheduled.
@@ -66,6 +68,7 @@ export class ExpiryQueue {
     options: { capacityLimit?: number } = {},
   ) {
     this.#clock = clock;
+    this.#longestDelay = longestDelay(clock);
     this.#onTimer = onTimer;
     this.#capacityLimit = options.capacityLimit ?? Infinity;
   }
@@ -165,6 +168,7 @@ export class ExpiryQueue {
       this.#timerOutOfDate = true;
     }
     this.#clock = clock;
+    this.#longestDelay = longestDelay(clock);
     this.#clockEpoch++;
     this.#provenTime = -Infinity;
   }
@@ -269,10 +273,11 @@ export class ExpiryQueue {
     const clock = this.#clock;
     const now = this.now();
     const wait = deadline - now;
-    // A wait past the host's longest delay is served in steps; the timer of
+    // A wait past the clock's longest delay is served in steps; the timer of
     // a step proves only the step.
-    const delay = wait > MAX_DELAY ? MAX_DELAY : wait > 0 ? wait : 0;
-    const proven = wait > MAX_DELAY ? now + MAX_DELAY : deadline;
+    const longest = this.#longestDelay;
+    const delay = wait > longest ? longest : wait > 0 ? wait : 0;
+    const proven = wait > longest ? now + longest : deadline;
     const epoch = this.#clockEpoch;
     const callback = () => this.#fired(callback, epoch, proven);
     const timer = clock.setTimeout(callback, delay);

@@ -281,6 +281,23 @@ Deno.test("setTimeout with a NaN or negative delay means now", () => {
   assert.equal(clock.pending, 1);
 });
 
+Deno.test("advance and advanceAsync reach a far deadline in one step, whatever the distance", async () => {
+  for (const advance of ["advance", "advanceAsync"] as const) {
+    const clock = new ManualClock();
+    const ran: number[] = [];
+    clock.setTimeout(() => ran.push(clock.now()), 1e300);
+    clock.setTimeout(() => ran.push(clock.now()), Number.MAX_VALUE);
+    await clock[advance](1e299);
+    assert.deepEqual(ran, [], advance);
+    await clock[advance](1e300);
+    assert.deepEqual(ran, [1e300], advance);
+    assert.equal(clock.now(), 1.1e300, advance);
+    await clock[advance](Number.MAX_VALUE - clock.now());
+    assert.deepEqual(ran, [1e300, Number.MAX_VALUE], advance);
+    assert.equal(clock.pending, 0, advance);
+  }
+});
+
 Deno.test("advanceAsync lets promise reactions run after each timer, before the next", async () => {
   const log: string[] = [];
   const schedule = (clock: ManualClock) => {

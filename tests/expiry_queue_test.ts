@@ -224,6 +224,64 @@ Deno.test("ExpiryQueue: deadlines past the host's longest delay are reached thro
   assert.deepEqual(expired, [[0, longest + 1_000]]);
 });
 
+/**
+ * A ManualClock that records the delay of every timer armed on it and fails
+ * past ten of them, so that a timer re-armed in a loop fails the test
+ * instead of hanging it.
+ */
+class ArmingLogClock extends ManualClock {
+  readonly delays: number[] = [];
+  override setTimeout(callback: () => void, delay: number): number {
+    this.delays.push(delay);
+    if (this.delays.length > 10) {
+      throw new Error(
+        `${this.delays.length} timers armed: the timer re-arms in a loop`,
+      );
+    }
+    return super.setTimeout(callback, delay);
+  }
+}
+
+Deno.test("ExpiryQueue on a ManualClock arms one timer for a wait past the host's longest delay", () => {
+  const clock = new ArmingLogClock();
+  const { queue, expired, schedule } = queueWithLog(clock);
+  const longest = 2 ** 31 - 1;
+  schedule(0, Number.MAX_VALUE);
+  assert.deepEqual(clock.delays, [Number.MAX_VALUE]);
+  schedule(1, longest + 1_000);
+  assert.deepEqual(clock.delays, [Number.MAX_VALUE, longest + 1_000]);
+  assert.equal(clock.pending, 1);
+  clock.advance(longest + 1_000);
+  assert.deepEqual(expired, [[1, longest + 1_000]]);
+  // Re-armed once, for the remaining slot's whole wait.
+  assert.equal(clock.delays.length, 3);
+  clock.advance(1e300);
+  assert.deepEqual(expired, [[1, longest + 1_000]]);
+  assert.equal(clock.delays.length, 3);
+  assert.equal(clock.pending, 1);
+  assert.equal(queue.size, 1);
+  clock.advance(Number.MAX_VALUE - clock.now());
+  assert.deepEqual(expired, [[1, longest + 1_000], [0, Number.MAX_VALUE]]);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("ExpiryQueue on a ManualClock: a wait longer than the largest number takes two timers", () => {
+  // From the most negative time, the largest deadline is further away than
+  // any finite delay: the first timer is a step of the largest one, to 0.
+  const clock = new ArmingLogClock(-Number.MAX_VALUE);
+  const { queue, expired } = queueWithLog(clock);
+  queue.schedule(0 as Slot, Number.MAX_VALUE);
+  queue.syncTimer();
+  assert.deepEqual(clock.delays, [Number.MAX_VALUE]);
+  clock.advance(Number.MAX_VALUE);
+  assert.equal(clock.now(), 0);
+  assert.deepEqual(expired, []);
+  assert.deepEqual(clock.delays, [Number.MAX_VALUE, Number.MAX_VALUE]);
+  clock.advance(Number.MAX_VALUE);
+  assert.deepEqual(expired, [[0, Number.MAX_VALUE]]);
+  assert.equal(clock.pending, 0);
+});
+
 Deno.test("ExpiryQueue: a clock whose now() is not a finite number is an error naming the clock", () => {
   const queue = new ExpiryQueue({
     now: () => NaN,

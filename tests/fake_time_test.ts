@@ -71,3 +71,26 @@ Deno.test("runAll() ends under fake timers that leave performance.now() real", a
     fake.uninstall();
   }
 });
+
+Deno.test("a ttl past the host's longest delay is reached by one host timer at a time under fake timers", async () => {
+  const fake = installWithoutPerformance();
+  try {
+    const longest = 2 ** 31 - 1;
+    const load = alruCache(async (key: number) => await Promise.resolve(key), {
+      ttl: longest + 1_000,
+    });
+    await load(1);
+    await flush();
+    assert.equal(fake.countTimers(), 1);
+    // The host clamps a longer delay, so the first timer is a step.
+    fake.tick(longest);
+    assert.equal(load.cacheContains(1), true);
+    assert.equal(fake.countTimers(), 1);
+    fake.tick(1_000);
+    assert.equal(load.cacheContains(1), false);
+    assert.equal(fake.countTimers(), 0);
+    assertWhole(load);
+  } finally {
+    fake.uninstall();
+  }
+});

@@ -604,6 +604,148 @@ Deno.test("a static method read from its class stays bound to that class", async
   assert.equal(cacheOf(Registry.lookup).cacheInfo().misses, 1);
 });
 
+// Calls `method` with `receiver` as `this`, whatever the method's type says.
+function callOn(
+  method: (this: never, ...args: never[]) => unknown,
+  receiver: unknown,
+  ...args: unknown[]
+): unknown {
+  return (method as (this: unknown, ...args: unknown[]) => unknown).call(
+    receiver,
+    ...args,
+  );
+}
+
+// Asserts that `call` returns, without throwing, a promise that rejects with
+// a TypeError naming `name` and saying what it must be called on.
+async function assertRejectsWithoutReceiver(
+  call: () => unknown,
+  name: string,
+  needs: RegExp,
+  message: string,
+): Promise<void> {
+  let result: unknown;
+  assert.doesNotThrow(() => {
+    result = call();
+  }, message);
+  assert.ok(result instanceof Promise, `${message}: returns a promise`);
+  await assert.rejects(result, (error: unknown) => {
+    assert.ok(error instanceof TypeError, message);
+    assert.match(error.message, new RegExp(`\\b${name}\\b`), message);
+    assert.match(error.message, needs, message);
+    return true;
+  }, message);
+}
+
+const NOT_OBJECTS: [string, unknown][] = [
+  ["undefined", undefined],
+  ["null", null],
+  ["5", 5],
+  ['"text"', "text"],
+  ["a symbol", Symbol("receiver")],
+];
+
+Deno.test("a method read from a prototype and called on no object rejects, never throws", async () => {
+  const Svc = whoClass();
+  class Sub extends Svc {}
+  const check = async (label: string) => {
+    for (const [name, receiver] of NOT_OBJECTS) {
+      await assertRejectsWithoutReceiver(
+        () => callOn(Svc.prototype.who, receiver, 1),
+        "who",
+        /must be called on an instance/,
+        `${label}: Svc.prototype.who.call(${name})`,
+      );
+      await assertRejectsWithoutReceiver(
+        () => callOn(Sub.prototype.who, receiver, 1),
+        "who",
+        /must be called on an instance/,
+        `${label}: Sub.prototype.who.call(${name})`,
+      );
+    }
+  };
+  // Before any instance, the prototype holds the method itself; after, the
+  // accessor that the first instance installed.
+  await check("before any instance");
+  const svc = new Svc("svc");
+  const installed = Object.getOwnPropertyDescriptor(Svc.prototype, "who");
+  assert.equal(typeof installed?.get, "function");
+  await check("after an instance");
+
+  // Calls on instances, directly or through a prototype, are unaffected.
+  assert.equal(await svc.who(1), "svc 1");
+  assert.equal(await Svc.prototype.who.call(svc, 1), "svc 1");
+  assert.deepEqual(svc.runs, [[svc, 1]]);
+  assert.equal(cacheOf(svc.who).cacheInfo().hits, 1);
+  const sub = new Sub("sub");
+  assert.equal(await Sub.prototype.who.call(sub, 2), "sub 2");
+  assert.equal(await sub.who(2), "sub 2");
+  assert.deepEqual(sub.runs, [[sub, 2]]);
+});
+
+Deno.test("the accessor read with no object gives a method that rejects when called", async () => {
+  const Svc = whoClass();
+  class Sub extends Svc {}
+  const svc = new Svc("svc");
+  assert.equal(await svc.who(1), "svc 1");
+  const get = Object.getOwnPropertyDescriptor(Svc.prototype, "who")!.get!;
+  for (const [name, receiver] of NOT_OBJECTS) {
+    let method: unknown;
+    assert.doesNotThrow(() => {
+      method = get.call(receiver);
+    }, `get.call(${name})`);
+    assert.equal(typeof method, "function", `get.call(${name})`);
+    await assertRejectsWithoutReceiver(
+      () => (method as (n: number) => unknown)(1),
+      "who",
+      /must be called on an instance/,
+      `get.call(${name})(1)`,
+    );
+  }
+  // Read through the subclass prototype's chain, the same accessor.
+  assert.equal(
+    Object.getOwnPropertyDescriptor(Sub.prototype, "who"),
+    undefined,
+  );
+  await assertRejectsWithoutReceiver(
+    () => (get.call(undefined) as (n: number) => unknown).call(undefined, 1),
+    "who",
+    /must be called on an instance/,
+    "get.call(undefined) called on undefined",
+  );
+  assert.equal(get.call(svc), svc.who, "an instance still reads its own");
+  assert.equal(get.call(Sub.prototype), Svc.prototype.who);
+  assert.equal(await svc.who(1), "svc 1");
+  assert.deepEqual(svc.runs, [[svc, 1]]);
+});
+
+Deno.test("a static method's accessor read with no object gives a method that rejects when called", async () => {
+  class Registry {
+    @alruCache
+    static async lookup(n: number): Promise<number> {
+      return await Promise.resolve(n);
+    }
+  }
+  const get = Object.getOwnPropertyDescriptor(Registry, "lookup")!.get!;
+  for (const [name, receiver] of NOT_OBJECTS) {
+    let method: unknown;
+    assert.doesNotThrow(() => {
+      method = get.call(receiver);
+    }, `get.call(${name})`);
+    await assertRejectsWithoutReceiver(
+      () => (method as (n: number) => unknown)(1),
+      "lookup",
+      /must be called on its class/,
+      `static get.call(${name})(1)`,
+    );
+  }
+  // The class itself is unaffected.
+  const lookup = Registry.lookup;
+  assert.equal(get.call(Registry), lookup);
+  assert.equal(await lookup(1), 1);
+  assert.equal(cacheOf(Registry.lookup).cacheInfo().misses, 1);
+});
+
 /** How TypeScript's legacy decorators (`experimentalDecorators`) call one. */
 type LegacyDecorator = (
   target: object,

@@ -327,6 +327,67 @@ Deno.test("ManualClock: 1,000 concurrent entries settling together share one tim
   assert.equal(clock.pending, 0);
 });
 
+/**
+ * A ManualClock that records the delay of every timer armed on it and fails
+ * past ten of them, so that an expiry timer re-armed in a loop fails the
+ * test instead of hanging it.
+ */
+class ArmingLogClock extends ManualClock {
+  readonly delays: number[] = [];
+  override setTimeout(callback: () => void, delay: number): number {
+    this.delays.push(delay);
+    if (this.delays.length > 10) {
+      throw new Error(
+        `${this.delays.length} timers armed: the expiry timer re-arms in a loop`,
+      );
+    }
+    return super.setTimeout(callback, delay);
+  }
+}
+
+Deno.test("ManualClock: a ttl past the host's longest delay arms one timer, and advancing far does not re-arm it", async () => {
+  const clock = new ArmingLogClock();
+  const f = alruCache(double, { ttl: Number.MAX_VALUE, clock });
+  await f(1);
+  await flush();
+  assert.equal(clock.pending, 1);
+  // Steps capped at the host's longest delay (2^31 - 1 ms) would take some
+  // 5e290 timers to cover this.
+  clock.advance(1e300);
+  assert.equal(clock.now(), 1e300);
+  assert.equal(f.cacheContains(1), true);
+  assert.equal(clock.pending, 1);
+  await clock.advanceAsync(1e300);
+  assert.equal(f.cacheContains(1), true);
+  assert.equal(clock.pending, 1);
+  assert.deepEqual(
+    clock.delays,
+    [Number.MAX_VALUE],
+    "one timer, never re-armed",
+  );
+  f.cacheClear();
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("ManualClock: an entry whose ttl is past the host's longest delay expires at its deadline", async () => {
+  for (const advance of ["advance", "advanceAsync"] as const) {
+    const clock = new ArmingLogClock();
+    const f = alruCache(double, { ttl: 1e300, clock });
+    await f(1);
+    await flush();
+    // Halving and doubling are exact, so the second step lands on 1e300.
+    await clock[advance](1e300 / 2);
+    assert.equal(f.cacheContains(1), true, advance);
+    assert.equal(clock.pending, 1, advance);
+    await clock[advance](1e300 / 2);
+    assert.equal(clock.now(), 1e300, advance);
+    assert.equal(f.cacheContains(1), false, advance);
+    assert.equal(f.cacheStats().expirations, 1, advance);
+    assert.equal(clock.pending, 0, advance);
+    assert.deepEqual(clock.delays, [1e300], advance);
+  }
+});
+
 // The system clock (no clock option). The op sanitizer, on for these tests,
 // fails a test that leaves a timer pending (unref'd ones included).
 
@@ -374,16 +435,19 @@ Deno.test("system clock: invalidating the last expiring entry leaves no timer pe
 
 /**
  * Counts the host timers that are scheduled and not yet run or cleared, by
- * wrapping globalThis.setTimeout / clearTimeout for the length of `body`.
- * A cache first called inside `body` binds to the wrappers.
+ * wrapping globalThis.setTimeout / clearTimeout for the length of `body`,
+ * and records the delay each was scheduled with. A cache first called inside
+ * `body` binds to the wrappers.
  */
 async function withTimerCount(
-  body: (live: () => number) => Promise<void>,
+  body: (live: () => number, delays: readonly unknown[]) => Promise<void>,
 ): Promise<void> {
   const realSetTimeout = globalThis.setTimeout;
   const realClearTimeout = globalThis.clearTimeout;
   const live = new Set<unknown>();
+  const delays: unknown[] = [];
   globalThis.setTimeout = ((callback: () => void, delay?: number) => {
+    delays.push(delay);
     const id = realSetTimeout(() => {
       live.delete(id);
       callback();
@@ -396,7 +460,7 @@ async function withTimerCount(
     realClearTimeout(id);
   }) as typeof clearTimeout;
   try {
-    await body(() => live.size);
+    await body(() => live.size, delays);
   } finally {
     for (const id of live) realClearTimeout(id as number);
     globalThis.setTimeout = realSetTimeout;
@@ -441,6 +505,19 @@ Deno.test("system clock: no host timer without ttl, and none left after cacheClo
     await flush();
     assert.equal(live(), 1);
     await timed.cacheClose();
+    assert.equal(live(), 0);
+  });
+});
+
+Deno.test("system clock: a ttl past the host's longest delay arms one host timer, of the longest delay", async () => {
+  await withTimerCount(async (live, delays) => {
+    const f = alruCache(double, { ttl: Number.MAX_VALUE, maxSize: Infinity });
+    for (let i = 0; i < 100; i++) await f(i);
+    await flush();
+    assert.equal(live(), 1);
+    // A longer delay would be clamped by the host to about 1 ms.
+    assert.deepEqual(delays, [2 ** 31 - 1]);
+    f.cacheClear();
     assert.equal(live(), 0);
   });
 });
