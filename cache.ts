@@ -143,15 +143,13 @@ export class AsyncLruCache<R> {
           : Infinity,
         maxSize: options.maxSize,
       },
-      () => this.#expireDue(),
-      (key) => keying.release(key),
-    );
-    this.#effects = new Effects(user, {
-      get timerOutOfDate() {
-        return lifetimes.expiry?.timerOutOfDate === true;
+      {
+        onTimer: () => this.#expireDue(),
+        sync: () => this.#syncTimer(),
+        release: (key) => keying.release(key),
       },
-      syncTimer: () => this.#syncTimer(),
-    });
+    );
+    this.#effects = new Effects(user, lifetimes);
     this.#runs = new Runs<R>(
       {
         entries,
@@ -581,7 +579,7 @@ export class AsyncLruCache<R> {
       result,
       controller,
       key,
-      key === ABSENT || this.#needsArguments
+      arity !== 1 || this.#needsArguments
         ? listOf(arity, first, second)
         : undefined,
       undefined,

@@ -52,16 +52,17 @@ export function isPlainPrimitive(value: unknown): boolean {
     (type !== "object" && type !== "function" && type !== "symbol");
 }
 
-// The interned key of a new entry for a list of arguments: `found` may be a
-// key that user code released after it was found, so a list key is interned
-// again from its arguments.
+// The interned key of a new entry for the arguments `args` (undefined for
+// one argument, which is its own key). A list's key is interned from the
+// arguments even when one was found: user code may have released it since.
 function internList(
   lists: ArgumentsKeys,
   found: unknown,
   args: ArrayLike<unknown> | undefined,
 ): unknown {
-  if (found === ABSENT) return lists.intern(args!);
-  return found instanceof ArgumentsKey ? lists.intern(found.args) : found;
+  return found === ABSENT || (args !== undefined && args.length !== 1)
+    ? lists.intern(args!)
+    : found;
 }
 
 function storeKeyOfList(
@@ -100,6 +101,7 @@ export interface Keying {
   /**
    * The key of a new entry: `found`, what {@linkcode find} returned, made
    * the one key of its kind; for {@linkcode ABSENT}, made from `args`.
+   * `args` may be left out for a call of one argument.
    */
   intern(found: unknown, args: ArrayLike<unknown> | undefined): unknown;
   /** Lets `key` go: neither an entry nor a fallback holds it any more. */

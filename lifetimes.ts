@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from "./clock.ts";
+import type { TimerUpkeep } from "./effects.ts";
 import {
   type EntryTable,
   FAILED,
@@ -143,8 +144,8 @@ export interface LifetimeSettings {
   maxSize: number;
 }
 
-/** The lifetimes of one cache's entries. */
-export class Lifetimes {
+/** The lifetimes of one cache's entries, and the upkeep of their timer. */
+export class Lifetimes implements TimerUpkeep {
   readonly #entries: EntryTable<Placed>;
   readonly #timed: boolean;
   readonly #staleWhileRevalidate: number;
@@ -152,6 +153,7 @@ export class Lifetimes {
   readonly #localTtl: number;
   readonly #capacityLimit: number;
   readonly #onTimer: () => void;
+  readonly #sync: () => void;
   readonly #release: (key: unknown) => void;
   #expiry: ExpiryQueue | undefined = undefined;
   // Per slot, the times of settled entries that may go stale or keep a
@@ -162,14 +164,19 @@ export class Lifetimes {
   readonly fallbacks: Fallbacks | undefined;
 
   /**
-   * `onTimer` runs when the expiry timer fires; `release` lets go of the key
-   * of a fallback that no entry holds once it is dropped.
+   * `hooks.onTimer` runs when the expiry timer fires, and `hooks.sync` when
+   * the timer must be brought in line (it calls the clock); `hooks.release`
+   * lets go of the key of a fallback that no entry holds once it is
+   * dropped.
    */
   constructor(
     entries: EntryTable<Placed>,
     settings: LifetimeSettings,
-    onTimer: () => void,
-    release: (key: unknown) => void,
+    hooks: {
+      onTimer: () => void;
+      sync: () => void;
+      release: (key: unknown) => void;
+    },
   ) {
     this.#entries = entries;
     this.#timed = settings.timed || settings.keepsFailures;
@@ -177,8 +184,9 @@ export class Lifetimes {
     this.#staleIfError = settings.staleIfError;
     this.#localTtl = settings.localTtl;
     this.#capacityLimit = settings.maxSize + 1;
-    this.#onTimer = onTimer;
-    this.#release = release;
+    this.#onTimer = hooks.onTimer;
+    this.#sync = hooks.sync;
+    this.#release = hooks.release;
     if (
       settings.staleWhileRevalidate > 0 || settings.staleIfError > 0 ||
       settings.keepsFailures
@@ -193,6 +201,16 @@ export class Lifetimes {
   /** The deadlines, once a clock has been given; absent for an untimed cache. */
   get expiry(): ExpiryQueue | undefined {
     return this.#expiry;
+  }
+
+  /** Whether the expiry timer no longer matches the deadlines. */
+  get timerOutOfDate(): boolean {
+    return this.#expiry !== undefined && this.#expiry.timerOutOfDate;
+  }
+
+  /** Brings the expiry timer in line with the deadlines. */
+  syncTimer(): void {
+    this.#sync();
   }
 
   /** Whether settled entries have times: they may go stale or keep failures. */
