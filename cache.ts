@@ -175,6 +175,7 @@ export class AsyncLruCache<R> {
       this.#shared = new SharedLink(store, {
         lease: options.lease,
         storeTimeout: options.storeTimeout,
+        longestLifetime: (options.ttl ?? Infinity) + (options.jitter ?? 0),
         serializer: {
           serialize: options.serialize ?? jsonSerializer.serialize,
           deserialize: options.deserialize ?? jsonSerializer.deserialize,

@@ -72,6 +72,9 @@ interface KvLease extends StoreLease {
   readonly generation: bigint;
 }
 
+// A value with its deadline on this machine's wall clock, since KV keeps
+// no expiry a reader can ask about: processes that share a database on one
+// machine share that clock.
 interface KvValue {
   text: string;
   expiresAt: number;
@@ -85,7 +88,11 @@ interface KvLeaseEntry {
 /**
  * A {@linkcode CacheStore} on a `Deno.Kv` database. A lease is an atomic
  * create-if-absent that carries its own deadline (KV's `expireIn` only sets
- * the earliest time KV may delete an entry), and so does each value. Waiters
+ * the earliest time KV may delete an entry), and so does each value. The
+ * deadlines are read on the wall clock (`Date.now()`) of each process, which
+ * the processes sharing a local database's file share; with a remote
+ * database, a process whose clock is behind by some time reads a value for
+ * that much longer, though its own copy still lives at most `localTtl`. Waiters
  * poll with backoff, since `watch` does not see other processes' writes to a
  * local database; `notifies` is `false`, so each process keeps its copy of a
  * value for at most the cache's `localTtl`. `cacheClear()` bumps a generation
@@ -139,7 +146,10 @@ class KvStore implements CacheStore {
       const value = valueEntry.value;
       if (value !== null && value.expiresAt > now) {
         this.#polls.delete(key);
-        return { status: "value", value: { ...value } };
+        return {
+          status: "value",
+          value: { text: value.text, ttl: value.expiresAt - now },
+        };
       }
       if (leaseEntry.value !== null && leaseEntry.value.until > now) {
         return { status: "busy" };
@@ -211,9 +221,12 @@ class KvStore implements CacheStore {
       ) {
         return;
       }
-      const remaining = value.expiresAt - Date.now();
-      if (remaining <= 0) return this.#release(key, lease);
-      const stored: KvValue = { text: value.text, expiresAt: value.expiresAt };
+      const remaining = value.ttl;
+      if (!(remaining > 0)) return this.#release(key, lease);
+      const stored: KvValue = {
+        text: value.text,
+        expiresAt: Date.now() + remaining,
+      };
       const committed = await this.#kv.atomic()
         .check(generationEntry, leaseEntry)
         .set(

@@ -79,25 +79,37 @@ interface IoRedisClient {
   defineCommand(...args: unknown[]): unknown;
 }
 
-// Every value is kept as ENVELOPE, the generation it was written in, ":", its
-// deadline, ":", then the text, so that anything else under the key reads as
-// corrupt rather than as a value, and a value of an older generation (from
-// before a clear) as none.
-const ENVELOPE = "alru1:";
+// Every value is kept as ENVELOPE, the generation it was written in, ":",
+// then the text, so that anything else under the key reads as corrupt rather
+// than as a value, and a value of an older generation (from before a clear)
+// as none. Its lifetime is the key's own expiry in Redis, read with PTTL, so
+// that no process's wall clock decides when it ends.
+const ENVELOPE = "alru2:";
+// The envelope of earlier versions, which kept a deadline of the writer's
+// wall clock: read as no value, and written over.
+const FORMER_ENVELOPE = "alru1:";
 
-// KEYS: generation, value, lease. ARGV: token, lease ms. Reads as the fast
-// path does, then takes the lease if the key has neither value nor lease.
+// KEYS: generation, value, lease. ARGV: token, lease ms. Reads the value and
+// what is left of its lifetime, or else takes the lease if the key has
+// neither value nor lease.
 const READ_OR_LEASE = `
 local generation = redis.call('GET', KEYS[1]) or '0'
 local value = redis.call('GET', KEYS[2])
-local current = '${ENVELOPE}' .. generation .. ':'
-if value and string.sub(value, 1, string.len(current)) == current then
-  return {'value', value, generation}
+if value then
+  local current = '${ENVELOPE}' .. generation .. ':'
+  if string.sub(value, 1, string.len(current)) == current then
+    return {'value', string.sub(value, string.len(current) + 1),
+      redis.call('PTTL', KEYS[2])}
+  end
+  if string.sub(value, 1, ${ENVELOPE.length}) ~= '${ENVELOPE}' and
+      string.sub(value, 1, ${FORMER_ENVELOPE.length}) ~= '${FORMER_ENVELOPE}' then
+    return {'corrupt'}
+  end
 end
 if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {'leased', generation}
 end
-return {'busy', generation}`;
+return {'busy'}`;
 
 // KEYS: generation, value, lease. ARGV: token, generation, envelope, px ('' for
 // none), channel, key. A clear or an invalidation since the lease was taken
@@ -234,14 +246,19 @@ function connectionOf(client: unknown): Connection {
  *
  * - A lease is `SET NX PX` with a random token; renewing and releasing it
  *   check the token in a script, so a process never drops another's lease.
- * - Values are written once, with their deadline, and expire in Redis then.
+ * - Values are written once, with their lifetime as the key's expiry
+ *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
+ *   processes' clocks need not agree.
  * - Waiters are told through pub/sub on a second connection (a duplicate of
  *   the client, opened on the first miss and closed on `cacheClose()`), and
  *   read again every `pollInterval` in case a message was missed.
- * - `cacheClear()` bumps a generation that is part of every key: O(1), no
- *   `KEYS` or `SCAN`; old values leave with their ttl.
- * - A read that finds a value is one `MGET` of the value and the
- *   generation; taking a lease, writing, renewing and releasing are scripts.
+ * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
+ *   `SCAN`. Every value is stamped with the generation it was written in, so
+ *   values from before the clear read as absent at once; Redis keeps their
+ *   bytes until their ttl ends or the key is written again (a value written
+ *   with an infinite ttl stays until then).
+ * - Each operation is one script, run by its digest: a read that finds a
+ *   value, or takes the lease, is one round trip.
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -302,29 +319,30 @@ class RedisStore implements CacheStore {
   }
 
   async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
-    const valueKey = this.#valueKey(key);
-    // Most reads find a value: one MGET, as fast as a GET, no script.
-    const [generation, stored] = await this.#connection.command([
-      "MGET",
-      this.#generationKey,
-      valueKey,
-    ]) as (string | null)[];
-    if (stored !== null) {
-      const value = unwrap(stored, key, generation ?? "0");
-      if (value !== undefined) return { status: "value", value };
-    }
     const token = crypto.randomUUID();
-    const [status, first, current] = await this.#run(READ_OR_LEASE, [
+    const [status, first, ttl] = await this.#run(READ_OR_LEASE, [
       this.#generationKey,
-      valueKey,
+      this.#valueKey(key),
       this.#leaseKey(key),
-    ], [token, String(Math.ceil(leaseMs))]) as string[];
+    ], [token, String(Math.ceil(leaseMs))]) as [string, string, number];
     if (status === "value") {
-      return { status: "value", value: unwrap(first, key, current)! };
+      // PTTL is -1 for a key without expiry.
+      const remaining = Number(ttl);
+      return {
+        status: "value",
+        value: { text: first, ttl: remaining < 0 ? Infinity : remaining },
+      };
     }
     if (status === "leased") {
       const lease: RedisLease = { token, generation: first };
       return { status: "leased", lease };
+    }
+    if (status === "corrupt") {
+      throw new TypeError(
+        `redisStore found a value for key ${
+          JSON.stringify(key)
+        } that it did not write (not its envelope)`,
+      );
     }
     return { status: "busy" };
   }
@@ -370,8 +388,7 @@ class RedisStore implements CacheStore {
     lease: StoreLease,
   ): Promise<void> {
     const { token, generation } = lease as RedisLease;
-    const remaining = value.expiresAt - Date.now();
-    if (remaining <= 0) return this.release(key, lease);
+    if (!(value.ttl > 0)) return this.release(key, lease);
     await this.#run(WRITE, [
       this.#generationKey,
       this.#valueKey(key),
@@ -379,8 +396,8 @@ class RedisStore implements CacheStore {
     ], [
       token,
       generation,
-      `${ENVELOPE}${generation}:${value.expiresAt}:${value.text}`,
-      remaining === Infinity ? "" : String(Math.ceil(remaining)),
+      `${ENVELOPE}${generation}:${value.text}`,
+      value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
       this.#channel,
       key,
     ]);
@@ -517,30 +534,4 @@ class RedisStore implements CacheStore {
     this.#scripts.set(script, loaded);
     return call(loaded);
   }
-}
-
-// The value in `stored` if it is of `generation`; undefined if it is of
-// another (a clear came since).
-function unwrap(
-  stored: string,
-  key: string,
-  generation: string,
-): StoredValue | undefined {
-  const generationEnd = stored.indexOf(":", ENVELOPE.length);
-  const deadlineEnd = stored.indexOf(":", generationEnd + 1);
-  const expiresAt = Number(stored.slice(generationEnd + 1, deadlineEnd));
-  if (
-    !stored.startsWith(ENVELOPE) || generationEnd === -1 ||
-    deadlineEnd === -1 || Number.isNaN(expiresAt)
-  ) {
-    throw new TypeError(
-      `redisStore found a value for key ${
-        JSON.stringify(key)
-      } that it did not write (not its envelope)`,
-    );
-  }
-  if (stored.slice(ENVELOPE.length, generationEnd) !== generation) {
-    return undefined;
-  }
-  return { text: stored.slice(deadlineEnd + 1), expiresAt };
 }

@@ -41,6 +41,11 @@ export interface SharedTierSettings {
   lease: number;
   /** Bound on each store operation, in ms. */
   storeTimeout: number;
+  /**
+   * The longest a value read from the store lives here, in ms: the cache's
+   * `ttl` plus its `jitter`; `Infinity` when `ttl` is a function or infinite.
+   */
+  longestLifetime: number;
   serializer: Serializer;
   /** The cache's clock, for every timer and reading of time. */
   clock(): Clock;
@@ -137,7 +142,12 @@ export class SharedTier {
           // Corrupt data is a miss, never an answer.
           return this.#failed(key, error, compute, lifetimeOf, work);
         }
-        return { value, lifetime: found.value.expiresAt - Date.now() };
+        // The store's own measure of what is left, never this process's
+        // wall clock; a value may not outlive what this cache would give it.
+        return {
+          value,
+          lifetime: Math.min(found.value.ttl, this.#settings.longestLifetime),
+        };
       }
       if (found.status === "leased") {
         return this.#lead(key, found.lease, compute, lifetimeOf, work);
@@ -220,14 +230,12 @@ export class SharedTier {
     const abandon = () => this.#letGo(key, lease, renewal);
     work?.addEventListener("abort", abandon);
     let outcome: SharedOutcome;
-    let expiresAt: number;
     let text: string;
     try {
       const value = await compute();
       const lifetime = lifetimeOf(value);
       text = this.#settings.serializer.serialize(value);
       const served = this.#settings.serializer.deserialize(text);
-      expiresAt = Date.now() + lifetime;
       outcome = { value: served, lifetime };
     } catch (error) {
       // A rejection is never written; the next process takes the lease.
@@ -244,7 +252,9 @@ export class SharedTier {
     if (outcome.lifetime > 0) {
       try {
         await this.#bounded(
-          this.#call(() => this.#store.write(key, { text, expiresAt }, lease)),
+          this.#call(() =>
+            this.#store.write(key, { text, ttl: outcome.lifetime }, lease)
+          ),
         );
         return outcome;
       } catch (error) {

@@ -13,10 +13,13 @@ export interface StoredValue {
   /** The value as the cache's `serialize` wrote it. */
   readonly text: string;
   /**
-   * When the value expires, in milliseconds since the epoch (the scale of
-   * `Date.now()`); `Infinity` for never. Every process expires it then.
+   * Milliseconds the value lives, as the store measures them: given to
+   * {@linkcode CacheStore.write}, how long the store keeps it from when it
+   * writes it; from {@linkcode CacheStore.readOrLease}, what is left of that.
+   * `Infinity` for never. A length of time rather than a date, so that no
+   * process's wall clock decides when a value ends.
    */
-  readonly expiresAt: number;
+  readonly ttl: number;
 }
 
 /**
@@ -73,75 +76,28 @@ export interface StoreSubscription {
  * reject when the store fails; the cache then runs the function locally and
  * counts the failure in `cacheStats().storeErrors`.
  *
- * @example A store that keeps everything in one process (a sketch of the
- * contract, useful only in tests)
+ * `memoryStore` (in `./memory`) is the reference implementation: a store in
+ * one process that several caches share as processes share Redis.
+ *
+ * @example The contract, as a cache uses it
  * ```ts
- * import type {
- *   CacheStore,
- *   ReadOrLease,
- *   StoredValue,
- *   StoreLease,
- * } from "./store.ts";
+ * import type { CacheStore } from "./store.ts";
+ * import { memoryStore } from "./memory.ts";
+ * import { ManualClock } from "./clock.ts";
+ * import assert from "node:assert/strict";
  *
- * class MemoryStore implements CacheStore {
- *   readonly notifies = false;
- *   #values = new Map<string, StoredValue>();
- *   #leases = new Map<string, { token: string; until: number }>();
- *
- *   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
- *     const value = this.#values.get(key);
- *     if (value !== undefined && value.expiresAt > Date.now()) {
- *       return Promise.resolve({ status: "value", value });
- *     }
- *     const held = this.#leases.get(key);
- *     if (held !== undefined && held.until > Date.now()) {
- *       return Promise.resolve({ status: "busy" });
- *     }
- *     const lease = { token: crypto.randomUUID() };
- *     this.#leases.set(key, { token: lease.token, until: Date.now() + leaseMs });
- *     return Promise.resolve({ status: "leased", lease });
- *   }
- *   wait(_key: string, options: { timeoutMs: number }): Promise<void> {
- *     return new Promise((resolve) =>
- *       setTimeout(resolve, Math.min(options.timeoutMs, 10))
- *     );
- *   }
- *   write(key: string, value: StoredValue, lease: StoreLease): Promise<void> {
- *     if (this.#leases.get(key)?.token === lease.token) {
- *       this.#values.set(key, value);
- *     }
- *     return Promise.resolve();
- *   }
- *   renew(key: string, lease: StoreLease, leaseMs: number): Promise<boolean> {
- *     const held = this.#leases.get(key);
- *     if (held?.token !== lease.token) return Promise.resolve(false);
- *     held.until = Date.now() + leaseMs;
- *     return Promise.resolve(true);
- *   }
- *   release(key: string, lease: StoreLease): Promise<void> {
- *     if (this.#leases.get(key)?.token === lease.token) this.#leases.delete(key);
- *     return Promise.resolve();
- *   }
- *   delete(key: string): Promise<boolean> {
- *     this.#leases.delete(key);
- *     return Promise.resolve(this.#values.delete(key));
- *   }
- *   clear(): Promise<void> {
- *     this.#values.clear();
- *     this.#leases.clear();
- *     return Promise.resolve();
- *   }
- *   subscribe(): Promise<{ close(): Promise<void> }> {
- *     return Promise.resolve({ close: () => Promise.resolve() });
- *   }
- * }
- *
- * const store: CacheStore = new MemoryStore();
+ * const clock = new ManualClock();
+ * const store: CacheStore = memoryStore({ clock });
  * const first = await store.readOrLease("k", 1_000);
- * if (first.status !== "leased") throw new Error("expected the lease");
- * await store.write("k", { text: "1", expiresAt: Infinity }, first.lease);
- * const second = await store.readOrLease("k", 1_000);
- * if (second.status !== "value") throw new Error("expected the value");
+ * assert.equal(first.status, "leased");
+ * if (first.status !== "leased") throw new Error("unreachable");
+ * assert.equal((await store.readOrLease("k", 1_000)).status, "busy");
+ * await store.write("k", { text: "1", ttl: 500 }, first.lease);
+ * clock.advance(200);
+ * assert.deepEqual(await store.readOrLease("k", 1_000), {
+ *   status: "value",
+ *   value: { text: "1", ttl: 300 },
+ * });
  * ```
  */
 export interface CacheStore {

@@ -88,7 +88,7 @@ Deno.test("kvStore: a lease renewed while it is released or written still goes",
       const held = await lease(key);
       await Promise.all([
         store.renew(key, held, 10_000),
-        store.write(key, { text: "1", expiresAt: Date.now() + 60_000 }, held),
+        store.write(key, { text: "1", ttl: 60_000 }, held),
       ]);
       const found = await store.readOrLease(key, 10_000);
       assert.equal(found.status, "value", "the value was not written");

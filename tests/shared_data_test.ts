@@ -28,14 +28,13 @@ async function plant(
   key: string,
   value: string | { text: string; expiresAt: number },
 ): Promise<void> {
-  // The layouts of redis.ts and kv.ts at generation 0 (never cleared).
+  // The layouts of redis.ts and kv.ts at generation 0 (never cleared); the
+  // Redis key gets no expiry.
   if (connection.kv !== undefined) {
     const at = [...kvNamespace(namespace), "value", 0n, key];
     await connection.kv.set(at, value);
   } else {
-    const text = typeof value === "string"
-      ? value
-      : `alru1:${value.expiresAt}:${value.text}`;
+    const text = typeof value === "string" ? value : `alru2:0:${value.text}`;
     await redisCommand(target, "SET", `${namespace}:v:${key}`, text);
   }
 }
