@@ -45,6 +45,7 @@ import {
 import { Lifetimes } from "./lifetimes.ts";
 import {
   BACKGROUND,
+  CallKey,
   FORCED,
   isStale,
   type LocalTier,
@@ -185,7 +186,7 @@ export class AsyncLruCache<R> {
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),
         storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
-        storeFailed: (storeKey) => this.#storeFailed(storeKey),
+        storeFailed: (storeKey, error) => this.#storeFailed(storeKey, error),
       });
     }
     if (options.clock !== undefined) this.#useClock(options.clock);
@@ -448,23 +449,20 @@ export class AsyncLruCache<R> {
     const tier = this.#tier;
     const kind = entries.kind(slot);
     const key = entries.key(slot);
-    this.#counters.hits++;
+    tier.record("hit", key);
     entries.touch(slot);
     if (kind === FAILED) {
       // The fallback lives among the fallbacks, which may have let it go.
       const fallback = tier.lifetimes.timing(slot)!.fallback;
       if (fallback !== undefined && tier.lifetimes.fallbacks!.has(key)) {
-        this.#counters.staleHits++;
-        tier.emit("stale", key);
+        tier.record("stale", key);
         return Promise.resolve(fallback.value as R);
       }
-      this.#counters.errorHits++;
-      tier.emit("hit", key);
+      tier.record("errorHit", key);
       return Promise.reject(entries.outcome(slot));
     }
     if (isStale(kind)) {
-      this.#counters.staleHits++;
-      tier.emit("stale", key);
+      tier.record("stale", key);
       const promise = kind === STALE_SHARED
         ? entries.outcome(slot) as Promise<R>
         : this.#share(slot);
@@ -479,7 +477,6 @@ export class AsyncLruCache<R> {
       }
       return promise;
     }
-    tier.emit("hit", key);
     return kind === SHARED
       ? entries.outcome(slot) as Promise<R>
       : kind === RUNNING
@@ -660,14 +657,15 @@ export class AsyncLruCache<R> {
 
   // A boundary: the store failed or timed out; the call it concerned went
   // on without it.
-  #storeFailed(storeKey: string | undefined): void {
-    this.#counters.storeErrors++;
-    if (this.#watched) {
-      const local = storeKey === undefined
-        ? undefined
-        : this.#tier.keying.localKeyOf(storeKey);
-      this.#tier.emit("error", local ?? storeKey);
-    }
+  #storeFailed(storeKey: string | undefined, error: unknown): void {
+    const local = storeKey === undefined
+      ? undefined
+      : this.#tier.keying.localKeyOf(storeKey);
+    this.#tier.record(
+      "storeError",
+      local ?? new CallKey(storeKey),
+      error,
+    );
     this.#effects.drain();
   }
 

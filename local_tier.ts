@@ -13,7 +13,7 @@
 import type { Effects } from "./effects.ts";
 import { type EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
-import type { Keying } from "./keying.ts";
+import { ABSENT, type Keying } from "./keying.ts";
 import { type Fallback, GOES, type Lifetimes, STAYS } from "./lifetimes.ts";
 import type { CacheEventType } from "./options.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
@@ -40,6 +40,15 @@ export function isMiss(purpose: number): boolean {
 /** Whether an entry of `kind` is stale. */
 export function isStale(kind: number | undefined): boolean {
   return kind === STALE || kind === STALE_SHARED;
+}
+
+/** How events show a call that has no entry: what its key would show. */
+export class CallKey {
+  /** The key, as events show it. */
+  readonly shown: unknown;
+  constructor(shown: unknown) {
+    this.shown = shown;
+  }
 }
 
 /** The parts a {@linkcode LocalTier} changes together. */
@@ -81,10 +90,37 @@ export class LocalTier<R> {
     this.#hasStore = settings.hasStore;
   }
 
-  /** Queues an event for `onEvent`, if it watches. */
-  emit(type: CacheEventType, key: unknown): void {
-    if (!this.#watched) return;
-    this.#effects.tell({ type, key: this.keying.display(key) });
+  /**
+   * Counts one event of `type` about `key` (a key of this cache's keying, or
+   * a call's arguments as {@linkcode shown} gives them), and queues it for
+   * `onEvent` if it watches. `error` goes with a `"storeError"`.
+   */
+  record(type: CacheEventType, key: unknown, error?: unknown): void {
+    this.counters.count(type);
+    if (this.#watched) this.#tell(type, key, error);
+  }
+
+  #tell(type: CacheEventType, key: unknown, error?: unknown): void {
+    const shown = key instanceof CallKey ? key.shown : this.keying.display(key);
+    this.#effects.tell(
+      type === "storeError"
+        ? { type, key: shown, error }
+        : { type, key: shown },
+    );
+  }
+
+  /**
+   * What events show for a call of `args` whose key was `found`, when the
+   * call has no entry whose key would show it.
+   */
+  shown(found: unknown, args: ArrayLike<unknown>): CallKey {
+    return new CallKey(
+      found !== ABSENT
+        ? this.keying.display(found)
+        : args.length === 1
+        ? args[0]
+        : Array.from(args),
+    );
   }
 
   /**
@@ -104,8 +140,9 @@ export class LocalTier<R> {
     if (this.#hasStore) this.keying.remember(key, storeKey);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
     this.#evictOverflow();
+    // Counted here, not through record: misses and evictions are hot.
     this.counters.misses++;
-    if (this.#watched) this.emit("miss", key);
+    if (this.#watched) this.#tell("miss", key);
   }
 
   /**
@@ -133,7 +170,7 @@ export class LocalTier<R> {
     } else {
       this.#inflight.orphan(flight);
     }
-    this.emit("refresh", key);
+    this.record("refresh", key);
   }
 
   /**
@@ -207,8 +244,8 @@ export class LocalTier<R> {
         this.lifetimes.blockRefresh(slot, reason, now, lifetime);
       }
     }
-    if (!isMiss(purpose)) this.counters.refreshFailures++;
-    this.emit("error", flight.key);
+    this.record("error", flight.key);
+    if (!isMiss(purpose)) this.record("refreshFailure", flight.key);
     if (fallback !== undefined) {
       this.#inflight.resolve(flight, fallback.value as R);
     } else {
@@ -244,8 +281,7 @@ export class LocalTier<R> {
     ) {
       const next = this.lifetimes.advance(slot, time);
       if (next === STAYS) continue;
-      this.counters.expirations++;
-      this.emit("expire", this.entries.key(slot));
+      this.record("expire", this.entries.key(slot));
       if (next === GOES) this.removeEntry(slot);
     }
   }
@@ -260,8 +296,7 @@ export class LocalTier<R> {
     const slot = this.entries.find(key);
     if (slot === undefined) return false;
     this.removeEntry(slot);
-    this.counters.invalidations++;
-    this.emit("invalidate", key);
+    this.record("invalidate", key);
     return true;
   }
 
@@ -361,8 +396,8 @@ export class LocalTier<R> {
   #evictOverflow(): void {
     while (this.entries.size > this.#maxSize) {
       const slot = this.entries.victim();
-      if (this.#watched) this.emit("evict", this.entries.key(slot));
       this.counters.evictions++;
+      if (this.#watched) this.#tell("evict", this.entries.key(slot));
       this.removeEntry(slot);
     }
   }

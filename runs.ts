@@ -106,7 +106,7 @@ export class Runs<R> {
     flight.purpose = purpose;
     if (this.#closed) {
       this.registry.orphan(flight);
-      this.tier.counters.misses++;
+      this.tier.record("miss", this.tier.shown(found, args ?? [found]));
     } else {
       if (this.#needsArguments) flight.args = Array.from(args!);
       this.tier.enter(found, args, flight, storeKey);
@@ -143,8 +143,8 @@ export class Runs<R> {
     const waiting = purpose === FORCED
       ? this.registry.join(flight, undefined)
       : undefined;
-    this.tier.counters.refreshes++;
     if (this.#closed) {
+      this.tier.record("refresh", this.tier.shown(found, args));
       this.registry.orphan(flight);
       if (this.#abandoning) {
         this.tier.abandon(flight, abandonedError(this.#name));
@@ -265,6 +265,7 @@ export class Runs<R> {
     if (
       this.#keeping === undefined && flight.purpose === MISS && !this.#watched
     ) {
+      this.tier.counters.runFailures++;
       this.tier.dropRun(flight, reason);
     } else {
       this.#rejectedKept(flight, reason);

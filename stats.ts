@@ -1,10 +1,13 @@
 /**
  * What a cache reports of itself: the shapes `cacheInfo()`,
  * `cacheParameters()` and `cacheStats()` return, and the counters behind
- * them.
+ * them. Each counter has one event type, and each event is one step of its
+ * counter, so that counting `onEvent`'s events by type gives `cacheStats()`.
  *
  * @module
  */
+
+import type { CacheEventType } from "./options.ts";
 
 /** Hit and miss counts and sizes, as `cacheInfo()` reports them. */
 export interface CacheInfo {
@@ -32,27 +35,32 @@ export interface CacheParameters {
   closed: boolean;
 }
 
-/** Counters since creation or the last clear, as `cacheStats()` reports them. */
+/**
+ * Counters since creation or the last clear, as `cacheStats()` reports them.
+ * Each counts the events of one type (see `CacheEvent`), named beside it.
+ */
 export interface CacheStats {
-  /** Calls answered from an entry: fresh, in flight, stale or a kept failure. */
+  /** `"hit"`: calls answered from an entry: fresh, in flight, stale or a kept failure. */
   hits: number;
-  /** Calls that ran the function. */
+  /** `"miss"`: calls that ran the function. */
   misses: number;
-  /** Hits answered with a stale value. */
+  /** `"stale"`: hits answered with a value past its lifetime, a stale entry's or a fallback's. */
   staleHits: number;
-  /** Hits answered with a kept failure. */
+  /** `"errorHit"`: hits answered with a kept failure. */
   errorHits: number;
-  /** Refreshes started, in the background or by `cacheRefresh`. */
+  /** `"refresh"`: refreshes started, in the background or by `cacheRefresh`. */
   refreshes: number;
-  /** Refreshes that rejected. */
+  /** `"refreshFailure"`: refreshes that failed. */
   refreshFailures: number;
-  /** Entries dropped to keep within `maxSize`. */
+  /** `"error"`: runs of the function that rejected: misses' and refreshes'. */
+  runFailures: number;
+  /** `"evict"`: entries dropped to keep within `maxSize`. */
   evictions: number;
-  /** Entries whose time ran out. */
+  /** `"expire"`: entries whose time ran out. */
   expirations: number;
-  /** Entries removed by `cacheInvalidate`. */
+  /** `"invalidate"`: entries removed by `cacheInvalidate`. */
   invalidations: number;
-  /** With a `store` only: store operations that failed or timed out. */
+  /** `"storeError"`, with a `store` only: store operations that failed or timed out. */
   storeErrors?: number;
 }
 
@@ -67,10 +75,50 @@ export class Counters {
   errorHits = 0;
   refreshes = 0;
   refreshFailures = 0;
+  runFailures = 0;
   evictions = 0;
   expirations = 0;
   invalidations = 0;
   storeErrors = 0;
+
+  /** Counts one event of `type` on its counter. */
+  count(type: CacheEventType): void {
+    switch (type) {
+      case "hit":
+        this.hits++;
+        break;
+      case "miss":
+        this.misses++;
+        break;
+      case "stale":
+        this.staleHits++;
+        break;
+      case "errorHit":
+        this.errorHits++;
+        break;
+      case "refresh":
+        this.refreshes++;
+        break;
+      case "refreshFailure":
+        this.refreshFailures++;
+        break;
+      case "error":
+        this.runFailures++;
+        break;
+      case "evict":
+        this.evictions++;
+        break;
+      case "expire":
+        this.expirations++;
+        break;
+      case "invalidate":
+        this.invalidations++;
+        break;
+      case "storeError":
+        this.storeErrors++;
+        break;
+    }
+  }
 
   /** Sets every counter back to 0, as a clear or a context reset does. */
   reset(): void {
@@ -79,7 +127,8 @@ export class Counters {
       this.staleHits =
       this.errorHits =
         0;
-    this.refreshes = this.refreshFailures = this.evictions = 0;
+    this.refreshes = this.refreshFailures = this.runFailures = 0;
+    this.evictions = 0;
     this.expirations = this.invalidations = this.storeErrors = 0;
   }
 
@@ -92,6 +141,7 @@ export class Counters {
       errorHits: this.errorHits,
       refreshes: this.refreshes,
       refreshFailures: this.refreshFailures,
+      runFailures: this.runFailures,
       evictions: this.evictions,
       expirations: this.expirations,
       invalidations: this.invalidations,

@@ -516,6 +516,7 @@ export const STAT_NAMES = [
   "errorHits",
   "refreshes",
   "refreshFailures",
+  "runFailures",
   "evictions",
   "expirations",
   "invalidations",
@@ -537,7 +538,7 @@ export function statsOf(cached: { cacheStats(): Stats }): Stats {
   ) as Stats;
 }
 
-/** Compares all nine counters; those not given must be 0. */
+/** Compares all ten counters; those not given must be 0. */
 export function assertStats(
   cached: { cacheStats(): Stats },
   expected: Partial<Stats>,

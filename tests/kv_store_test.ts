@@ -30,7 +30,7 @@ Deno.test("kvStore: a value too large for Deno KV is served, not written, and co
         ttl: 60_000,
         store: kvStore(kv, { namespace: ["large"] }),
         onEvent: (event) => {
-          if (event.type === "error") errors.push(event.key);
+          if (event.type === "storeError") errors.push(event.key);
         },
       });
     const writer = make();

@@ -181,7 +181,12 @@ Deno.test("a failed cacheRefresh of an absent key removes its entry and is not k
     assert.equal(await joined, reason, "its joiners get the same reason");
     assert.equal(cached.cacheContains("a"), false);
     assert.equal(cached.cacheInfo().currSize, 0);
-    assert.deepEqual(events, [seen("refresh"), seen("hit"), seen("error")]);
+    assert.deepEqual(events, [
+      seen("refresh"),
+      seen("hit"),
+      seen("error"),
+      seen("refreshFailure"),
+    ]);
     assertCounts(cached, {
       hits: 1,
       misses: 0,
@@ -212,7 +217,11 @@ Deno.test("a failed cacheRefresh keeps the old entry as it was and rejects; the 
       await rejectionOf(answer(cached.cacheRefresh("a"), reason)),
       reason,
     );
-    assert.deepEqual(events, [seen("refresh"), seen("error")]);
+    assert.deepEqual(events, [
+      seen("refresh"),
+      seen("error"),
+      seen("refreshFailure"),
+    ]);
     assert.equal(await cached("a"), v1, "the old entry answers");
     assert.equal(runs.length, 2);
     assertCounts(cached, {

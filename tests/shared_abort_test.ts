@@ -55,7 +55,7 @@ function stubborn(
         ? {}
         : { storeTimeout: options.storeTimeout }),
       onEvent: (event) => {
-        if (event.type === "error") options.onError?.();
+        if (event.type === "storeError") options.onError?.();
       },
     },
   );

@@ -45,9 +45,10 @@ Deno.test("100 concurrent stale callers resolve at once with the stale value and
   assert.equal(runs.length, 2, "one run for all 100 stale hits");
   assert.equal(cached.cacheParameters().tasks, 1, "the refresh is a task");
   assert.deepEqual(events, [
+    seen("hit"),
     seen("stale"),
     seen("refresh"),
-    ...Array.from({ length: 99 }, () => seen("stale")),
+    ...Array.from({ length: 99 }, () => [seen("hit"), seen("stale")]).flat(),
   ]);
   assertStats(cached, { hits: 100, misses: 1, staleHits: 100, refreshes: 1 });
   assert.deepEqual(cached.cacheInfo(), {
@@ -155,13 +156,20 @@ Deno.test("a failed refresh leaves the stale entry as it was; with errorTtl 0 th
     clock.advance(10);
     runs[1].settle.reject(new Error("refresh failed"));
     await flush();
-    assert.deepEqual(events, [seen("stale"), seen("refresh"), seen("error")]);
+    assert.deepEqual(events, [
+      seen("hit"),
+      seen("stale"),
+      seen("refresh"),
+      seen("error"),
+      seen("refreshFailure"),
+    ]);
     assertStats(cached, {
       hits: 1,
       misses: 1,
       staleHits: 1,
       refreshes: 1,
       refreshFailures: 1,
+      runFailures: 1,
     });
     assert.equal(cached.cacheContains("a"), true);
     assert.equal(cached.cacheParameters().tasks, 0);
@@ -180,6 +188,7 @@ Deno.test("a failed refresh leaves the stale entry as it was; with errorTtl 0 th
       staleHits: 3,
       refreshes: 2,
       refreshFailures: 2,
+      runFailures: 2,
     });
 
     // Failures did not extend the stale window, which ends at t=150.
@@ -217,6 +226,7 @@ Deno.test("a stale entry counts in currSize and LRU order, and eviction may drop
   await cached("b"); // a stale hit makes b the most recent; refresh pending
   const d = cached("d");
   assert.deepEqual(events, [
+    seen("hit", "b"),
     seen("stale", "b"),
     seen("refresh", "b"),
     seen("evict", "c"),
@@ -377,8 +387,13 @@ Deno.test("errorTtl keeps a rejection: calls within it are error hits with the s
   assert.equal(await rejectionOf(cached("a")), reason);
   assert.equal(await rejectionOf(cached("a")), reason);
   assert.equal(runs.length, 1, "a kept failure runs nothing");
-  assert.deepEqual(events, [seen("hit"), seen("hit")]);
-  assertStats(cached, { hits: 4, misses: 1, errorHits: 2 });
+  assert.deepEqual(events, [
+    seen("hit"),
+    seen("errorHit"),
+    seen("hit"),
+    seen("errorHit"),
+  ]);
+  assertStats(cached, { hits: 4, misses: 1, errorHits: 2, runFailures: 1 });
 
   clock.advance(1);
   assert.deepEqual(events.at(-1), seen("expire"));
@@ -387,7 +402,13 @@ Deno.test("errorTtl keeps a rejection: calls within it are error hits with the s
   const next = cached("a");
   assert.equal(runs.length, 2, "after errorTtl the next call is a miss");
   assert.deepEqual(await answer(next, { version: 2 }), { version: 2 });
-  assertStats(cached, { hits: 4, misses: 2, errorHits: 2, expirations: 1 });
+  assertStats(cached, {
+    hits: 4,
+    misses: 2,
+    errorHits: 2,
+    expirations: 1,
+    runFailures: 1,
+  });
   assertWhole(cached);
   await cached.cacheClose();
 });
@@ -499,6 +520,7 @@ Deno.test("a kept failure meets a stale value: stale hits without runs, then err
       staleHits: 3,
       refreshes: 1,
       refreshFailures: 1,
+      runFailures: 1,
     });
 
     clock.advance(30); // t=150: the stale window ends
@@ -507,7 +529,12 @@ Deno.test("a kept failure meets a stale value: stale hits without runs, then err
     assert.equal(await rejectionOf(cached("a")), reason);
     assert.equal(await rejectionOf(cached("a")), reason);
     assert.equal(runs.length, 2);
-    assert.deepEqual(events, [seen("hit"), seen("hit")]);
+    assert.deepEqual(events, [
+      seen("hit"),
+      seen("errorHit"),
+      seen("hit"),
+      seen("errorHit"),
+    ]);
     assert.equal(cached.cacheStats().errorHits, 2);
 
     clock.advance(139); // t=299
@@ -525,6 +552,7 @@ Deno.test("a kept failure meets a stale value: stale hits without runs, then err
       refreshes: 1,
       refreshFailures: 1,
       expirations: 2,
+      runFailures: 1,
     });
     assertWhole(cached);
     await cached.cacheClose();
@@ -547,7 +575,7 @@ Deno.test("a kept failure meets a staleIfError fallback: calls resolve with it a
   clock.advance(49);
   assert.equal(await cached("a"), v1);
   assert.equal(runs.length, 2, "a stale hit, no run");
-  assert.deepEqual(events, [seen("stale")]);
+  assert.deepEqual(events, [seen("hit"), seen("stale")]);
   assert.equal(cached.cacheStats().staleHits, 1);
   assert.equal(cached.cacheStats().errorHits, 0);
 

@@ -88,7 +88,9 @@ export interface StaleEvent {
     | "hit"
     | "miss"
     | "stale"
+    | "errorHit"
     | "refresh"
+    | "refreshFailure"
     | "evict"
     | "expire"
     | "invalidate"
@@ -227,11 +229,13 @@ export class StaleModel {
     }
     const entry = this.#find(key);
     if (entry !== undefined) {
+      // Every hit is a "hit"; a stale or error hit is one more event of its
+      // own counter.
       this.stats.hits++;
+      this.#emit("hit", key);
       this.entries.splice(this.entries.indexOf(entry), 1);
       this.entries.push(entry);
       if (entry.state === "inflight") {
-        this.#emit("hit", key);
         caller.work = entry.work;
       } else if (entry.state === "failure") {
         const fallback = this.#fallback(key);
@@ -241,11 +245,10 @@ export class StaleModel {
           caller.outcome = { kind: "value", work: fallback.work };
         } else {
           this.stats.errorHits++;
-          this.#emit("hit", key);
+          this.#emit("errorHit", key);
           caller.outcome = { kind: "error", work: entry.work };
         }
       } else if (this.now < entry.freshEnd) {
-        this.#emit("hit", key);
         caller.outcome = { kind: "value", work: entry.work };
       } else {
         this.stats.staleHits++;
@@ -540,8 +543,13 @@ export class StaleModel {
     if (work.state !== "pending") return;
     work.state = "rejected";
     const entry = this.#entryOf(work);
+    // A failed run is an "error"; a refresh's is a "refreshFailure" too.
+    this.stats.runFailures++;
     this.#emit("error", work.key);
-    if (work.kind !== "miss") this.stats.refreshFailures++;
+    if (work.kind !== "miss") {
+      this.stats.refreshFailures++;
+      this.#emit("refreshFailure", work.key);
+    }
     if (entry !== undefined) {
       const keepFor = work.kind === "refresh" ? 0 : this.#errorTtl(work.id);
       if (entry.state !== "inflight") {
