@@ -130,6 +130,19 @@ export function assertWhole(cached: object): void {
   cache.assertConsistent();
 }
 
+/**
+ * Makes the cache behind `cached` check that it is whole each time it is
+ * about to call user code, through its one door to it: the check the rule
+ * "user code runs only when the cache is whole" is made of.
+ */
+export function checkEachEntryToUserCode(cached: object): void {
+  const cache = (cached as {
+    [CACHE]?: { checkEachEntryToUserCode(): void };
+  })[CACHE];
+  assert.ok(cache !== undefined, "not a function made by alruCache");
+  cache.checkEachEntryToUserCode();
+}
+
 /** What a {@linkcode hookedClock} calls before each of its methods. */
 export interface ClockHooks {
   now?(): void;

@@ -7,7 +7,8 @@
  * errorTtl as functions, onEvent) may, on any call, call any public method of
  * the same cache, cacheRefresh and cacheStats included.
  *
- * Checked at every step, and each time user code is entered: the cache is
+ * Checked at every step, and each time user code is entered (by the hooks,
+ * and by the cache itself at its one door to user code): the cache is
  * whole (its index, recency list, slot arrays, expiry queue and timer agree),
  * holds at most maxSize entries and counts no negative tasks. After every
  * step: the hit and miss counters match the calls counted since the last
@@ -32,6 +33,7 @@ import {
 } from "../mod.ts";
 import {
   assertWhole,
+  checkEachEntryToUserCode,
   type Deferred,
   deferred,
   flush,
@@ -299,6 +301,10 @@ class Harness {
     this.cached = config.signal
       ? alruCache(fn, { ...options, signal: true } as AlruCacheOptions)
       : alruCache(fn, options as AlruCacheOptions);
+    // Besides the hooks' own checks, the cache checks itself at its one
+    // door to user code, each time it opens it: thenables and sharing a
+    // settled value included.
+    checkEachEntryToUserCode(this.cached);
   }
 
   /** User code runs: the cache must be whole; then maybe call it back. */
