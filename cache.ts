@@ -379,7 +379,7 @@ export class AsyncLruCache<R> {
   parameters(): CacheParameters {
     return {
       maxSize: this.#options.maxSize,
-      ttl: this.#options.ttl,
+      ttl: this.#options.ttlOf ?? this.#options.ttl,
       jitter: this.#options.jitter,
       tasks: this.#entries.running,
       closed: this.#closed,

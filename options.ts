@@ -283,6 +283,21 @@ function requireTtl(
   }
 }
 
+// Options of the shared tier mean nothing without a store.
+function requireStore(
+  name: string,
+  value: unknown,
+  hasStore: boolean,
+): void {
+  if (value !== undefined && !hasStore) {
+    throw new TypeError(
+      `alruCache option "${name}" is set without "store" (${name} requires store); received ${name} ${
+        describe(value)
+      }`,
+    );
+  }
+}
+
 function optionalFunction<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "function") {
@@ -328,6 +343,15 @@ function clockOf(value: unknown): Clock | undefined {
   }
   return value as Clock;
 }
+
+// The options only a shared tier reads.
+const STORE_OPTIONS = [
+  "lease",
+  "storeTimeout",
+  "localTtl",
+  "serialize",
+  "deserialize",
+] as const;
 
 const STORE_METHODS = [
   "readOrLease",
@@ -513,6 +537,25 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     finite: false,
   });
   requireTtl("staleIfError", staleIfError, timed);
+  const store = storeOf(given.store, timed);
+  const lease = positiveDuration("lease", given.lease, 10_000);
+  const storeTimeout = positiveDuration(
+    "storeTimeout",
+    given.storeTimeout,
+    250,
+  );
+  const localTtl = positiveDuration("localTtl", given.localTtl, 1_000);
+  const serialize = optionalFunction<ResolvedOptions["serialize"]>(
+    "serialize",
+    given.serialize,
+  );
+  const deserialize = optionalFunction<ResolvedOptions["deserialize"]>(
+    "deserialize",
+    given.deserialize,
+  );
+  for (const name of STORE_OPTIONS) {
+    requireStore(name, given[name], store !== undefined);
+  }
   return {
     maxSize,
     ttl,
@@ -526,12 +569,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     staleIfError: staleIfError === 0 ? undefined : staleIfError,
     shouldCache: optionalFunction("shouldCache", given.shouldCache),
     onEvent: optionalFunction("onEvent", given.onEvent),
-    store: storeOf(given.store, timed),
-    lease: positiveDuration("lease", given.lease, 10_000),
-    storeTimeout: positiveDuration("storeTimeout", given.storeTimeout, 250),
-    localTtl: positiveDuration("localTtl", given.localTtl, 1_000),
-    serialize: optionalFunction("serialize", given.serialize),
-    deserialize: optionalFunction("deserialize", given.deserialize),
+    store,
+    lease,
+    storeTimeout,
+    localTtl,
+    serialize,
+    deserialize,
     key: optionalFunction("key", given.key),
     clock: clockOf(given.clock),
     random: optionalFunction<() => number>("random", given.random) ??

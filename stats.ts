@@ -25,8 +25,11 @@ export interface CacheInfo {
 export interface CacheParameters {
   /** The configured bound; `Infinity` when unbounded. */
   maxSize: number;
-  /** The configured ttl in milliseconds, `undefined` when unset. */
-  ttl: number | undefined;
+  /**
+   * The configured ttl: milliseconds, the function that takes it from each
+   * value, or `undefined` when unset (entries never expire).
+   */
+  ttl: number | ((...args: never[]) => unknown) | undefined;
   /** The configured jitter in milliseconds, `undefined` when unset. */
   jitter: number | undefined;
   /** Entries whose work is still in flight. */

@@ -3,7 +3,8 @@
  * `key` option, and how cacheContains / cacheInvalidate derive the same key.
  */
 import assert from "node:assert/strict";
-import { alruCache } from "../mod.ts";
+import { alruCache, ManualClock } from "../mod.ts";
+import { memoryStore } from "../memory.ts";
 import { runCommand } from "./_helpers.ts";
 import { exerciseLongArguments } from "./_long_arguments.ts";
 
@@ -531,4 +532,26 @@ Deno.test("cacheContains, cacheInvalidate and withSignal give the key function t
   assert.equal(owner.load.cacheInfo().hits, 1);
   assert.equal(owner.load.cacheInvalidate.call(owner, 1), true);
   assert.equal(owner.load.cacheInfo().currSize, 0);
+});
+
+Deno.test("with a store, a call with object arguments encodes its key once: a miss, and then a hit", async () => {
+  const clock = new ManualClock();
+  let reads = 0;
+  // Encoding the key reads `id` through its getter; so does the function.
+  const argument = {
+    get id() {
+      reads++;
+      return 7;
+    },
+  };
+  const cached = alruCache(async (item: { id: number }) => item.id, {
+    ttl: 60_000,
+    store: memoryStore({ clock }),
+    clock,
+  });
+  assert.equal(await cached(argument), 7);
+  assert.equal(reads, 2, "one encoding for the miss, one read by fn");
+  assert.equal(await cached(argument), 7);
+  assert.equal(reads, 3, "one encoding for the hit");
+  await cached.cacheClose();
 });

@@ -106,6 +106,28 @@ const typeCases: [string, LooseOptions, RegExp][] = [
   }, /clock/],
   ["random a number", { random: 0.5 }, /random/],
   ["random a string", { random: "Math.random" }, /random/],
+  // The shared tier's options mean nothing without a store.
+  ["lease without store", { ttl: 10, lease: 5_000 }, /lease requires store/],
+  [
+    "storeTimeout without store",
+    { ttl: 10, storeTimeout: 100 },
+    /storeTimeout requires store/,
+  ],
+  [
+    "localTtl without store",
+    { ttl: 10, localTtl: 500 },
+    /localTtl requires store/,
+  ],
+  [
+    "serialize without store",
+    { ttl: 10, serialize: JSON.stringify },
+    /serialize requires store/,
+  ],
+  [
+    "deserialize without store",
+    { ttl: 10, deserialize: JSON.parse },
+    /deserialize requires store/,
+  ],
 ];
 
 for (const [label, options, pattern] of typeCases) {
@@ -201,6 +223,18 @@ Deno.test("valid option edge values are accepted and reported back", () => {
       currSize: 0,
     }, Deno.inspect(options));
   }
+});
+
+Deno.test("cacheParameters shows a ttl function as that function, not as unset", async () => {
+  const ttl = (value: number) => value * 1_000;
+  const clock = new ManualClock();
+  const cached = alruCache(work, { ttl, clock });
+  assert.equal(cached.cacheParameters().ttl, ttl);
+  await cached(2);
+  clock.advance(1_999);
+  assert.equal(cached.cacheContains(2), true);
+  clock.advance(1);
+  assert.equal(cached.cacheContains(2), false);
 });
 
 Deno.test("valid function options are accepted", async () => {
