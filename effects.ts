@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { CacheEvent } from "./options.ts";
+import type { CacheEvent } from "./stats.ts";
 import type { UserCode } from "./user_code.ts";
 
 type Effect =

@@ -15,7 +15,7 @@ import { type EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import { ABSENT, type Keying } from "./keying.ts";
 import { type Fallback, GOES, type Lifetimes, STAYS } from "./lifetimes.ts";
-import type { CacheEventType } from "./options.ts";
+import type { CacheEventType } from "./stats.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
 import { Counters } from "./stats.ts";
 import type { ExpiryQueue } from "./ttl.ts";

@@ -52,12 +52,14 @@ import { type AlruCacheOptions, resolveOptions } from "./options.ts";
 export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";
 export { CacheClosedError } from "./errors.ts";
+export type { AlruCacheOptions } from "./options.ts";
 export type {
-  AlruCacheOptions,
   CacheEvent,
   CacheEventType,
-} from "./options.ts";
-export type { CacheInfo, CacheParameters, CacheStats } from "./stats.ts";
+  CacheInfo,
+  CacheParameters,
+  CacheStats,
+} from "./stats.ts";
 export type { CloseOptions } from "./options.ts";
 export type {
   CachedFunction,

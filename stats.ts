@@ -7,7 +7,56 @@
  * @module
  */
 
-import type { CacheEventType } from "./options.ts";
+/**
+ * What happened in a cache, as {@linkcode CacheEvent} reports it. Each type
+ * is one step of one counter of `cacheStats()`.
+ */
+export type CacheEventType =
+  | "hit"
+  | "miss"
+  | "stale"
+  | "errorHit"
+  | "refresh"
+  | "refreshFailure"
+  | "error"
+  | "evict"
+  | "expire"
+  | "invalidate"
+  | "storeError";
+
+/**
+ * One thing that happened in a cache, given to the `onEvent` option. Each
+ * event is one step of one counter of `cacheStats()`, so counting events by
+ * type gives the counters: a stale hit is a `"hit"` and a `"stale"`, an
+ * error hit a `"hit"` and an `"errorHit"`, a refresh that fails an `"error"`
+ * and a `"refreshFailure"`.
+ */
+export interface CacheEvent {
+  /**
+   * `"hit"` (`hits`) a call answered from an entry, whatever it held;
+   * `"miss"` (`misses`) a call that ran the function; `"stale"`
+   * (`staleHits`) a hit answered with a value past its lifetime, a stale
+   * entry's or a kept failure's fallback; `"errorHit"` (`errorHits`) a hit
+   * answered with a kept failure; `"refresh"` (`refreshes`) a refresh
+   * starting; `"refreshFailure"` (`refreshFailures`) a refresh that failed;
+   * `"error"` (`runFailures`) a run of the function that rejected, a miss's
+   * or a refresh's (one that throws instead counts nothing); `"evict"` (`evictions`) an entry dropped to keep within
+   * `maxSize`; `"expire"` (`expirations`) an entry whose time ran out;
+   * `"invalidate"` (`invalidations`) an entry removed by `cacheInvalidate`;
+   * `"storeError"` (`storeErrors`) a store operation that failed or timed
+   * out.
+   */
+  type: CacheEventType;
+  /**
+   * The cache key: the `key` option's result, or else the argument for a
+   * one-argument call and the argument list for any other. For a store
+   * failure that concerned no key (a clear, a lost subscription),
+   * `undefined`.
+   */
+  key: unknown;
+  /** For `"storeError"`: what the store threw, or the timeout. */
+  error?: unknown;
+}
 
 /** Hit and miss counts and sizes, as `cacheInfo()` reports them. */
 export interface CacheInfo {

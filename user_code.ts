@@ -16,7 +16,7 @@
 
 import type { KeepPolicy } from "./keeping.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
-import type { CacheEvent } from "./options.ts";
+import type { CacheEvent } from "./stats.ts";
 import type { ExpiryQueue } from "./ttl.ts";
 
 /** The user code of one cache. */
