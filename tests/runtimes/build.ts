@@ -134,6 +134,7 @@ const CONSUMER_FILES: Record<ConsumerKind, string[]> = {
 const CONSUMER_IMPORTS: ReadonlyMap<string, string> = new Map([
   ["../../mod.ts", PACKAGE_NAME],
   ["../../redis.ts", `${PACKAGE_NAME}/redis`],
+  ["../../memory.ts", `${PACKAGE_NAME}/memory`],
   ["./smoke.ts", "./smoke.js"],
 ]);
 

@@ -1,8 +1,9 @@
 /**
  * The smoke that every runtime the README names runs against the module: on
  * Bun this source runs as it is; for Node and Chromium, tsc compiles it
- * against the per-file build, with its imports of `../../mod.ts` and
- * `../../redis.ts` turned into the package's own names (see `build.ts`).
+ * against the per-file build, with its imports of `../../mod.ts`,
+ * `../../redis.ts` and `../../memory.ts` turned into the package's own names
+ * (see `build.ts`).
  *
  * It must run wherever the module does, so it uses only the language and the
  * web APIs (timers, AbortController, performance): no `node:assert`, and no
@@ -20,6 +21,7 @@ import {
   cacheOf,
   ManualClock,
 } from "../../mod.ts";
+import { memoryStore } from "../../memory.ts";
 import { redisStore } from "../../redis.ts";
 
 /** What a runtime reports of one check. */
@@ -416,6 +418,26 @@ const CHECKS: ReadonlyArray<readonly [string, () => Promise<void> | void]> = [
       }
     })();
     expect(error instanceof TypeError, true, "an empty namespace is refused");
+  }],
+
+  ["the ./memory entry point: two caches share one store", async () => {
+    const clock = new ManualClock();
+    const store = memoryStore({ clock });
+    let runs = 0;
+    const load = async (id: number) => {
+      runs++;
+      return await Promise.resolve({ id });
+    };
+    const here = alruCache(load, { ttl: 60_000, store, clock });
+    const there = alruCache(load, { ttl: 60_000, store, clock });
+    expect((await here(1)).id, 1, "computed here");
+    expect((await there(1)).id, 1, "read there from the store");
+    expect(runs, 1, "one run across both");
+    expect(await here.cacheInvalidate(1), true, "invalidated");
+    await clock.advanceAsync(0);
+    expect(there.cacheContains(1), false, "the other cache heard it");
+    await Promise.all([here.cacheClose(), there.cacheClose()]);
+    expect(clock.pending, 0, "no timer left");
   }],
 ];
 
