@@ -20,9 +20,9 @@
  */
 
 import type { Clock } from "./clock.ts";
-import { Effects } from "./effects.ts";
+import type { Effects } from "./effects.ts";
 import {
-  EntryTable,
+  type EntryTable,
   FAILED,
   RUNNING,
   SHARED,
@@ -34,25 +34,17 @@ import { CacheClosedError } from "./errors.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import { KeepPolicy } from "./keeping.ts";
 import type { ArgumentsKeys } from "./key.ts";
-import {
-  ABSENT,
-  ArgumentKeying,
-  isPlainPrimitive,
-  type Keying,
-  OptionKeying,
-  StoreKeying,
-} from "./keying.ts";
-import { Lifetimes } from "./lifetimes.ts";
+import { ABSENT, isPlainPrimitive } from "./keying.ts";
 import {
   BACKGROUND,
   CallKey,
   FORCED,
   isStale,
   type LocalTier,
+  localTierParts,
   MISS,
   SHARED_MISS,
 } from "./local_tier.ts";
-import { RecencyList } from "./lru.ts";
 import {
   type CloseOptions,
   closeWaitOf,
@@ -73,15 +65,6 @@ import { UserCode } from "./user_code.ts";
 
 function listOf(arity: number, first: unknown, second: unknown): unknown[] {
   return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
-}
-
-function keyingOf(options: ResolvedOptions, user: UserCode): Keying {
-  if (options.store !== undefined) {
-    return new StoreKeying(options.key === undefined ? undefined : user);
-  }
-  return options.key === undefined
-    ? new ArgumentKeying()
-    : new OptionKeying(user);
 }
 
 /** An LRU cache of the outcomes of one async function. */
@@ -125,39 +108,14 @@ export class AsyncLruCache<R> {
     });
     this.#user = user;
     const store = options.store;
-    // A miss adds its entry before it evicts: one slot more than maxSize.
-    const slots = options.maxSize + 1;
-    const entries = new EntryTable<Flight<R>>(new RecencyList(slots), slots);
-    const keying = keyingOf(options, user);
-    const lifetimes = new Lifetimes(
-      entries,
-      {
-        timed: keeping?.timed === true,
-        keepsFailures: keeping?.keepsFailures === true,
-        staleWhileRevalidate: options.staleWhileRevalidate ?? 0,
-        staleIfError: options.staleIfError ?? 0,
-        // With a store that cannot tell this process of other processes'
-        // invalidations, nothing is kept longer than localTtl, so that they
-        // reach it within that bound.
-        localTtl: store !== undefined && !store.notifies
-          ? options.localTtl
-          : Infinity,
-        maxSize: options.maxSize,
-      },
-      {
-        onTimer: () => this.#expireDue(),
-        sync: () => this.#syncTimer(),
-        release: (key) => keying.release(key),
-      },
-    );
-    this.#effects = new Effects(user, lifetimes);
+    const parts = localTierParts<R>(options, user, keeping, {
+      onTimer: () => this.#expireDue(),
+      sync: () => this.#syncTimer(),
+    });
+    const { entries, keying } = parts;
+    this.#effects = parts.effects;
     this.#runs = new Runs<R>(
-      {
-        entries,
-        keying,
-        lifetimes,
-        effects: this.#effects,
-      },
+      parts,
       user,
       {
         name: this.#name,
@@ -193,16 +151,43 @@ export class AsyncLruCache<R> {
     else this.#guard = new SchedulerGuard();
   }
 
-  /** Whether calls of up to two arguments may take {@linkcode callShort}. */
+  /**
+   * Whether calls of up to two arguments may take {@linkcode hitShort} and
+   * {@linkcode callShort}.
+   */
   get usesArgumentKeys(): boolean {
     return this.#argumentLists !== undefined;
   }
 
   /**
-   * Answers a plain call (no signal) of `arity` arguments, at most two, given
-   * one by one so that the caller never gathers them into an array; a hit on
-   * an entry that has been hit before allocates nothing. Only for argument
-   * keys.
+   * A plain hit on a fresh or running entry for a call of `arity` arguments,
+   * at most two, given one by one so that the caller gathers no array; from
+   * an entry's second hit on, it allocates nothing. `undefined` for any
+   * other call, which {@linkcode callShort} answers. It sets nothing off and
+   * calls no user code; kept apart from the miss so that V8 inlines it into
+   * its callers whole. Only for argument keys.
+   */
+  hitShort(
+    arity: number,
+    first: unknown,
+    second: unknown,
+  ): Promise<R> | undefined {
+    if (this.#closed) return undefined;
+    const key = arity === 1
+      ? first
+      : this.#argumentLists!.findShort(arity, first, second);
+    if (key === ABSENT) return undefined;
+    const slot = this.#entries.find(key);
+    return slot === undefined ? undefined : this.#hit(slot, undefined);
+  }
+
+  /**
+   * Answers a plain call (no signal) of `arity` arguments, at most two, that
+   * {@linkcode hitShort} left: a miss, a stale or watched hit, or a call on a
+   * closed cache. On a miss the function gets the arguments as they are, and
+   * an argument list is built only to intern a new key. One method, too
+   * large for V8 to inline, so that the hit it sits beside stays small
+   * enough to inline. Only for argument keys.
    */
   callShort(
     thisArg: unknown,
@@ -210,8 +195,6 @@ export class AsyncLruCache<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    // With a store, objects are keyed by their encoding, never as they are:
-    // looked up as they are, they miss, and #missShort sends them to call().
     if (this.#closed) return this.call(thisArg, listOf(arity, first, second));
     const key = arity === 1
       ? first
@@ -219,7 +202,6 @@ export class AsyncLruCache<R> {
     if (key !== ABSENT) {
       const slot = this.#entries.find(key);
       if (slot !== undefined) {
-        // A plain hit sets nothing off: nothing to drain.
         return this.#hit(slot, undefined) ??
           this.#drained(
             this.#slowHit(
@@ -231,7 +213,36 @@ export class AsyncLruCache<R> {
           );
       }
     }
-    return this.#drained(this.#missShort(thisArg, arity, first, second, key));
+    if (this.#shared !== undefined) {
+      // With a store, objects are keyed by their encoding, never as they
+      // are: looked up as they are, they miss, and go through call().
+      return isPlainPrimitive(first) && isPlainPrimitive(second)
+        ? this.#drained(
+          this.#miss(thisArg, listOf(arity, first, second), key, undefined),
+        )
+        : this.call(thisArg, listOf(arity, first, second));
+    }
+    if (this.#guard !== undefined) this.#checkScheduler();
+    const controller = this.#newController();
+    let result: unknown;
+    try {
+      result = this.#user.runShort(thisArg, arity, first, second, controller);
+    } catch (error) {
+      return this.#drained(Promise.reject(error));
+    }
+    return this.#drained(
+      this.#runs.admit(
+        result,
+        controller,
+        key,
+        arity !== 1 || this.#needsArguments
+          ? listOf(arity, first, second)
+          : undefined,
+        undefined,
+        MISS,
+        undefined,
+      ),
+    );
   }
 
   /**
@@ -546,41 +557,6 @@ export class AsyncLruCache<R> {
       key,
       args,
       signal,
-      MISS,
-      undefined,
-    );
-  }
-
-  // A miss on at most two arguments: the function gets them as they are,
-  // and an argument list is built only to intern a new key.
-  #missShort(
-    thisArg: unknown,
-    arity: number,
-    first: unknown,
-    second: unknown,
-    key: unknown,
-  ): Promise<R> {
-    if (this.#shared !== undefined) {
-      return isPlainPrimitive(first) && isPlainPrimitive(second)
-        ? this.#miss(thisArg, listOf(arity, first, second), key, undefined)
-        : this.call(thisArg, listOf(arity, first, second));
-    }
-    if (this.#guard !== undefined) this.#checkScheduler();
-    const controller = this.#newController();
-    let result: unknown;
-    try {
-      result = this.#user.runShort(thisArg, arity, first, second, controller);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#runs.admit(
-      result,
-      controller,
-      key,
-      arity !== 1 || this.#needsArguments
-        ? listOf(arity, first, second)
-        : undefined,
-      undefined,
       MISS,
       undefined,
     );

@@ -10,15 +10,24 @@
  * @module
  */
 
-import type { Effects } from "./effects.ts";
-import { type EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
+import { Effects } from "./effects.ts";
+import { EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
-import { ABSENT, type Keying } from "./keying.ts";
-import { type Fallback, GOES, type Lifetimes, STAYS } from "./lifetimes.ts";
-import type { CacheEventType } from "./stats.ts";
+import type { KeepPolicy } from "./keeping.ts";
+import {
+  ABSENT,
+  ArgumentKeying,
+  type Keying,
+  OptionKeying,
+  StoreKeying,
+} from "./keying.ts";
+import { type Fallback, GOES, Lifetimes, STAYS } from "./lifetimes.ts";
+import { RecencyList } from "./lru.ts";
+import type { ResolvedOptions } from "./options.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
-import { Counters } from "./stats.ts";
+import { type CacheEventType, Counters } from "./stats.ts";
 import type { ExpiryQueue } from "./ttl.ts";
+import type { UserCode } from "./user_code.ts";
 
 /** What a flight's work was started for: a miss. */
 export const MISS = 0;
@@ -58,6 +67,43 @@ export interface LocalTierParts<R> {
   keying: Keying;
   lifetimes: Lifetimes;
   effects: Effects;
+}
+
+/**
+ * The parts of a cache's local tier for `options`, whose user code is
+ * `user`: the entries with their eviction policy, the keying, the lifetimes
+ * and the effects queue. `hooks.onTimer` runs when the expiry timer fires,
+ * `hooks.sync` when it must be brought in line.
+ */
+export function localTierParts<R>(
+  options: ResolvedOptions,
+  user: UserCode,
+  keeping: KeepPolicy | undefined,
+  hooks: { onTimer: () => void; sync: () => void },
+): Omit<LocalTierParts<R>, "inflight"> {
+  const store = options.store;
+  // A miss adds its entry before it evicts: one slot more than maxSize.
+  const slots = options.maxSize + 1;
+  const entries = new EntryTable<Flight<R>>(new RecencyList(slots), slots);
+  const keying: Keying = store !== undefined
+    ? new StoreKeying(options.key === undefined ? undefined : user)
+    : options.key === undefined
+    ? new ArgumentKeying()
+    : new OptionKeying(user);
+  const lifetimes = new Lifetimes(entries, {
+    timed: keeping?.timed === true,
+    keepsFailures: keeping?.keepsFailures === true,
+    staleWhileRevalidate: options.staleWhileRevalidate ?? 0,
+    staleIfError: options.staleIfError ?? 0,
+    // With a store that cannot tell this process of other processes'
+    // invalidations, nothing is kept longer than localTtl, so that they
+    // reach it within that bound.
+    localTtl: store !== undefined && !store.notifies
+      ? options.localTtl
+      : Infinity,
+    maxSize: options.maxSize,
+  }, { ...hooks, release: (key) => keying.release(key) });
+  return { entries, keying, lifetimes, effects: new Effects(user, lifetimes) };
 }
 
 /** The entries of one cache and the changes made to them. */
