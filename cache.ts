@@ -151,43 +151,15 @@ export class AsyncLruCache<R> {
     else this.#guard = new SchedulerGuard();
   }
 
-  /**
-   * Whether calls of up to two arguments may take {@linkcode hitShort} and
-   * {@linkcode callShort}.
-   */
+  /** Whether calls of up to two arguments may take {@linkcode callShort}. */
   get usesArgumentKeys(): boolean {
     return this.#argumentLists !== undefined;
   }
 
   /**
-   * A plain hit on a fresh or running entry for a call of `arity` arguments,
-   * at most two, given one by one so that the caller gathers no array; from
-   * an entry's second hit on, it allocates nothing. `undefined` for any
-   * other call, which {@linkcode callShort} answers. It sets nothing off and
-   * calls no user code; kept apart from the miss so that V8 inlines it into
-   * its callers whole. Only for argument keys.
-   */
-  hitShort(
-    arity: number,
-    first: unknown,
-    second: unknown,
-  ): Promise<R> | undefined {
-    if (this.#closed) return undefined;
-    const key = arity === 1
-      ? first
-      : this.#argumentLists!.findShort(arity, first, second);
-    if (key === ABSENT) return undefined;
-    const slot = this.#entries.find(key);
-    return slot === undefined ? undefined : this.#hit(slot, undefined);
-  }
-
-  /**
-   * Answers a plain call (no signal) of `arity` arguments, at most two, that
-   * {@linkcode hitShort} left: a miss, a stale or watched hit, or a call on a
-   * closed cache. On a miss the function gets the arguments as they are, and
-   * an argument list is built only to intern a new key. One method, too
-   * large for V8 to inline, so that the hit it sits beside stays small
-   * enough to inline. Only for argument keys.
+   * Answers a plain call (no signal) of `arity` arguments, at most two, given
+   * one by one so that the caller gathers no array; a hit on an entry that
+   * has been hit before allocates nothing. Only for argument keys.
    */
   callShort(
     thisArg: unknown,
@@ -195,35 +167,51 @@ export class AsyncLruCache<R> {
     first: unknown,
     second: unknown,
   ): Promise<R> {
-    if (this.#closed) return this.call(thisArg, listOf(arity, first, second));
-    const key = arity === 1
-      ? first
-      : this.#argumentLists!.findShort(arity, first, second);
-    if (key !== ABSENT) {
-      const slot = this.#entries.find(key);
+    if (!this.#closed) {
+      const key = arity === 1
+        ? first
+        : this.#argumentLists!.findShort(arity, first, second);
+      const slot = key === ABSENT ? undefined : this.#entries.find(key);
       if (slot !== undefined) {
-        return this.#hit(slot, undefined) ??
-          this.#drained(
-            this.#slowHit(
-              slot,
-              thisArg,
-              listOf(arity, first, second),
-              undefined,
-            ),
-          );
+        // A plain hit sets nothing off: nothing to drain.
+        const promise = this.#hit(slot, undefined);
+        if (promise !== undefined) return promise;
       }
+      return this.#answerShort(thisArg, arity, first, second, key, slot);
+    }
+    return this.call(thisArg, listOf(arity, first, second));
+  }
+
+  // A short call that is not a plain hit: a stale or watched hit on `slot`,
+  // or a miss on `key`. On a miss the function gets the arguments as they
+  // are, and an argument list is built only to intern a new key. One method
+  // that does it all, too large for V8 to inline (past 460 bytes of
+  // bytecode), so that warm-up misses never crowd callShort's plain hit out
+  // of its callers' inlining budget.
+  #answerShort(
+    thisArg: unknown,
+    arity: number,
+    first: unknown,
+    second: unknown,
+    key: unknown,
+    slot: Slot | undefined,
+  ): Promise<R> {
+    const args = arity === 1 ? undefined : listOf(arity, first, second);
+    if (slot !== undefined) {
+      return this.#drained(
+        this.#slowHit(slot, thisArg, args ?? [first], undefined),
+      );
     }
     if (this.#shared !== undefined) {
       // With a store, objects are keyed by their encoding, never as they
       // are: looked up as they are, they miss, and go through call().
       return isPlainPrimitive(first) && isPlainPrimitive(second)
-        ? this.#drained(
-          this.#miss(thisArg, listOf(arity, first, second), key, undefined),
-        )
-        : this.call(thisArg, listOf(arity, first, second));
+        ? this.#drained(this.#miss(thisArg, args ?? [first], key, undefined))
+        : this.call(thisArg, args ?? [first]);
     }
-    if (this.#guard !== undefined) this.#checkScheduler();
-    const controller = this.#newController();
+    const guard = this.#guard;
+    if (guard !== undefined && guard.changed()) this.#rebind();
+    const controller = this.#options.signal ? new AbortController() : undefined;
     let result: unknown;
     try {
       result = this.#user.runShort(thisArg, arity, first, second, controller);
@@ -235,9 +223,7 @@ export class AsyncLruCache<R> {
         result,
         controller,
         key,
-        arity !== 1 || this.#needsArguments
-          ? listOf(arity, first, second)
-          : undefined,
+        args ?? (this.#needsArguments ? [first] : undefined),
         undefined,
         MISS,
         undefined,

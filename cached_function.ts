@@ -173,17 +173,15 @@ export function createCachedFunction<A extends unknown[], R, F>(
   };
   // Calls of up to two arguments read `arguments` by index and forward it
   // untouched otherwise, so that V8 never materialises it: such a call builds
-  // no argument list. A plain hit is one small call that V8 inlines whole;
-  // everything else is another, which it may leave out of line.
+  // no argument list. Kept this small so that V8 inlines the hit path whole.
   const cached = function (this: unknown): Promise<R> {
     if (argumentKeys && arguments.length <= 2) {
-      return cache.hitShort(arguments.length, arguments[0], arguments[1]) ??
-        cache.callShort(
-          receiver ?? this,
-          arguments.length,
-          arguments[0],
-          arguments[1],
-        );
+      return cache.callShort(
+        receiver ?? this,
+        arguments.length,
+        arguments[0],
+        arguments[1],
+      );
     }
     return callWithList.apply(this, arguments as unknown as unknown[]);
   } as CachedFunction<A, R, F>;
