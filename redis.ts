@@ -89,9 +89,13 @@ const ENVELOPE = "alru2:";
 // wall clock: read as no value, and written over.
 const FORMER_ENVELOPE = "alru1:";
 
+// A lease is kept as the generation it was taken in, ":", then its token, so
+// that a clear ends it as it ends the values: a lease of an older generation
+// holds nothing, and the next reader takes the key.
+
 // KEYS: generation, value, lease. ARGV: token, lease ms. Reads the value and
 // what is left of its lifetime, or else takes the lease if the key has
-// neither value nor lease.
+// neither value nor lease of this generation.
 const READ_OR_LEASE = `
 local generation = redis.call('GET', KEYS[1]) or '0'
 local value = redis.call('GET', KEYS[2])
@@ -106,15 +110,17 @@ if value then
     return {'corrupt'}
   end
 end
-if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'leased', generation}
+local held = redis.call('GET', KEYS[3])
+if held and string.sub(held, 1, string.len(generation) + 1) == generation .. ':' then
+  return {'busy'}
 end
-return {'busy'}`;
+redis.call('SET', KEYS[3], generation .. ':' .. ARGV[1], 'PX', ARGV[2])
+return {'leased', generation}`;
 
-// KEYS: generation, value, lease. ARGV: token, generation, envelope, px ('' for
-// none), channel, key. A clear or an invalidation since the lease was taken
-// wins: the value is written only if the lease and the generation are still
-// the writer's.
+// KEYS: generation, value, lease. ARGV: lease (generation:token), generation,
+// envelope, px ('' for none), channel, key. A clear or an invalidation since
+// the lease was taken wins: the value is written only if the lease and the
+// generation are still the writer's.
 const WRITE = `
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
@@ -127,13 +133,15 @@ redis.call('DEL', KEYS[3])
 redis.call('PUBLISH', ARGV[5], 'w:' .. ARGV[6])
 return 1`;
 
-// KEYS: lease. ARGV: token, lease ms.
+// KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
+// generation. A lease from before a clear is not renewed.
 const RENEW = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[3] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
 
-// KEYS: lease. ARGV: token, channel, key.
+// KEYS: lease. ARGV: lease (generation:token), channel, key.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -155,6 +163,11 @@ return 1`;
 
 interface RedisLease extends StoreLease {
   readonly generation: string;
+}
+
+// What the lease's key holds while `lease` holds it.
+function held(lease: StoreLease): string {
+  return `${(lease as RedisLease).generation}:${lease.token}`;
 }
 
 // One way to send a command and to open a subscriber, whichever the client.
@@ -244,8 +257,10 @@ function connectionOf(client: unknown): Connection {
  * option. It takes the user's own client, node-redis (v4 or later) or
  * ioredis, and never closes it.
  *
- * - A lease is `SET NX PX` with a random token; renewing and releasing it
- *   check the token in a script, so a process never drops another's lease.
+ * - A lease is a key with `PX`, set in a script only if no lease of the
+ *   current generation holds it, with that generation and a random token;
+ *   renewing and releasing it check both, so a process never drops
+ *   another's lease, and a clear ends every lease as it ends the values.
  * - Values are written once, with their lifetime as the key's expiry
  *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
  *   processes' clocks need not agree.
@@ -387,14 +402,14 @@ class RedisStore implements CacheStore {
     value: StoredValue,
     lease: StoreLease,
   ): Promise<void> {
-    const { token, generation } = lease as RedisLease;
+    const { generation } = lease as RedisLease;
     if (!(value.ttl > 0)) return this.release(key, lease);
     await this.#run(WRITE, [
       this.#generationKey,
       this.#valueKey(key),
       this.#leaseKey(key),
     ], [
-      token,
+      held(lease),
       generation,
       `${ENVELOPE}${generation}:${value.text}`,
       value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
@@ -408,16 +423,21 @@ class RedisStore implements CacheStore {
     lease: StoreLease,
     leaseMs: number,
   ): Promise<boolean> {
-    const renewed = await this.#run(RENEW, [this.#leaseKey(key)], [
-      lease.token,
-      String(Math.ceil(leaseMs)),
-    ]);
+    const renewed = await this.#run(
+      RENEW,
+      [this.#generationKey, this.#leaseKey(key)],
+      [
+        held(lease),
+        String(Math.ceil(leaseMs)),
+        (lease as RedisLease).generation,
+      ],
+    );
     return Number(renewed) === 1;
   }
 
   async release(key: string, lease: StoreLease): Promise<void> {
     await this.#run(RELEASE, [this.#leaseKey(key)], [
-      lease.token,
+      held(lease),
       this.#channel,
       key,
     ]);
