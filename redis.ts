@@ -59,6 +59,10 @@ interface NodeRedisClient {
   quit(): Promise<unknown>;
   // node-redis 5 and later close with close(); quit() is the older name.
   close?(): Promise<unknown>;
+  // node-redis 5 and later end at once with destroy(); disconnect() is the
+  // older name.
+  destroy?(): void;
+  disconnect(): Promise<unknown>;
   on(event: "error", listener: (error: unknown) => void): unknown;
 }
 
@@ -193,6 +197,30 @@ function isNodeRedis(client: unknown): client is NodeRedisClient {
     typeof candidate.duplicate === "function";
 }
 
+// Until a subscriber connection listens, its first error fails it: the
+// client would otherwise go on reconnecting to a server that is away, and
+// the subscription would never settle (node-redis) or settle only once the
+// client gave up on its commands (ioredis). `end` stops the connection, at
+// once. Once it listens, its errors go to `onError`.
+function failedOnError(
+  subscriber: {
+    on(event: "error", listener: (error: unknown) => void): unknown;
+  },
+  onError: (error: unknown) => void,
+  end: () => void,
+): { failed: Promise<never>; listening(): void } {
+  let listening = false;
+  let fail!: (error: unknown) => void;
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  subscriber.on("error", (error) => {
+    if (listening) return onError(error);
+    fail(error);
+    end();
+  });
+  return { failed, listening: () => listening = true };
+}
+
 function connectionOf(client: unknown): Connection {
   // ioredis first: its clients have methods that look like node-redis's too.
   if (isIoRedis(client)) {
@@ -200,32 +228,38 @@ function connectionOf(client: unknown): Connection {
       command: ([name, ...args]) => client.call(name, ...args),
       async subscriber(channel, onMessage, onError) {
         const subscriber = client.duplicate();
-        subscriber.on("error", onError);
-        subscriber.on("message", (_channel, message) => onMessage(message));
-        await subscriber.subscribe(channel);
-        return {
-          async close() {
-            // quit() resolves before the socket is closed, and waits for a
-            // server that is down; disconnect() stops the reconnecting.
-            const ended = new Promise<void>((resolve) =>
-              subscriber.once("end", resolve)
-            );
-            if (subscriber.status === "ready") {
-              await subscriber.quit().catch(() => subscriber.disconnect());
-              await ended;
-              return;
-            }
-            // Between reconnection attempts there is no socket to close, and
-            // no "end" follows; a connection being opened ends soon.
-            subscriber.disconnect();
-            let timer: ReturnType<typeof setTimeout> | undefined;
-            await Promise.race([
-              ended,
-              new Promise((resolve) => timer = setTimeout(resolve, 100)),
-            ]);
-            clearTimeout(timer);
-          },
+        const close = async () => {
+          // quit() resolves before the socket is closed, and waits for a
+          // server that is down; disconnect() stops the reconnecting.
+          const ended = new Promise<void>((resolve) =>
+            subscriber.once("end", resolve)
+          );
+          if (subscriber.status === "ready") {
+            await subscriber.quit().catch(() => subscriber.disconnect());
+            await ended;
+            return;
+          }
+          // Between reconnection attempts there is no socket to close, and
+          // no "end" follows; a connection being opened ends soon.
+          subscriber.disconnect();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            ended,
+            new Promise((resolve) => timer = setTimeout(resolve, 100)),
+          ]);
+          clearTimeout(timer);
         };
+        // Ended by close() below, which waits for it.
+        const opening = failedOnError(subscriber, onError, () => {});
+        subscriber.on("message", (_channel, message) => onMessage(message));
+        try {
+          await Promise.race([subscriber.subscribe(channel), opening.failed]);
+        } catch (error) {
+          await close();
+          throw error;
+        }
+        opening.listening();
+        return { close };
       },
     };
   }
@@ -235,9 +269,25 @@ function connectionOf(client: unknown): Connection {
       command: (args) => client.sendCommand(args),
       async subscriber(channel, onMessage, onError) {
         const subscriber = client.duplicate();
-        subscriber.on("error", onError);
-        await subscriber.connect();
-        await subscriber.subscribe(channel, (message) => onMessage(message));
+        // Ended from inside its error event, connect() rejects at once
+        // instead of after its next retry's delay.
+        const end = () => {
+          if (subscriber.destroy) subscriber.destroy();
+          else subscriber.disconnect().catch(() => {});
+        };
+        const opening = failedOnError(subscriber, onError, end);
+        const subscribing = (async () => {
+          await subscriber.connect();
+          await subscriber.subscribe(channel, (message) => onMessage(message));
+        })();
+        subscribing.catch(() => {});
+        try {
+          await Promise.race([subscribing, opening.failed]);
+        } catch (error) {
+          end();
+          throw error;
+        }
+        opening.listening();
         return {
           async close() {
             await (subscriber.close?.() ?? subscriber.quit());
@@ -266,7 +316,9 @@ function connectionOf(client: unknown): Connection {
  *   processes' clocks need not agree.
  * - Waiters are told through pub/sub on a second connection (a duplicate of
  *   the client, opened on the first miss and closed on `cacheClose()`), and
- *   read again every `pollInterval` in case a message was missed.
+ *   read again every `pollInterval` in case a message was missed. A
+ *   duplicate that fails before it listens (the server is away) is closed,
+ *   and the subscription rejects, rather than reconnect for ever.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
  *   `SCAN`. Every value is stamped with the generation it was written in, so
  *   values from before the clear read as absent at once; Redis keeps their
