@@ -259,6 +259,29 @@ Deno.test("a miss waits for its cache's subscription to open before it reads the
   await reader.cacheClose();
 });
 
+Deno.test("cacheClose() does not wait past storeTimeout for a subscription that never opens", async () => {
+  const clock = new ManualClock();
+  const store = wrapStore(memoryStore({ clock }), { subscribe: () => never() });
+  const runs: Run[] = [];
+  const cached = processOn(clock, store, "a", runs);
+  const call = track(cached("k"));
+  // The miss gives up on the subscription after storeTimeout, and goes on.
+  await clock.advanceAsync(STORE_TIMEOUT);
+  assert.deepEqual(call.outcome, { state: "fulfilled", value: "k from a #1" });
+  assert.ok(cached.cacheStats().storeErrors >= 1);
+  const closing = track(cached.cacheClose());
+  await clock.advanceAsync(STORE_TIMEOUT);
+  // A few real turns for the close to settle, bounded.
+  for (let i = 0; i < 10 && closing.outcome.state === "pending"; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal(
+    closing.outcome.state,
+    "fulfilled",
+    "cacheClose() still waits for a subscription that never opened, storeTimeout after it began",
+  );
+});
+
 Deno.test("with ttl 0 nothing is written, and the lease keeps two caches' runs from overlapping", async () => {
   const clock = new ManualClock();
   const store = counting(memoryStore({ clock }));
