@@ -85,6 +85,19 @@ interface KvLeaseEntry {
   until: number;
 }
 
+// Whether `entry` is `lease`'s and has not ended: KV drops an entry some
+// time after its `expireIn`, not at it.
+function holds(entry: KvLeaseEntry | null, lease: StoreLease): boolean {
+  return entry !== null && entry.token === lease.token &&
+    entry.until > Date.now();
+}
+
+// KV takes whole milliseconds for `expireIn`; a fraction is rounded up, so
+// that KV never drops an entry before its own deadline.
+function expiry(ms: number): number {
+  return Math.ceil(ms);
+}
+
 /**
  * A {@linkcode CacheStore} on a `Deno.Kv` database. A lease is an atomic
  * create-if-absent that carries its own deadline (KV's `expireIn` only sets
@@ -160,7 +173,7 @@ class KvStore implements CacheStore {
         .set(
           this.#leaseKey(generation, key),
           { token: lease.token, until: now + leaseMs },
-          { expireIn: leaseMs },
+          { expireIn: expiry(leaseMs) },
         )
         .commit();
       if (committed.ok) {
@@ -214,10 +227,11 @@ class KvStore implements CacheStore {
       const [generationEntry, leaseEntry] = await this.#kv.getMany<
         [Deno.KvU64, KvLeaseEntry]
       >([this.#generationKey, leaseKey]);
-      // A clear or an invalidation since the lease was taken wins.
+      // A clear or an invalidation since the lease was taken wins, and so
+      // does the end of the lease, which KV may not have dropped yet.
       if (
         (generationEntry.value?.value ?? 0n) !== generation ||
-        leaseEntry.value?.token !== lease.token
+        !holds(leaseEntry.value, lease)
       ) {
         return;
       }
@@ -232,7 +246,7 @@ class KvStore implements CacheStore {
         .set(
           this.#valueKey(generation, key),
           stored,
-          remaining === Infinity ? undefined : { expireIn: remaining },
+          remaining === Infinity ? undefined : { expireIn: expiry(remaining) },
         )
         .delete(leaseKey)
         .commit();
@@ -254,15 +268,24 @@ class KvStore implements CacheStore {
     lease: StoreLease,
     leaseMs: number,
   ): Promise<boolean> {
-    const leaseKey = this.#leaseKey((lease as KvLease).generation, key);
-    const entry = await this.#kv.get<KvLeaseEntry>(leaseKey);
-    if (entry.value?.token !== lease.token) return false;
+    const { generation } = lease as KvLease;
+    const leaseKey = this.#leaseKey(generation, key);
+    const [generationEntry, entry] = await this.#kv.getMany<
+      [Deno.KvU64, KvLeaseEntry]
+    >([this.#generationKey, leaseKey]);
+    // A lease that has ended, or that a clear has ended, is not taken back.
+    if (
+      (generationEntry.value?.value ?? 0n) !== generation ||
+      !holds(entry.value, lease)
+    ) {
+      return false;
+    }
     const committed = await this.#kv.atomic()
-      .check(entry)
+      .check(generationEntry, entry)
       .set(
         leaseKey,
         { token: lease.token, until: Date.now() + leaseMs },
-        { expireIn: leaseMs },
+        { expireIn: expiry(leaseMs) },
       )
       .commit();
     return committed.ok;

@@ -59,6 +59,10 @@ interface NodeRedisClient {
   quit(): Promise<unknown>;
   // node-redis 5 and later close with close(); quit() is the older name.
   close?(): Promise<unknown>;
+  // node-redis 5 and later end at once with destroy(); disconnect() is the
+  // older name.
+  destroy?(): void;
+  disconnect(): Promise<unknown>;
   on(event: "error", listener: (error: unknown) => void): unknown;
 }
 
@@ -89,9 +93,13 @@ const ENVELOPE = "alru2:";
 // wall clock: read as no value, and written over.
 const FORMER_ENVELOPE = "alru1:";
 
+// A lease is kept as the generation it was taken in, ":", then its token, so
+// that a clear ends it as it ends the values: a lease of an older generation
+// holds nothing, and the next reader takes the key.
+
 // KEYS: generation, value, lease. ARGV: token, lease ms. Reads the value and
 // what is left of its lifetime, or else takes the lease if the key has
-// neither value nor lease.
+// neither value nor lease of this generation.
 const READ_OR_LEASE = `
 local generation = redis.call('GET', KEYS[1]) or '0'
 local value = redis.call('GET', KEYS[2])
@@ -106,15 +114,17 @@ if value then
     return {'corrupt'}
   end
 end
-if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'leased', generation}
+local held = redis.call('GET', KEYS[3])
+if held and string.sub(held, 1, string.len(generation) + 1) == generation .. ':' then
+  return {'busy'}
 end
-return {'busy'}`;
+redis.call('SET', KEYS[3], generation .. ':' .. ARGV[1], 'PX', ARGV[2])
+return {'leased', generation}`;
 
-// KEYS: generation, value, lease. ARGV: token, generation, envelope, px ('' for
-// none), channel, key. A clear or an invalidation since the lease was taken
-// wins: the value is written only if the lease and the generation are still
-// the writer's.
+// KEYS: generation, value, lease. ARGV: lease (generation:token), generation,
+// envelope, px ('' for none), channel, key. A clear or an invalidation since
+// the lease was taken wins: the value is written only if the lease and the
+// generation are still the writer's.
 const WRITE = `
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
@@ -127,13 +137,15 @@ redis.call('DEL', KEYS[3])
 redis.call('PUBLISH', ARGV[5], 'w:' .. ARGV[6])
 return 1`;
 
-// KEYS: lease. ARGV: token, lease ms.
+// KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
+// generation. A lease from before a clear is not renewed.
 const RENEW = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[3] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
 
-// KEYS: lease. ARGV: token, channel, key.
+// KEYS: lease. ARGV: lease (generation:token), channel, key.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -155,6 +167,11 @@ return 1`;
 
 interface RedisLease extends StoreLease {
   readonly generation: string;
+}
+
+// What the lease's key holds while `lease` holds it.
+function held(lease: StoreLease): string {
+  return `${(lease as RedisLease).generation}:${lease.token}`;
 }
 
 // One way to send a command and to open a subscriber, whichever the client.
@@ -180,6 +197,30 @@ function isNodeRedis(client: unknown): client is NodeRedisClient {
     typeof candidate.duplicate === "function";
 }
 
+// Until a subscriber connection listens, its first error fails it: the
+// client would otherwise go on reconnecting to a server that is away, and
+// the subscription would never settle (node-redis) or settle only once the
+// client gave up on its commands (ioredis). `end` stops the connection, at
+// once. Once it listens, its errors go to `onError`.
+function failedOnError(
+  subscriber: {
+    on(event: "error", listener: (error: unknown) => void): unknown;
+  },
+  onError: (error: unknown) => void,
+  end: () => void,
+): { failed: Promise<never>; listening(): void } {
+  let listening = false;
+  let fail!: (error: unknown) => void;
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  subscriber.on("error", (error) => {
+    if (listening) return onError(error);
+    fail(error);
+    end();
+  });
+  return { failed, listening: () => listening = true };
+}
+
 function connectionOf(client: unknown): Connection {
   // ioredis first: its clients have methods that look like node-redis's too.
   if (isIoRedis(client)) {
@@ -187,32 +228,38 @@ function connectionOf(client: unknown): Connection {
       command: ([name, ...args]) => client.call(name, ...args),
       async subscriber(channel, onMessage, onError) {
         const subscriber = client.duplicate();
-        subscriber.on("error", onError);
-        subscriber.on("message", (_channel, message) => onMessage(message));
-        await subscriber.subscribe(channel);
-        return {
-          async close() {
-            // quit() resolves before the socket is closed, and waits for a
-            // server that is down; disconnect() stops the reconnecting.
-            const ended = new Promise<void>((resolve) =>
-              subscriber.once("end", resolve)
-            );
-            if (subscriber.status === "ready") {
-              await subscriber.quit().catch(() => subscriber.disconnect());
-              await ended;
-              return;
-            }
-            // Between reconnection attempts there is no socket to close, and
-            // no "end" follows; a connection being opened ends soon.
-            subscriber.disconnect();
-            let timer: ReturnType<typeof setTimeout> | undefined;
-            await Promise.race([
-              ended,
-              new Promise((resolve) => timer = setTimeout(resolve, 100)),
-            ]);
-            clearTimeout(timer);
-          },
+        const close = async () => {
+          // quit() resolves before the socket is closed, and waits for a
+          // server that is down; disconnect() stops the reconnecting.
+          const ended = new Promise<void>((resolve) =>
+            subscriber.once("end", resolve)
+          );
+          if (subscriber.status === "ready") {
+            await subscriber.quit().catch(() => subscriber.disconnect());
+            await ended;
+            return;
+          }
+          // Between reconnection attempts there is no socket to close, and
+          // no "end" follows; a connection being opened ends soon.
+          subscriber.disconnect();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            ended,
+            new Promise((resolve) => timer = setTimeout(resolve, 100)),
+          ]);
+          clearTimeout(timer);
         };
+        // Ended by close() below, which waits for it.
+        const opening = failedOnError(subscriber, onError, () => {});
+        subscriber.on("message", (_channel, message) => onMessage(message));
+        try {
+          await Promise.race([subscriber.subscribe(channel), opening.failed]);
+        } catch (error) {
+          await close();
+          throw error;
+        }
+        opening.listening();
+        return { close };
       },
     };
   }
@@ -222,9 +269,25 @@ function connectionOf(client: unknown): Connection {
       command: (args) => client.sendCommand(args),
       async subscriber(channel, onMessage, onError) {
         const subscriber = client.duplicate();
-        subscriber.on("error", onError);
-        await subscriber.connect();
-        await subscriber.subscribe(channel, (message) => onMessage(message));
+        // Ended from inside its error event, connect() rejects at once
+        // instead of after its next retry's delay.
+        const end = () => {
+          if (subscriber.destroy) subscriber.destroy();
+          else subscriber.disconnect().catch(() => {});
+        };
+        const opening = failedOnError(subscriber, onError, end);
+        const subscribing = (async () => {
+          await subscriber.connect();
+          await subscriber.subscribe(channel, (message) => onMessage(message));
+        })();
+        subscribing.catch(() => {});
+        try {
+          await Promise.race([subscribing, opening.failed]);
+        } catch (error) {
+          end();
+          throw error;
+        }
+        opening.listening();
         return {
           async close() {
             await (subscriber.close?.() ?? subscriber.quit());
@@ -244,14 +307,18 @@ function connectionOf(client: unknown): Connection {
  * option. It takes the user's own client, node-redis (v4 or later) or
  * ioredis, and never closes it.
  *
- * - A lease is `SET NX PX` with a random token; renewing and releasing it
- *   check the token in a script, so a process never drops another's lease.
+ * - A lease is a key with `PX`, set in a script only if no lease of the
+ *   current generation holds it, with that generation and a random token;
+ *   renewing and releasing it check both, so a process never drops
+ *   another's lease, and a clear ends every lease as it ends the values.
  * - Values are written once, with their lifetime as the key's expiry
  *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
  *   processes' clocks need not agree.
  * - Waiters are told through pub/sub on a second connection (a duplicate of
  *   the client, opened on the first miss and closed on `cacheClose()`), and
- *   read again every `pollInterval` in case a message was missed.
+ *   read again every `pollInterval` in case a message was missed. A
+ *   duplicate that fails before it listens (the server is away) is closed,
+ *   and the subscription rejects, rather than reconnect for ever.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
  *   `SCAN`. Every value is stamped with the generation it was written in, so
  *   values from before the clear read as absent at once; Redis keeps their
@@ -387,14 +454,14 @@ class RedisStore implements CacheStore {
     value: StoredValue,
     lease: StoreLease,
   ): Promise<void> {
-    const { token, generation } = lease as RedisLease;
+    const { generation } = lease as RedisLease;
     if (!(value.ttl > 0)) return this.release(key, lease);
     await this.#run(WRITE, [
       this.#generationKey,
       this.#valueKey(key),
       this.#leaseKey(key),
     ], [
-      token,
+      held(lease),
       generation,
       `${ENVELOPE}${generation}:${value.text}`,
       value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
@@ -408,16 +475,21 @@ class RedisStore implements CacheStore {
     lease: StoreLease,
     leaseMs: number,
   ): Promise<boolean> {
-    const renewed = await this.#run(RENEW, [this.#leaseKey(key)], [
-      lease.token,
-      String(Math.ceil(leaseMs)),
-    ]);
+    const renewed = await this.#run(
+      RENEW,
+      [this.#generationKey, this.#leaseKey(key)],
+      [
+        held(lease),
+        String(Math.ceil(leaseMs)),
+        (lease as RedisLease).generation,
+      ],
+    );
     return Number(renewed) === 1;
   }
 
   async release(key: string, lease: StoreLease): Promise<void> {
     await this.#run(RELEASE, [this.#leaseKey(key)], [
-      lease.token,
+      held(lease),
       this.#channel,
       key,
     ]);

@@ -7,38 +7,26 @@
  * The release delays no caller, is bounded by `storeTimeout`, and its
  * failure is counted, never unhandled.
  *
- * Each process is played by a cache on a connection of its own, against the
- * real server at REDIS_URL or a real KV file.
+ * Each process is played by a cache on one memoryStore, on a ManualClock
+ * that moves the store's leases and waits with the caches' timers; no time
+ * passes unless a test moves the clock.
  */
 
 import assert from "node:assert/strict";
-import { alruCache, type CacheStore } from "../mod.ts";
-import {
-  BACKENDS,
-  type Connection,
-  counting,
-  sleep,
-  within,
-} from "./shared/clients.ts";
-import { freshNamespace, withConnections } from "./shared/harness.ts";
-import { deferred } from "./_helpers.ts";
+import { alruCache, type CacheStore, ManualClock } from "../mod.ts";
+import { memoryStore } from "../memory.ts";
+import { counting } from "./shared/clients.ts";
+import { never, wrapStore } from "./shared/stores.ts";
+import { assertAbortError, deferred, track } from "./_helpers.ts";
 
-// Renewed every second: a lease kept after the abort would hold the key for
-// longer than the bounds below.
-const LEASE = 3_000;
+const LEASE = 3 * 60_000;
+const STORE_TIMEOUT = 60_000;
 
 /** A cache with `signal: true` whose function ignores its signal. */
-function stubborn(
-  connection: Connection | CacheStore,
-  namespace: string,
-  options: { storeTimeout?: number; onError?: () => void } = {},
-) {
+function stubborn(clock: ManualClock, store: CacheStore) {
   const gate = deferred<string>();
   const started = deferred<void>();
   const state = { runs: 0, aborted: false, gate, started };
-  const store = "notifies" in connection
-    ? connection
-    : connection.store(namespace);
   const cached = alruCache(
     async (_key: string, signal: AbortSignal) => {
       state.runs++;
@@ -49,166 +37,151 @@ function stubborn(
     {
       ttl: 60_000,
       lease: LEASE,
+      storeTimeout: STORE_TIMEOUT,
       signal: true,
+      clock,
       store,
-      ...(options.storeTimeout === undefined
-        ? {}
-        : { storeTimeout: options.storeTimeout }),
-      onEvent: (event) => {
-        if (event.type === "storeError") options.onError?.();
-      },
     },
   );
   return { cached, state };
 }
 
 /** A plain cache that says which process computed. */
-function plain(connection: Connection, namespace: string, name: string) {
+function plain(clock: ManualClock, store: CacheStore, name: string) {
   let runs = 0;
-  const cached = alruCache(
+  return alruCache(
     async (key: string) =>
       await Promise.resolve(`${key} from ${name} ${++runs}`),
-    { ttl: 60_000, lease: LEASE, store: connection.store(namespace) },
+    { ttl: 60_000, lease: LEASE, storeTimeout: STORE_TIMEOUT, clock, store },
   );
-  return cached;
 }
 
-for (const backend of BACKENDS) {
-  Deno.test(`${backend}: aborting the shared work releases its lease at once`, async () => {
-    await withConnections(backend, 2, async ([one, two]) => {
-      const namespace = freshNamespace("abort-release");
-      const a = stubborn(one, namespace);
-      const b = plain(two, namespace, "b");
-      try {
-        const caller = new AbortController();
-        const call = a.cached.withSignal(caller.signal, "k");
-        await a.state.started.promise; // a holds the lease and runs fn
-        caller.abort();
-        await assert.rejects(call, { name: "AbortError" });
-        assert.ok(a.state.aborted, "the work's signal aborted");
-        // fn goes on, ignoring its signal; b computes the key now rather
-        // than wait for a's fn, however long it runs.
-        assert.equal(
-          await within(LEASE / 2, "b's call while a's fn runs", b("k")),
-          "k from b 1",
-        );
-      } finally {
-        a.state.gate.resolve("late from a");
-        await a.cached.cacheClose();
-        await b.cacheClose();
-      }
-    });
-  });
+Deno.test("aborting the shared work releases its lease at once, though fn goes on", async () => {
+  const clock = new ManualClock();
+  const store = counting(memoryStore({ clock }));
+  const a = stubborn(clock, store.store);
+  const b = plain(clock, store.store, "b");
+  try {
+    const caller = new AbortController();
+    const call = track(a.cached.withSignal(caller.signal, "k"));
+    await a.state.started.promise; // a holds the lease and runs fn
+    caller.abort();
+    await clock.advanceAsync(0);
+    assertAbortError(call);
+    assert.ok(a.state.aborted, "the work's signal aborted");
+    assert.equal(store.calls.get("release"), 1);
+    // b computes the key now, with no time passing, rather than wait for
+    // a's fn however long it runs, or for the lease to end.
+    const next = track(b("k"));
+    await clock.advanceAsync(0);
+    assert.deepEqual(next.outcome, { state: "fulfilled", value: "k from b 1" });
+    // Nor is the lease renewed afterwards.
+    await clock.advanceAsync(LEASE);
+    assert.equal(
+      store.calls.get("renew"),
+      undefined,
+      "renewed after the abort",
+    );
+  } finally {
+    a.state.gate.resolve("late from a");
+    await a.cached.cacheClose();
+    await b.cacheClose();
+  }
+});
 
-  Deno.test(`${backend}: the value an aborted run still returns is never written`, async () => {
-    await withConnections(backend, 2, async ([one, two]) => {
-      const namespace = freshNamespace("abort-late");
-      const store = counting(one.store(namespace));
-      const a = stubborn(store.store, namespace);
-      const b = plain(two, namespace, "b");
-      try {
-        const caller = new AbortController();
-        const call = a.cached.withSignal(caller.signal, "k");
-        await a.state.started.promise;
-        caller.abort();
-        await assert.rejects(call, { name: "AbortError" });
-        a.state.gate.resolve("late from a");
-        assert.equal(await b("k"), "k from b 1", "b was served a's late value");
-        assert.equal(store.calls.get("write"), undefined, "a wrote");
-        assert.equal(a.cached.cacheContains("k"), false);
-      } finally {
-        a.state.gate.resolve("late from a");
-        await a.cached.cacheClose();
-        await b.cacheClose();
-      }
-    });
-  });
+Deno.test("the value an aborted run still returns is never written", async () => {
+  const clock = new ManualClock();
+  const inner = memoryStore({ clock });
+  const store = counting(inner);
+  const a = stubborn(clock, store.store);
+  const b = plain(clock, inner, "b");
+  try {
+    const caller = new AbortController();
+    const call = track(a.cached.withSignal(caller.signal, "k"));
+    await a.state.started.promise;
+    caller.abort();
+    a.state.gate.resolve("late from a");
+    await clock.advanceAsync(0);
+    assertAbortError(call);
+    assert.equal(await b("k"), "k from b 1", "b was served a's late value");
+    assert.equal(store.calls.get("write"), undefined, "a wrote");
+    assert.equal(a.cached.cacheContains("k"), false);
+  } finally {
+    a.state.gate.resolve("late from a");
+    await a.cached.cacheClose();
+    await b.cacheClose();
+  }
+});
 
-  Deno.test(`${backend}: a run aborted while it waits for another process's lease stops waiting and never runs fn`, async () => {
-    await withConnections(backend, 2, async ([one, two]) => {
-      const namespace = freshNamespace("abort-waiting");
-      const store = counting(one.store(namespace));
-      const a = stubborn(store.store, namespace);
-      a.state.gate.resolve("from a");
-      const gate = deferred<string>();
-      const started = deferred<void>();
-      const b = alruCache(async (_key: string) => {
-        started.resolve();
-        return await gate.promise;
-      }, { ttl: 60_000, lease: LEASE, store: two.store(namespace) });
-      try {
-        const held = b("k");
-        await started.promise; // b holds the lease
-        const caller = new AbortController();
-        const call = a.cached.withSignal(caller.signal, "k");
-        const deadline = performance.now() + 2_000;
-        while ((store.calls.get("wait") ?? 0) === 0) {
-          assert.ok(performance.now() < deadline, "a never waited for b");
-          await sleep(5);
-        }
-        caller.abort();
-        await assert.rejects(call, { name: "AbortError" });
-        const reads = store.calls.get("readOrLease");
-        // b fails, so the lease is free and nothing is written: a run that
-        // still waited would take the lease now and compute.
-        gate.reject(new Error("b failed"));
-        await assert.rejects(held, /b failed/);
-        await sleep(400); // more than a poll of either store
-        assert.equal(a.state.runs, 0, "the aborted run ran fn");
-        assert.equal(store.calls.get("readOrLease"), reads, "it read again");
-        assert.equal(await a.cached("k"), "from a", "a computes when asked");
-      } finally {
-        gate.resolve("from b");
-        await a.cached.cacheClose();
-        await b.cacheClose();
-      }
-    });
-  });
+Deno.test("a run aborted while it waits for another cache's lease stops waiting and never runs fn", async () => {
+  const clock = new ManualClock();
+  const inner = memoryStore({ clock });
+  const store = counting(inner);
+  const a = stubborn(clock, store.store);
+  a.state.gate.resolve("from a");
+  const gate = deferred<string>();
+  const started = deferred<void>();
+  const b = alruCache(async (_key: string) => {
+    started.resolve();
+    return await gate.promise;
+  }, { ttl: 60_000, lease: LEASE, clock, store: inner });
+  try {
+    const held = track(b("k"));
+    await started.promise; // b holds the lease
+    const caller = new AbortController();
+    const call = track(a.cached.withSignal(caller.signal, "k"));
+    await clock.advanceAsync(0);
+    assert.equal(store.calls.get("wait"), 1, "a is not waiting for b");
+    caller.abort();
+    await clock.advanceAsync(0);
+    assertAbortError(call);
+    const reads = store.calls.get("readOrLease");
+    // b fails, so the lease is free and nothing is written: a run that
+    // still waited would take the lease now and compute.
+    gate.reject(new Error("b failed"));
+    await clock.advanceAsync(LEASE);
+    assert.equal(held.outcome.state, "rejected");
+    assert.equal(a.state.runs, 0, "the aborted run ran fn");
+    assert.equal(store.calls.get("readOrLease"), reads, "it read again");
+    assert.equal(await a.cached("k"), "from a", "a computes when asked");
+  } finally {
+    gate.resolve("from b");
+    await a.cached.cacheClose();
+    await b.cacheClose();
+  }
+});
 
-  Deno.test(`${backend}: a release after an abort that hangs or fails is bounded by storeTimeout, counted, and never unhandled`, async () => {
-    await withConnections(backend, 1, async ([one]) => {
-      for (const fault of ["hangs", "rejects"] as const) {
-        const namespace = freshNamespace(`abort-release-${fault}`);
-        const inner = one.store(namespace);
-        const errored = deferred<void>();
-        let releases = 0;
-        const store: CacheStore = {
-          notifies: inner.notifies,
-          readOrLease: (...args) => inner.readOrLease(...args),
-          wait: (...args) => inner.wait(...args),
-          write: (...args) => inner.write(...args),
-          renew: (...args) => inner.renew(...args),
-          release: () => {
-            releases++;
-            return fault === "hangs"
-              ? new Promise<void>(() => {})
-              : Promise.reject(new Error("release failed"));
-          },
-          delete: (...args) => inner.delete(...args),
-          clear: () => inner.clear(),
-          subscribe: (...args) => inner.subscribe(...args),
-        };
-        const a = stubborn(store, namespace, {
-          storeTimeout: 300,
-          onError: () => errored.resolve(),
-        });
-        try {
-          const caller = new AbortController();
-          const call = a.cached.withSignal(caller.signal, "k");
-          await a.state.started.promise;
-          caller.abort();
-          // The caller is not kept waiting for the store: well under
-          // storeTimeout, which bounds the release.
-          await within(100, "the aborted call", assert.rejects(call));
-          assert.equal(releases, 1, `${fault}: released once`);
-          await within(1_000, `${fault}: the error event`, errored.promise);
-          assert.equal(a.cached.cacheStats().storeErrors, 1);
-        } finally {
-          a.state.gate.resolve("late");
-          await a.cached.cacheClose();
-        }
-        assert.equal(releases, 1, `${fault}: released again on close`);
-      }
+for (const fault of ["hangs", "rejects"] as const) {
+  Deno.test(`a release after an abort that ${fault} delays no caller, is bounded by storeTimeout, counted once, and never unhandled`, async () => {
+    const clock = new ManualClock();
+    let releases = 0;
+    const store = wrapStore(memoryStore({ clock }), {
+      release: () => {
+        releases++;
+        return fault === "hangs"
+          ? never()
+          : Promise.reject(new Error("release failed"));
+      },
     });
+    const a = stubborn(clock, store);
+    try {
+      const caller = new AbortController();
+      const call = track(a.cached.withSignal(caller.signal, "k"));
+      await a.state.started.promise;
+      caller.abort();
+      // The caller is not kept waiting for the store: no time passes.
+      await clock.advanceAsync(0);
+      assertAbortError(call);
+      assert.equal(releases, 1, "released once");
+      if (fault === "hangs") {
+        assert.equal(a.cached.cacheStats().storeErrors, 0, "counted early");
+        await clock.advanceAsync(STORE_TIMEOUT);
+      }
+      assert.equal(a.cached.cacheStats().storeErrors, 1);
+    } finally {
+      a.state.gate.resolve("late");
+      await a.cached.cacheClose();
+    }
+    assert.equal(releases, 1, "released again on close");
   });
 }

@@ -1,15 +1,15 @@
 /**
  * The shared tier across real OS processes (§13): a fleet computes each key
- * once, slow work is not computed twice, a leader that dies hands its key
- * over, and a rejection is never shared. Each test runs on node-redis,
- * ioredis and Deno KV; the Redis ones need REDIS_URL (see tools/redis.ts)
- * and fail without it.
+ * once, and a leader that dies hands its key over when its lease ends. Each
+ * test runs on node-redis, ioredis and Deno KV; the Redis ones need
+ * REDIS_URL (see tools/redis.ts) and fail without it. The protocol itself
+ * (renewed leases, rejections never shared, waiting) is tested in one
+ * process, on memoryStore and a ManualClock, in shared_protocol_test.ts.
  */
 
 import assert from "node:assert/strict";
 import { BACKENDS } from "./shared/clients.ts";
 import {
-  type CallOutcome,
   configFor,
   freshNamespace,
   total,
@@ -89,32 +89,6 @@ for (const backend of BACKENDS) {
     });
   });
 
-  Deno.test(`${backend}: fn taking 3× the lease runs once across 2 processes (the lease is renewed)`, async () => {
-    await withFleet(backend, async (fleet, where) => {
-      const namespace = freshNamespace("slow");
-      const counter = `${namespace}:runs`;
-      const config = configFor(where, {
-        namespace,
-        ttl: 60_000,
-        lease: 300,
-        fnMs: 900,
-        counter: { key: counter },
-      });
-      const [a, b] = await fleet.start(config, config);
-      const started = performance.now();
-      const replies = await Promise.all([
-        a.request("call", { keys: ["slow", "slow"] }),
-        b.request("call", { keys: ["slow", "slow"] }),
-      ]);
-      const elapsed = performance.now() - started;
-      const values = replies.flatMap(valuesOf);
-      assert.equal(new Set(values.map((v) => v.nonce)).size, 1);
-      assert.equal(total(await where.runs(counter)), 1);
-      // One run of 900 ms and a wake-up, not two runs back to back.
-      assert.ok(elapsed < 1_700, `took ${elapsed.toFixed(0)} ms`);
-    });
-  });
-
   Deno.test(`${backend}: a leader killed mid-run hands the key over within lease + 1 s`, async () => {
     const lease = 1_000;
     await withFleet(backend, async (fleet, where) => {
@@ -158,56 +132,6 @@ for (const backend of BACKENDS) {
       assert.notEqual(values[0].pid, leader.pid);
       // The dead leader's run and exactly one more.
       assert.equal(total(await where.runs(counter)), 2);
-    });
-  });
-
-  Deno.test(`${backend}: a rejection is never written; the next process takes the lease and computes`, async () => {
-    await withFleet(backend, async (fleet, where) => {
-      const namespace = freshNamespace("rejection");
-      const counter = `${namespace}:runs`;
-      // The default lease (10 s): a handover faster than that shows the
-      // failed leader released its lease rather than letting it expire.
-      const base = { namespace, ttl: 60_000, counter: { key: counter } };
-      const [failing, b] = await fleet.start(
-        configFor(where, { ...base, fnMs: 200, fail: true }),
-        configFor(where, { ...base, fnMs: 50 }),
-      );
-      const failed = failing.request("call", { keys: ["k"] });
-      await failing.next("fnStart");
-      const started = performance.now();
-      const [failedReply, bReply] = await Promise.all([
-        failed,
-        b.request("call", { keys: ["k", "k"] }),
-      ]);
-      const elapsed = performance.now() - started;
-      const [outcome] = failedReply.results as CallOutcome[];
-      assert.equal(outcome.ok, false);
-      assert.match(
-        (outcome as { error: { message: string } }).error.message,
-        /failed on purpose/,
-      );
-      const [value] = valuesOf(bReply);
-      assert.equal(value.pid, b.pid, "b computed the key itself");
-      assert.ok(elapsed < 2_000, `b waited ${elapsed.toFixed(0)} ms`);
-      assert.equal(total(await where.runs(counter)), 2);
-
-      // What the store holds is b's value, not the failure: the failing
-      // process now reads it (its own failure was not kept either).
-      await failing.request("set", { fail: false });
-      const [again] = valuesOf(await failing.request("call", { keys: ["k"] }));
-      assert.equal(again.nonce, value.nonce);
-      assert.equal(total(await where.runs(counter)), 2);
-
-      // A failure with nobody waiting leaves nothing behind either: the
-      // next process computes at once.
-      await failing.request("set", { fail: true });
-      const [alone] = (await failing.request("call", { keys: ["k2"] }))
-        .results as CallOutcome[];
-      assert.equal(alone.ok, false);
-      const quick = performance.now();
-      const [fresh] = valuesOf(await b.request("call", { keys: ["k2"] }));
-      assert.equal(fresh.pid, b.pid);
-      assert.ok(performance.now() - quick < 1_000, "the lease was released");
     });
   });
 }

@@ -20,11 +20,32 @@ export const REDIS_CLIENTS = ["node-redis", "ioredis"] as const;
 /** Every backend, for the tests that run on Deno KV too. */
 export const BACKENDS: readonly Backend[] = [...REDIS_CLIENTS, "kv"];
 
+/** What {@linkcode Connection.store} may be told besides the namespace. */
+export interface StoreSettings {
+  /** redisStore's `pollInterval`; KV has none. */
+  pollInterval?: number;
+}
+
+/** How {@linkcode connect} sets up a Redis client. */
+export interface ClientSettings {
+  /**
+   * Commands fail at once while the client has no connection, instead of
+   * waiting for it to come back (node-redis `disableOfflineQueue`, ioredis
+   * `maxRetriesPerRequest: 0`), so that a test of a server gone away sees
+   * the store's own behaviour rather than the client's patience. The client
+   * still reconnects, every 20 ms, and what it leaves behind when closed
+   * while its server is away ends within 20 ms too (the delay of its next
+   * attempt for node-redis; for ioredis `disconnectTimeout`, which
+   * disconnect() arms even when the socket is long gone).
+   */
+  failFast?: boolean;
+}
+
 /** An open client or database, and the stores made on it. */
 export interface Connection {
   readonly backend: Backend;
   /** A store on this connection; two namespaces never share keys. */
-  store(namespace: string): CacheStore;
+  store(namespace: string, settings?: StoreSettings): CacheStore;
   /** One round trip through the connection, to show it is still open. */
   ping(): Promise<void>;
   /** The `Deno.Kv` itself, for the KV backend. */
@@ -46,6 +67,7 @@ export function kvNamespace(namespace: string): Deno.KvKey {
 export async function connect(
   backend: Backend,
   target: string,
+  settings: ClientSettings = {},
 ): Promise<Connection> {
   if (backend === "kv") {
     const kv = await Deno.openKv(target);
@@ -59,14 +81,20 @@ export async function connect(
   }
   if (backend === "node-redis") {
     const { createClient } = await import("redis");
-    const client = createClient({ url: target });
+    const client = createClient({
+      url: target,
+      ...(settings.failFast
+        ? { disableOfflineQueue: true, socket: { reconnectStrategy: () => 20 } }
+        : {}),
+    });
     // An 'error' event without a listener is thrown by the emitter, which
     // would end the process when a test stops the server on purpose.
     client.on("error", () => {});
     await client.connect();
     return {
       backend,
-      store: (namespace) => redisStore(client, { namespace }),
+      store: (namespace, options) =>
+        redisStore(client, { namespace, ...options }),
       ping: async () => void await client.ping(),
       async close() {
         // close() waits for the replies still due; destroy() is for a client
@@ -81,12 +109,22 @@ export async function connect(
     };
   }
   const { Redis } = await import("ioredis");
-  const client = new Redis(target);
+  const client = new Redis(
+    target,
+    settings.failFast
+      ? {
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 20,
+        disconnectTimeout: 20,
+      }
+      : {},
+  );
   client.on("error", () => {});
   await within(5_000, "ioredis connect", once(client, "ready"));
   return {
     backend,
-    store: (namespace) => redisStore(client, { namespace }),
+    store: (namespace, options) =>
+      redisStore(client, { namespace, ...options }),
     ping: async () => void await client.ping(),
     async close() {
       // quit() resolves on the reply, before the socket has closed; "end"

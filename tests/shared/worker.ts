@@ -34,8 +34,6 @@ export interface WorkerConfig {
   localTtl?: number;
   /** How long each run of the function takes. */
   fnMs: number;
-  /** Whether the function rejects (after fnMs). */
-  fail?: boolean;
   /** Where each run is counted besides this process's memory. */
   counter?: { key: string };
 }
@@ -59,13 +57,11 @@ export type Command =
   | { id: number; op: "clear" }
   | { id: number; op: "contains"; keys: string[] }
   | { id: number; op: "watch"; keys: string[]; timeoutMs: number }
-  | { id: number; op: "set"; fnMs?: number; fail?: boolean }
   | { id: number; op: "stats" }
   | { id: number; op: "ping" }
   | { id: number; op: "exit" };
 
 const config = JSON.parse(Deno.args[0]) as WorkerConfig;
-const settings = { fnMs: config.fnMs, fail: config.fail ?? false };
 let runs = 0;
 
 function emit(message: Record<string, unknown>): void {
@@ -90,10 +86,7 @@ async function compute(key: string): Promise<Computed> {
   runs++;
   emit({ type: "fnStart", key, at: wallClock() });
   await countRun(key);
-  await sleep(settings.fnMs);
-  if (settings.fail) {
-    throw new Error(`fn failed on purpose in ${Deno.pid} for ${key}`);
-  }
+  await sleep(config.fnMs);
   return { key, nonce: crypto.randomUUID(), pid: Deno.pid };
 }
 
@@ -209,10 +202,6 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
       return { result: command.keys.map((key) => cached.cacheContains(key)) };
     case "watch":
       return { dropped: await watch(command.keys, command.timeoutMs) };
-    case "set":
-      if (command.fnMs !== undefined) settings.fnMs = command.fnMs;
-      if (command.fail !== undefined) settings.fail = command.fail;
-      return {};
     case "stats":
       return {
         stats: cached.cacheStats(),
