@@ -206,8 +206,23 @@ export class SharedTier {
     );
     this.#held.clear();
     releases.push(...this.#releasing);
-    const subscription = await this.#subscription;
-    await Promise.all([...releases, subscription?.close()]);
+    await Promise.all([...releases, this.#closeSubscription()]);
+  }
+
+  // Closes the subscription, waiting at most storeTimeout for one still
+  // opening: one that opens later is closed then.
+  async #closeSubscription(): Promise<void> {
+    const opening = this.#subscription;
+    if (opening === undefined) return;
+    let subscription: StoreSubscription | undefined;
+    try {
+      subscription = await this.#bounded(opening);
+    } catch (error) {
+      this.#settings.onError(undefined, error);
+      opening.then((late) => late?.close()).catch(() => {});
+      return;
+    }
+    await subscription?.close();
   }
 
   // Holds `lease` on `key` while `compute` runs, then writes the value.

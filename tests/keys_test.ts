@@ -544,7 +544,7 @@ Deno.test("with a store, a call with object arguments encodes its key once: a mi
       return 7;
     },
   };
-  const cached = alruCache(async (item: { id: number }) => item.id, {
+  const cached = alruCache((item: { id: number }) => Promise.resolve(item.id), {
     ttl: 60_000,
     store: memoryStore({ clock }),
     clock,
