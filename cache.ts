@@ -135,11 +135,11 @@ export class AsyncLruCache<R> {
         lease: options.lease,
         storeTimeout: options.storeTimeout,
         longestLifetime: (options.ttl ?? Infinity) + (options.jitter ?? 0),
-        serializer: {
+        serializer: user.serializer({
           serialize: options.serialize ?? jsonSerializer.serialize,
           deserialize: options.deserialize ?? jsonSerializer.deserialize,
-        },
-        clock: () => this.#currentClock(),
+        }),
+        clock: () => user.clock(this.#currentClock()),
         call: (operation) => user.store(operation),
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),

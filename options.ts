@@ -28,11 +28,12 @@ export interface AlruCacheOptions<
    */
   maxSize?: number | null;
   /**
-   * Milliseconds an entry lives after its call settles successfully. `0`
-   * drops it as soon as it settles, which still shares concurrent calls.
-   * Unset, `null` or `Infinity` means entries never expire. A function takes
-   * the lifetime from the value (a token's expiry, say); it must return a
-   * non-negative number, or those callers reject with a `RangeError`.
+   * Milliseconds an entry lives after its call settles successfully, plus
+   * any `jitter`: `0` without jitter drops it as it settles, which still
+   * shares concurrent calls. Unset, `null` or `Infinity` means entries never
+   * expire. A function takes the lifetime from the value (a token's expiry,
+   * say), jitter added, and its `0` drops the entry at once; it must return
+   * a non-negative number, or those callers reject with a `RangeError`.
    */
   ttl?: number | null | ((value: R, args: A) => number);
   /**
@@ -95,10 +96,12 @@ export interface AlruCacheOptions<
    */
   staleIfError?: number | null;
   /**
-   * Told of each hit, miss, stale hit, refresh, eviction, expiry,
-   * invalidation and failed run, synchronously, once the cache is whole. It
-   * may call the cache. If it throws, the error is reported once per cache
-   * through `console.error`, and the call goes on.
+   * Told of each step of each counter of `cacheStats()`, one event per step
+   * (see {@linkcode CacheEvent}): hits, misses, stale and error hits,
+   * refreshes and their failures, failed runs, evictions, expiries,
+   * invalidations and store errors. Called synchronously, once the cache is
+   * whole; it may call the cache. If it throws, the error is reported once
+   * per cache through `console.error`, and the call goes on.
    */
   onEvent?(event: CacheEvent): void;
   /**
@@ -111,34 +114,35 @@ export interface AlruCacheOptions<
   store?: CacheStore;
   /**
    * Milliseconds a process holds a key's lease while it computes the value;
-   * renewed while the function runs.
+   * renewed while the function runs. Needs `store`.
    *
    * @default {10000}
    */
   lease?: number;
   /**
    * Milliseconds each store operation may take before the call goes on
-   * without the store.
+   * without the store. Needs `store`.
    *
    * @default {250}
    */
   storeTimeout?: number;
   /**
    * Most milliseconds a process keeps its copy of a shared value when the
-   * store cannot tell it of other processes' invalidations.
+   * store cannot tell it of other processes' invalidations. Needs `store`.
    *
    * @default {1000}
    */
   localTtl?: number;
   /**
    * Turns a value into the text the store keeps; throws a `TypeError` for a
-   * value it cannot keep.
+   * value it cannot keep. Needs `store`.
    *
    * @default {JSON, with undefined kept}
    */
   serialize?(value: R): string;
   /**
    * Turns the store's text back into a value, which is served as it is.
+   * Needs `store`.
    *
    * @default {JSON, with undefined kept}
    */

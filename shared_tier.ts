@@ -47,7 +47,10 @@ export interface SharedTierSettings {
    */
   longestLifetime: number;
   serializer: Serializer;
-  /** The cache's clock, for every timer and reading of time. */
+  /**
+   * The cache's clock, for every timer and reading of time; user code,
+   * entered through the cache's one door to it, as `serializer` is.
+   */
   clock(): Clock;
   /**
    * Starts a store operation: the store is user code, reached through the
@@ -296,7 +299,9 @@ export class SharedTier {
     const signal = work === undefined
       ? closing
       : AbortSignal.any([closing, work]);
-    return this.#store.wait(key, { timeoutMs: this.#settings.lease, signal });
+    return this.#call(() =>
+      this.#store.wait(key, { timeoutMs: this.#settings.lease, signal })
+    );
   }
 
   // Renews `lease` every third of its duration until stopped.

@@ -48,10 +48,10 @@ export interface CacheEvent {
    */
   type: CacheEventType;
   /**
-   * The cache key: the `key` option's result, or else the argument for a
-   * one-argument call and the argument list for any other. For a store
-   * failure that concerned no key (a clear, a lost subscription),
-   * `undefined`.
+   * The cache key: the `key` option's result (with a store, the store key
+   * it makes), or else the argument for a one-argument call and the argument
+   * list for any other. For a store failure about a key with no entry here,
+   * its store key; about none (a clear, a lost subscription), `undefined`.
    */
   key: unknown;
   /** For `"storeError"`: what the store threw, or the timeout. */

@@ -14,9 +14,11 @@
  * @module
  */
 
+import type { Clock } from "./clock.ts";
 import type { KeepPolicy } from "./keeping.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import type { CacheEvent } from "./stats.ts";
+import type { Serializer } from "./store.ts";
 import type { ExpiryQueue } from "./ttl.ts";
 
 /** The user code of one cache. */
@@ -27,6 +29,9 @@ export class UserCode {
   readonly #keeping: KeepPolicy | undefined;
   readonly #onEvent: ((event: CacheEvent) => void) | undefined;
   #check: (() => void) | undefined = undefined;
+  // The last clock handed out through clock(), and the clock it enters.
+  #doorClock: Clock | undefined = undefined;
+  #doorClockOf: Clock | undefined = undefined;
   #eventFailureReported = false;
   #clockFailureReported = false;
 
@@ -174,6 +179,46 @@ export class UserCode {
         error,
       );
     }
+  }
+
+  /**
+   * `clock` with each method entered through this door, for the parts that
+   * keep a clock of their own (the shared tier's timers). Made once per
+   * clock.
+   */
+  clock(clock: Clock): Clock {
+    if (this.#doorClockOf !== clock) {
+      this.#doorClockOf = clock;
+      this.#doorClock = {
+        now: () => {
+          if (this.#check !== undefined) this.#check();
+          return clock.now();
+        },
+        setTimeout: (callback, delay) => {
+          if (this.#check !== undefined) this.#check();
+          return clock.setTimeout(callback, delay);
+        },
+        clearTimeout: (handle) => {
+          if (this.#check !== undefined) this.#check();
+          clock.clearTimeout(handle);
+        },
+      };
+    }
+    return this.#doorClock!;
+  }
+
+  /** `serializer` with each method entered through this door. */
+  serializer(serializer: Serializer): Serializer {
+    return {
+      serialize: (value) => {
+        if (this.#check !== undefined) this.#check();
+        return serializer.serialize(value);
+      },
+      deserialize: (text) => {
+        if (this.#check !== undefined) this.#check();
+        return serializer.deserialize(text);
+      },
+    };
   }
 
   /**

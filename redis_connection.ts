@@ -1,0 +1,178 @@
+/**
+ * How `redisStore` talks to Redis through the user's own client, whichever
+ * it is: node-redis (v4 or later) or ioredis, told apart by shape, ioredis
+ * first. One way to send a command and to open a subscriber connection.
+ * This module imports neither client.
+ *
+ * @module
+ */
+
+// The part of a node-redis (v4 or later) client this module uses.
+interface NodeRedisClient {
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisClient;
+  connect(): Promise<unknown>;
+  subscribe(
+    channel: string,
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
+  quit(): Promise<unknown>;
+  // node-redis 5 and later close with close(); quit() is the older name.
+  close?(): Promise<unknown>;
+  // node-redis 5 and later end at once with destroy(); disconnect() is the
+  // older name.
+  destroy?(): void;
+  disconnect(): Promise<unknown>;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+}
+
+// The part of an ioredis client this module uses.
+interface IoRedisClient {
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  duplicate(): IoRedisClient;
+  subscribe(channel: string): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  readonly status: string;
+  on(
+    event: "message",
+    listener: (channel: string, message: string) => void,
+  ): unknown;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+  once(event: "end", listener: () => void): unknown;
+  defineCommand(...args: unknown[]): unknown;
+}
+
+/** One way to send a command and to open a subscriber, whichever the client. */
+export interface Connection {
+  command(args: string[]): Promise<unknown>;
+  subscriber(
+    channel: string,
+    onMessage: (message: string) => void,
+    onError: (error: unknown) => void,
+  ): Promise<{ close(): Promise<void> }>;
+}
+
+function isIoRedis(client: unknown): client is IoRedisClient {
+  const candidate = client as Partial<IoRedisClient> | null;
+  return typeof candidate?.call === "function" &&
+    typeof candidate.defineCommand === "function" &&
+    typeof candidate.duplicate === "function";
+}
+
+function isNodeRedis(client: unknown): client is NodeRedisClient {
+  const candidate = client as Partial<NodeRedisClient> | null;
+  return typeof candidate?.sendCommand === "function" &&
+    typeof candidate.duplicate === "function";
+}
+
+// Until a subscriber connection listens, its first error fails it: the
+// client would otherwise go on reconnecting to a server that is away, and
+// the subscription would never settle (node-redis) or settle only once the
+// client gave up on its commands (ioredis). `end` stops the connection, at
+// once. Once it listens, its errors go to `onError`.
+function failedOnError(
+  subscriber: {
+    on(event: "error", listener: (error: unknown) => void): unknown;
+  },
+  onError: (error: unknown) => void,
+  end: () => void,
+): { failed: Promise<never>; listening(): void } {
+  let listening = false;
+  let fail!: (error: unknown) => void;
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  subscriber.on("error", (error) => {
+    if (listening) return onError(error);
+    fail(error);
+    end();
+  });
+  return { failed, listening: () => listening = true };
+}
+
+/**
+ * The connection through `client`.
+ *
+ * @throws {TypeError} If `client` is neither a node-redis nor an ioredis
+ * client.
+ */
+export function connectionOf(client: unknown): Connection {
+  // ioredis first: its clients have methods that look like node-redis's too.
+  if (isIoRedis(client)) {
+    return {
+      command: ([name, ...args]) => client.call(name, ...args),
+      async subscriber(channel, onMessage, onError) {
+        const subscriber = client.duplicate();
+        const close = async () => {
+          // quit() resolves before the socket is closed, and waits for a
+          // server that is down; disconnect() stops the reconnecting.
+          const ended = new Promise<void>((resolve) =>
+            subscriber.once("end", resolve)
+          );
+          if (subscriber.status === "ready") {
+            await subscriber.quit().catch(() => subscriber.disconnect());
+            await ended;
+            return;
+          }
+          // Between reconnection attempts there is no socket to close, and
+          // no "end" follows; a connection being opened ends soon.
+          subscriber.disconnect();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            ended,
+            new Promise((resolve) => timer = setTimeout(resolve, 100)),
+          ]);
+          clearTimeout(timer);
+        };
+        // Ended by close() below, which waits for it.
+        const opening = failedOnError(subscriber, onError, () => {});
+        subscriber.on("message", (_channel, message) => onMessage(message));
+        try {
+          await Promise.race([subscriber.subscribe(channel), opening.failed]);
+        } catch (error) {
+          await close();
+          throw error;
+        }
+        opening.listening();
+        return { close };
+      },
+    };
+  }
+  if (isNodeRedis(client)) {
+    // node-redis's duplicate() is not connected; ioredis's connects itself.
+    return {
+      command: (args) => client.sendCommand(args),
+      async subscriber(channel, onMessage, onError) {
+        const subscriber = client.duplicate();
+        // Ended from inside its error event, connect() rejects at once
+        // instead of after its next retry's delay.
+        const end = () => {
+          if (subscriber.destroy) subscriber.destroy();
+          else subscriber.disconnect().catch(() => {});
+        };
+        const opening = failedOnError(subscriber, onError, end);
+        const subscribing = (async () => {
+          await subscriber.connect();
+          await subscriber.subscribe(channel, (message) => onMessage(message));
+        })();
+        subscribing.catch(() => {});
+        try {
+          await Promise.race([subscribing, opening.failed]);
+        } catch (error) {
+          end();
+          throw error;
+        }
+        opening.listening();
+        return {
+          async close() {
+            await (subscriber.close?.() ?? subscriber.quit());
+          },
+        };
+      },
+    };
+  }
+  throw new TypeError(
+    "redisStore needs a node-redis (v4 or later) or an ioredis client; received " +
+      (client === null ? "null" : typeof client),
+  );
+}
