@@ -144,7 +144,8 @@ export class AsyncLruCache<R> {
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),
         storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
-        storeFailed: (storeKey, error) => this.#storeFailed(storeKey, error),
+        storeFailed: (storeKey, error, shown) =>
+          this.#storeFailed(storeKey, error, shown),
       });
     }
     if (options.clock !== undefined) this.#useClock(options.clock);
@@ -321,16 +322,18 @@ export class AsyncLruCache<R> {
       return this.#drained(key !== ABSENT && this.#tier.invalidate(key));
     }
     let storeKey: string;
+    let shown: CallKey;
     let removed: boolean;
     try {
       const key = keying.find(thisArg, args);
       storeKey = keying.storeKeyOf(key, args);
+      shown = this.#tier.shown(key, args);
       removed = key !== ABSENT && this.#tier.invalidate(key);
     } catch (error) {
       return Promise.reject(error);
     }
     this.#effects.drain();
-    return this.#shared.invalidate(storeKey).then((stored) =>
+    return this.#shared.invalidate(storeKey, shown).then((stored) =>
       removed || stored
     );
   }
@@ -619,13 +622,17 @@ export class AsyncLruCache<R> {
 
   // A boundary: the store failed or timed out; the call it concerned went
   // on without it.
-  #storeFailed(storeKey: string | undefined, error: unknown): void {
+  #storeFailed(
+    storeKey: string | undefined,
+    error: unknown,
+    shown: unknown,
+  ): void {
     const local = storeKey === undefined
       ? undefined
       : this.#tier.keying.localKeyOf(storeKey);
     this.#tier.record(
       "storeError",
-      local ?? new CallKey(storeKey),
+      shown ?? local ?? new CallKey(storeKey),
       error,
     );
     this.#effects.drain();

@@ -26,8 +26,15 @@ export interface SharedHost {
   storeCleared(): void;
   /** Another process invalidated `storeKey`: its local entry goes. */
   storeDeleted(storeKey: string): void;
-  /** A store operation about `storeKey`, if any, failed or timed out. */
-  storeFailed(storeKey: string | undefined, error: unknown): void;
+  /**
+   * A store operation about `storeKey`, if any, failed or timed out; `shown`
+   * is how the call that asked shows its key, when the link has it.
+   */
+  storeFailed(
+    storeKey: string | undefined,
+    error: unknown,
+    shown?: unknown,
+  ): void;
 }
 
 /** How the link works, from the cache's options. */
@@ -72,11 +79,12 @@ export class SharedLink {
 
   /**
    * Drops `storeKey` from the store and tells the other processes; resolves
-   * whether the store had it. A failure is reported, then rejects.
+   * whether the store had it. A failure is reported, with `shown`, the key as
+   * the invalidating call shows it, then rejects.
    */
-  invalidate(storeKey: string): Promise<boolean> {
+  invalidate(storeKey: string, shown: unknown): Promise<boolean> {
     return this.#tier.invalidate(storeKey).catch((error) => {
-      this.#host.storeFailed(storeKey, error);
+      this.#host.storeFailed(storeKey, error, shown);
       throw error;
     });
   }

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { alruCache, type CacheStore } from "../mod.ts";
+import { alruCache, type CacheEvent, type CacheStore } from "../mod.ts";
 
 function throwingStore(): CacheStore {
   const fail = (): never => {
@@ -37,5 +37,26 @@ Deno.test("a store whose methods throw synchronously never fails a call, and its
   assert.ok(cached.cacheStats().storeErrors >= 2);
   await assert.rejects(cached.cacheInvalidate(2), /store down/);
   await assert.rejects(cached.cacheClear(), /store down/);
+  await cached.cacheClose();
+});
+
+Deno.test("a store failure is a storeError event carrying the error, one per storeErrors, never an error event", async () => {
+  const events: CacheEvent[] = [];
+  const cached = alruCache((n: number) => Promise.resolve(n * 2), {
+    ttl: 60_000,
+    store: throwingStore(),
+    onEvent: (event) => events.push(event),
+  });
+  assert.equal(await cached(2), 4);
+  await assert.rejects(cached.cacheInvalidate(2), /store down/);
+  const failures = events.filter((event) => event.type === "storeError");
+  assert.equal(failures.length, cached.cacheStats().storeErrors);
+  assert.ok(failures.length >= 3, `${failures.length} store errors`);
+  for (const failure of failures) {
+    assert.equal((failure.error as Error).message, "store down");
+  }
+  // The invalidation's failure names its key, as the call made it.
+  assert.equal(failures.at(-1)!.key, 2);
+  assert.equal(events.filter((event) => event.type === "error").length, 0);
   await cached.cacheClose();
 });
