@@ -3,10 +3,11 @@
  * on an entry (fresh, in flight, stale or a kept failure), or a miss that
  * runs the function and enters its work; work settles into a kept value, a
  * kept failure, or nothing; entries leave by eviction, expiry, invalidation
- * and clearing. The parts it drives each do one job: the entries and their
- * eviction policy (`entries.ts`), running work (`inflight.ts`), keys
- * (`keying.ts`), lifetimes (`lifetimes.ts`), counters (`stats.ts`), effects
- * (`effects.ts`) and the shared tier (`shared_link.ts`).
+ * and clearing. The parts it drives each do one job: running work and its
+ * settlement (`runs.ts`), the changes to the entries (`local_tier.ts`, over
+ * `entries.ts`, `keying.ts` and `lifetimes.ts`), the door to user code
+ * (`user_code.ts`), the effects queue (`effects.ts`) and the shared tier
+ * (`shared_link.ts`).
  *
  * User code is reached only through {@linkcode UserCode}, and only while the
  * cache is whole: each operation reads its inputs first (the key, the
