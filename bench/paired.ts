@@ -29,47 +29,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { LRUMapWithDelete } from "mnemonist";
 import * as after from "../mod.ts";
+import { bareMap, floor, type Load, load } from "./floors.ts";
 
-type Load = (key: number) => Promise<number>;
 type AlruCache = typeof after.alruCache;
 
 const CAPACITY = 1_000;
-
-function load(key: number): Promise<number> {
-  return Promise.resolve(key);
-}
-
-function bareMap(): Load {
-  const promises = new Map<number, Promise<number>>();
-  return (key) => {
-    let promise = promises.get(key);
-    if (promise === undefined) promises.set(key, promise = load(key));
-    return promise;
-  };
-}
-
-function abandonableFloor(): Load {
-  const promises = new LRUMapWithDelete<number, Promise<number>>(CAPACITY);
-  return (key) => {
-    let promise = promises.get(key);
-    if (promise === undefined) {
-      let settle: (value: number) => void;
-      let abandon: (reason: unknown) => void;
-      promise = new Promise<number>((resolve, reject) => {
-        settle = resolve;
-        abandon = reject;
-      });
-      load(key).then(settle!, (reason) => {
-        promises.delete(key);
-        abandon(reason);
-      });
-      promises.set(key, promise);
-    }
-    return promise;
-  };
-}
 
 // A store that grants every lease and keeps nothing: enough to warm a cache
 // with a store, whose local hits never reach it. It takes both the store
@@ -155,7 +120,7 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
     keys: 2 * CAPACITY,
     warm: false,
     variants: [
-      { name: "abandonable floor", make: abandonableFloor },
+      { name: "abandonable floor", make: () => floor(CAPACITY) },
       ...now.churn,
       ...(then?.churn ?? []),
     ],
@@ -210,6 +175,24 @@ function quartiles(values: number[]): [number, number] {
   return [at(0.25), at(0.75)];
 }
 
+// A Markdown table of each row's median and quartiles.
+function printTable(
+  heading: string,
+  rows: Map<string, number[]>,
+  digits: number,
+): void {
+  console.log(`| ${heading} | quartiles |`);
+  console.log("| --- | ---: | --- |");
+  for (const [name, values] of rows) {
+    const [low, high] = quartiles(values);
+    console.log(
+      `| ${name} | ${median(values).toFixed(digits)} | ${low.toFixed(digits)}–${
+        high.toFixed(digits)
+      } |`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs({
     args: Deno.args,
@@ -253,26 +236,9 @@ async function main(): Promise<void> {
       }
     }
     console.log(`\n## ${benchCase.name} (${rounds} rounds × ${calls} calls)\n`);
-    console.log("| variant | median ns per call | quartiles |");
-    console.log("| --- | ---: | --- |");
-    for (const [name, values] of perRound) {
-      const [low, high] = quartiles(values);
-      console.log(
-        `| ${name} | ${median(values).toFixed(1)} | ${low.toFixed(1)}–${
-          high.toFixed(1)
-        } |`,
-      );
-    }
-    console.log("\n| ratio | median | quartiles |");
-    console.log("| --- | ---: | --- |");
-    for (const [name, values] of ratios) {
-      const [low, high] = quartiles(values);
-      console.log(
-        `| ${name} | ${median(values).toFixed(3)} | ${low.toFixed(3)}–${
-          high.toFixed(3)
-        } |`,
-      );
-    }
+    printTable("variant | median ns per call", perRound, 1);
+    console.log();
+    printTable("ratio | median", ratios, 3);
   }
 }
 

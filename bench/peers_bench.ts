@@ -18,29 +18,18 @@ import { createCache } from "async-cache-dedupe";
 // @ts-types="@types/memoizee"
 import memoizee from "memoizee";
 import { LRUMapWithDelete } from "mnemonist";
+import { bareMap as bareMapOf, floor, type Load, load } from "./floors.ts";
 
 /** Calls per bench iteration. */
 export const BATCH = 100;
 const CAPACITY = 1_000;
 const HOUR = 3_600_000;
 
-type Load = (key: number) => Promise<number>;
-
-function load(key: number): Promise<number> {
-  return Promise.resolve(key);
-}
+const bareMap = () => bareMapOf();
+const minimalAbandonableLru = () => floor(CAPACITY);
 
 function loadWithSignal(key: number, _signal: AbortSignal): Promise<number> {
   return Promise.resolve(key);
-}
-
-function bareMap(): Load {
-  const promises = new Map<number, Promise<number>>();
-  return (key) => {
-    let promise = promises.get(key);
-    if (promise === undefined) promises.set(key, promise = load(key));
-    return promise;
-  };
 }
 
 function lruCacheFetch(ttl?: number): Load {
@@ -78,34 +67,6 @@ function minimalLru(): Load {
   return (key) => {
     let promise = promises.get(key);
     if (promise === undefined) promises.set(key, promise = load(key));
-    return promise;
-  };
-}
-
-/**
- * The minimal LRU, but each entry is a promise of the cache's own, settled by
- * one reaction on the function's promise, which also drops a rejected entry:
- * the least a cache must do per miss to keep rejections out and to be able to
- * reject its callers early when it abandons work. Churn only: its hits are
- * the minimal LRU's.
- */
-function minimalAbandonableLru(): Load {
-  const promises = new LRUMapWithDelete<number, Promise<number>>(CAPACITY);
-  return (key) => {
-    let promise = promises.get(key);
-    if (promise === undefined) {
-      let settle: (value: number) => void;
-      let abandon: (reason: unknown) => void;
-      promise = new Promise<number>((resolve, reject) => {
-        settle = resolve;
-        abandon = reject;
-      });
-      load(key).then(settle!, (reason) => {
-        promises.delete(key);
-        abandon(reason);
-      });
-      promises.set(key, promise);
-    }
     return promise;
   };
 }
