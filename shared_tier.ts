@@ -222,10 +222,14 @@ export class SharedTier {
       subscription = await this.#bounded(opening);
     } catch (error) {
       this.#settings.onError(undefined, error);
-      opening.then((late) => late?.close()).catch(() => {});
+      opening.then((late) =>
+        late === undefined ? undefined : this.#call(() => late.close())
+      ).catch(() => {});
       return;
     }
-    await subscription?.close();
+    if (subscription !== undefined) {
+      await this.#call(() => subscription.close());
+    }
   }
 
   // Holds `lease` on `key` while `compute` runs, then writes the value.
