@@ -615,3 +615,21 @@ export function pendingRunsCache(options: AlruCacheOptions<[string]>) {
   const cached = alruCache(fn, { ...options, clock, onEvent });
   return { cached, clock, runs, events, answer };
 }
+
+/**
+ * A ManualClock that records the delay of every timer armed on it and fails
+ * past ten of them, so that a timer re-armed in a loop fails the test
+ * instead of hanging it.
+ */
+export class ArmingLogClock extends ManualClock {
+  readonly delays: number[] = [];
+  override setTimeout(callback: () => void, delay: number): number {
+    this.delays.push(delay);
+    if (this.delays.length > 10) {
+      throw new Error(
+        `${this.delays.length} timers armed: the timer re-arms in a loop`,
+      );
+    }
+    return super.setTimeout(callback, delay);
+  }
+}

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { type Clock, ManualClock } from "../clock.ts";
 import { NO_SLOT, type Slot } from "../policy.ts";
 import { ExpiryQueue } from "../ttl.ts";
+import { ArmingLogClock } from "./_helpers.ts";
 
 /**
  * A queue with an owner as the cache is one: on each timer it takes what is
@@ -223,24 +224,6 @@ Deno.test("ExpiryQueue: deadlines past the host's longest delay are reached thro
   clock.advance(1_000);
   assert.deepEqual(expired, [[0, longest + 1_000]]);
 });
-
-/**
- * A ManualClock that records the delay of every timer armed on it and fails
- * past ten of them, so that a timer re-armed in a loop fails the test
- * instead of hanging it.
- */
-class ArmingLogClock extends ManualClock {
-  readonly delays: number[] = [];
-  override setTimeout(callback: () => void, delay: number): number {
-    this.delays.push(delay);
-    if (this.delays.length > 10) {
-      throw new Error(
-        `${this.delays.length} timers armed: the timer re-arms in a loop`,
-      );
-    }
-    return super.setTimeout(callback, delay);
-  }
-}
 
 Deno.test("ExpiryQueue on a ManualClock arms one timer for a wait past the host's longest delay", () => {
   const clock = new ArmingLogClock();

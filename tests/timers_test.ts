@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { alruCache, ManualClock } from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
+import { ArmingLogClock, deferred, flush } from "./_helpers.ts";
 
 const double = (n: number) => Promise.resolve(n * 2);
 
@@ -326,24 +326,6 @@ Deno.test("ManualClock: 1,000 concurrent entries settling together share one tim
   await f.cacheClose({ wait: true });
   assert.equal(clock.pending, 0);
 });
-
-/**
- * A ManualClock that records the delay of every timer armed on it and fails
- * past ten of them, so that an expiry timer re-armed in a loop fails the
- * test instead of hanging it.
- */
-class ArmingLogClock extends ManualClock {
-  readonly delays: number[] = [];
-  override setTimeout(callback: () => void, delay: number): number {
-    this.delays.push(delay);
-    if (this.delays.length > 10) {
-      throw new Error(
-        `${this.delays.length} timers armed: the expiry timer re-arms in a loop`,
-      );
-    }
-    return super.setTimeout(callback, delay);
-  }
-}
 
 Deno.test("ManualClock: a ttl past the host's longest delay arms one timer, and advancing far does not re-arm it", async () => {
   const clock = new ArmingLogClock();
