@@ -196,22 +196,21 @@ class MemoryStore implements CacheStore {
     return Promise.resolve();
   }
 
-  delete(key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
     const had = this.#live(this.#values, key, this.#clock.now()) !== undefined;
     this.#values.delete(key);
     this.#leases.delete(key);
     this.#wake(key);
-    this.#tell({ type: "delete", key });
-    return Promise.resolve(had);
+    await this.#tell({ type: "delete", key });
+    return had;
   }
 
-  clear(): Promise<void> {
+  async clear(): Promise<void> {
     this.#generation++;
     this.#values.clear();
     this.#leases.clear();
     for (const key of [...this.#waiters.keys()]) this.#wake(key);
-    this.#tell({ type: "clear" });
-    return Promise.resolve();
+    await this.#tell({ type: "clear" });
   }
 
   subscribe(
@@ -259,11 +258,22 @@ class MemoryStore implements CacheStore {
   }
 
   // Tells every subscriber, as a message from another process would: on a
-  // later turn, never inside the call that caused it.
-  #tell(event: StoreEvent): void {
+  // later turn, never inside the call that caused it. Resolves once each
+  // listener has returned, which is its acknowledgement; a listener that
+  // throws has acknowledged nothing, and hears of it through its onError.
+  #tell(event: StoreEvent): Promise<void> {
     const subscribers = [...this.#subscribers];
-    queueMicrotask(() => {
-      for (const { listener } of subscribers) listener(event);
-    });
+    return new Promise((resolve) =>
+      queueMicrotask(() => {
+        for (const { listener, onError } of subscribers) {
+          try {
+            listener(event);
+          } catch (error) {
+            onError(error);
+          }
+        }
+        resolve();
+      })
+    );
   }
 }

@@ -65,8 +65,10 @@ export type {
   CachedFunction,
   SharedCachedFunction,
 } from "./cached_function.ts";
+export { UnacknowledgedNoticeError } from "./store.ts";
 export type {
   CacheStore,
+  NoticeOptions,
   ReadOrLease,
   Serializer,
   StoredValue,

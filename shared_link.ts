@@ -57,8 +57,8 @@ export class SharedLink {
       onError: (key, error) => host.storeFailed(key, error),
     });
     this.#listener = (event) => {
-      if (event.type === "clear") host.storeCleared();
-      else host.storeDeleted(event.key);
+      if (event.type === "delete") host.storeDeleted(event.key);
+      else host.storeCleared();
     };
   }
 

@@ -168,14 +168,26 @@ export class SharedTier {
     }
   }
 
-  /** Drops `key` from the store and tells the other processes. */
+  /**
+   * Drops `key` from the store and tells the other processes; resolves once
+   * they have acknowledged it. `storeTimeout` bounds the delete, and then
+   * the acknowledgements.
+   */
   invalidate(key: string): Promise<boolean> {
-    return this.#bounded(this.#call(() => this.#store.delete(key)));
+    const timeoutMs = this.#settings.storeTimeout;
+    return this.#watchdog.bound(
+      this.#call(() => this.#store.delete(key, { timeoutMs })),
+      2 * timeoutMs,
+    );
   }
 
-  /** Clears the namespace and tells the other processes. */
+  /** Clears the namespace and tells the other processes, as {@linkcode invalidate} does. */
   clear(): Promise<void> {
-    return this.#bounded(this.#call(() => this.#store.clear()));
+    const timeoutMs = this.#settings.storeTimeout;
+    return this.#watchdog.bound(
+      this.#call(() => this.#store.clear({ timeoutMs })),
+      2 * timeoutMs,
+    );
   }
 
   /**

@@ -62,7 +62,55 @@ export type StoreEvent =
   | {
     /** The whole namespace was cleared. */
     readonly type: "clear";
+  }
+  | {
+    /**
+     * The subscription was lost and is back (a reconnect, a failover): what
+     * other processes deleted and cleared in between may never have been
+     * told, so nothing this process holds from before may be trusted.
+     */
+    readonly type: "gap";
   };
+
+/** How long {@linkcode CacheStore.delete} and {@linkcode CacheStore.clear} wait for the other processes. */
+export interface NoticeOptions {
+  /**
+   * Milliseconds to wait, once the store has made the change, for every
+   * process it told to acknowledge it.
+   *
+   * @default {1000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * A delete or a clear was made, but not every process it reached said, in
+ * time, that it had acted on it: those may still serve what it removed until
+ * they hear it, or until their copies end.
+ */
+export class UnacknowledgedNoticeError extends Error {
+  override name = "UnacknowledgedNoticeError";
+  /** Processes the notice reached. */
+  readonly reached: number;
+  /** Of those, how many acknowledged it in time. */
+  readonly acknowledged: number;
+
+  /** `what` names the change: `the delete of "k"`, `the clear`. */
+  constructor(
+    what: string,
+    counts: { reached: number; acknowledged: number; timeoutMs: number },
+  ) {
+    super(
+      `${what} reached ${counts.reached} process${
+        counts.reached === 1 ? "" : "es"
+      }, of which ${
+        counts.reached - counts.acknowledged
+      } did not acknowledge it within ${counts.timeoutMs} ms: they may serve the old value until they hear it or their copies end`,
+    );
+    this.reached = counts.reached;
+    this.acknowledged = counts.acknowledged;
+  }
+}
 
 /** A subscription to a store's events. */
 export interface StoreSubscription {
@@ -139,17 +187,23 @@ export interface CacheStore {
   release(key: string, lease: StoreLease): Promise<void>;
   /**
    * Drops `key`'s value and lease and tells the other processes; resolves
-   * whether there was a value.
+   * whether there was a value, once every subscription the notice reached
+   * has acknowledged it (its listener returned). A store that notifies
+   * rejects with an {@linkcode UnacknowledgedNoticeError} when some did not
+   * within `options.timeoutMs`; the delete stands.
    */
-  delete(key: string): Promise<boolean>;
+  delete(key: string, options?: NoticeOptions): Promise<boolean>;
   /**
    * Makes every key of the namespace unreachable at once, in O(1), and tells
-   * the other processes. Old values may stay until their deadlines.
+   * the other processes, waiting for their acknowledgements as
+   * {@linkcode delete} does. Old values may stay until their deadlines.
    */
-  clear(): Promise<void>;
+  clear(options?: NoticeOptions): Promise<void>;
   /**
    * Calls `listener` with what other processes delete and clear, and
-   * `onError` when the subscription fails (a lost connection, say).
+   * `onError` when the subscription fails (a lost connection, say). Once
+   * `listener` returns, the event counts as acknowledged. When a lost
+   * subscription is back, the listener hears a `"gap"`.
    */
   subscribe(
     listener: (event: StoreEvent) => void,

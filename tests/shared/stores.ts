@@ -23,7 +23,7 @@ export function wrapStore(
     renew: (...args) => store.renew(...args),
     release: (...args) => store.release(...args),
     delete: (...args) => store.delete(...args),
-    clear: () => store.clear(),
+    clear: (...args) => store.clear(...args),
     subscribe: (...args) => store.subscribe(...args),
     ...replaced,
   };
