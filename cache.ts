@@ -135,6 +135,8 @@ export class AsyncLruCache<R> {
       this.#shared = new SharedLink(store, {
         lease: options.lease,
         storeTimeout: options.storeTimeout,
+        breakerThreshold: options.breakerThreshold,
+        breakerCooldown: options.breakerCooldown,
         longestLifetime: (options.ttl ?? Infinity) + (options.jitter ?? 0),
         serializer: user.serializer({
           serialize: options.serialize ?? jsonSerializer.serialize,
@@ -145,6 +147,11 @@ export class AsyncLruCache<R> {
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),
         storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
+        storeGap: () => this.#drained(this.#tier.storeGap()),
+        breakerChanged: (open) =>
+          this.#drained(
+            this.#tier.record(open ? "breakerOpen" : "breakerClose", undefined),
+          ),
         storeFailed: (storeKey, error, shown) =>
           this.#storeFailed(storeKey, error, shown),
       });

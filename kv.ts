@@ -165,7 +165,7 @@ class KvStore implements CacheStore {
         };
       }
       if (leaseEntry.value !== null && leaseEntry.value.until > now) {
-        return { status: "busy" };
+        return { status: "busy", ttl: leaseEntry.value.until - now };
       }
       const lease: KvLease = { token: crypto.randomUUID(), generation };
       const committed = await this.#kv.atomic()

@@ -354,6 +354,15 @@ export class LocalTier<R> {
   }
 
   /**
+   * The store's notifications were lost and are back: every entry and
+   * fallback goes, since any of them may have been invalidated meanwhile.
+   */
+  storeGap(): void {
+    this.dropAll();
+    this.record("storeGap", undefined);
+  }
+
+  /**
    * Removes the entry in `slot`. Its work and its refresh, if in flight, go
    * on without it, kept by the registry as orphans.
    */

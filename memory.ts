@@ -130,8 +130,9 @@ class MemoryStore implements CacheStore {
         value: { text: value.text, ttl: value.until - now },
       });
     }
-    if (this.#live(this.#leases, key, now) !== undefined) {
-      return Promise.resolve({ status: "busy" });
+    const held = this.#live(this.#leases, key, now);
+    if (held !== undefined) {
+      return Promise.resolve({ status: "busy", ttl: held.until - now });
     }
     const lease: Lease = {
       token: crypto.randomUUID(),

@@ -6,6 +6,7 @@
 
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
+import { rejectUnknownOptions } from "./option_names.ts";
 import type { CacheEvent } from "./stats.ts";
 import type { CacheStore } from "./store.ts";
 
@@ -134,6 +135,23 @@ export interface AlruCacheOptions<
    */
   localTtl?: number;
   /**
+   * Consecutive store failures (errors or timeouts) after which the circuit
+   * breaker opens: calls stop asking the store, and go straight to this
+   * process's entries and the function, until `breakerCooldown` has passed.
+   * `Infinity` never opens it. Needs `store`.
+   *
+   * @default {5}
+   */
+  breakerThreshold?: number;
+  /**
+   * Milliseconds the open circuit breaker waits before it lets one call try
+   * the store again; the breaker closes when the store answers, and stays
+   * open for another cool-down when it does not. Needs `store`.
+   *
+   * @default {5000}
+   */
+  breakerCooldown?: number;
+  /**
    * Turns a value into the text the store keeps; throws a `TypeError` for a
    * value it cannot keep. Needs `store`.
    *
@@ -169,6 +187,8 @@ export interface ResolvedOptions {
   lease: number;
   storeTimeout: number;
   localTtl: number;
+  breakerThreshold: number;
+  breakerCooldown: number;
   serialize: ((value: unknown) => string) | undefined;
   deserialize: ((text: string) => unknown) | undefined;
 }
@@ -196,6 +216,8 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     lease: true,
     storeTimeout: true,
     localTtl: true,
+    breakerThreshold: true,
+    breakerCooldown: true,
     serialize: true,
     deserialize: true,
   } satisfies Record<keyof AlruCacheOptions, true>,
@@ -303,6 +325,8 @@ const STORE_OPTIONS = [
   "lease",
   "storeTimeout",
   "localTtl",
+  "breakerThreshold",
+  "breakerCooldown",
   "serialize",
   "deserialize",
 ] as const;
@@ -362,6 +386,23 @@ function positiveDuration(
   return value;
 }
 
+function breakerThresholdOf(value: unknown): number {
+  if (value === undefined) return 5;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `alruCache option "breakerThreshold" must be a number; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value >= 1) || !(Number.isInteger(value) || value === Infinity)) {
+    throw new RangeError(
+      `alruCache option "breakerThreshold" must be a positive integer, or Infinity for a breaker that never opens; received ${value}`,
+    );
+  }
+  return value;
+}
+
 function signalOf(value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value !== "boolean") {
@@ -374,84 +415,6 @@ function signalOf(value: unknown): boolean {
   return value;
 }
 
-// Libraries spell one option in different case, with `_` or `-` (Python's
-// max_size, say); the spelling is not what the user meant to change.
-function normalized(name: string): string {
-  return name.toLowerCase().replace(/[_-]/g, "");
-}
-
-// Optimal string alignment distance: insertions, deletions, substitutions and
-// swaps of adjacent letters each cost 1.
-function editDistance(a: string, b: string): number {
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(
-        previous[j] + 1,
-        current[j - 1] + 1,
-        previous[j - 1] + cost,
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        current[j] = Math.min(current[j], before[j - 2] + 1);
-      }
-    }
-    before = previous;
-    previous = current;
-  }
-  return previous[b.length];
-}
-
-// Two slips are a typo in a long name; in a short one they make a different
-// word ("kit" was hardly meant as "key"), so short names get one.
-function closestOption(name: string): string | undefined {
-  const given = normalized(name);
-  let closest: string | undefined;
-  let closestDistance = Infinity;
-  for (const option of OPTION_NAMES) {
-    const known = normalized(option);
-    const allowed = Math.min(given.length, known.length) >= 4 ? 2 : 1;
-    const distance = editDistance(given, known);
-    if (distance <= allowed && distance < closestDistance) {
-      closest = option;
-      closestDistance = distance;
-    }
-  }
-  return closest;
-}
-
-function unknownOption(name: string | symbol): TypeError {
-  const named = typeof name === "string" ? JSON.stringify(name) : String(name);
-  const start = `alruCache option ${named} is not known`;
-  if (typeof name === "string" && normalized(name) === "typed") {
-    return new TypeError(
-      `${start}: Python's typed flag has no counterpart, as keys are always typed (values equal under SameValueZero have the same type, so 1, "1" and 1n are three keys); remove it`,
-    );
-  }
-  const meant = typeof name === "string" ? closestOption(name) : undefined;
-  if (meant !== undefined) {
-    return new TypeError(`${start}; did you mean ${JSON.stringify(meant)}?`);
-  }
-  const list = `${OPTION_NAMES.slice(0, -1).join(", ")} and ${
-    OPTION_NAMES.at(-1)
-  }`;
-  return new TypeError(`${start}; the options are ${list}`);
-}
-
-// A misspelt option would otherwise be ignored and leave its default in
-// force. Inherited keys are not the caller's options (a class instance's
-// methods, say), and neither are hidden ones.
-function rejectUnknownOptions(options: object): void {
-  for (const name of Reflect.ownKeys(options)) {
-    const known = typeof name === "string" && OPTION_NAMES.includes(name);
-    if (!known && Object.prototype.propertyIsEnumerable.call(options, name)) {
-      throw unknownOption(name);
-    }
-  }
-}
-
 /** Checks `options` and applies the defaults; throws on the first bad option. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
@@ -461,7 +424,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     );
   }
   // Before the values: a misspelt name is a likelier cause than a bad value.
-  rejectUnknownOptions(options);
+  rejectUnknownOptions(options, OPTION_NAMES);
   const given = options as Record<string, unknown>;
   const maxSize = maxSizeOf(given.maxSize);
   // An infinite ttl means "never expire"; an infinite jitter would give a
@@ -499,6 +462,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     250,
   );
   const localTtl = positiveDuration("localTtl", given.localTtl, 1_000);
+  const breakerThreshold = breakerThresholdOf(given.breakerThreshold);
+  const breakerCooldown = positiveDuration(
+    "breakerCooldown",
+    given.breakerCooldown,
+    5_000,
+  );
   const serialize = optionalFunction<ResolvedOptions["serialize"]>(
     "serialize",
     given.serialize,
@@ -527,6 +496,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     lease,
     storeTimeout,
     localTtl,
+    breakerThreshold,
+    breakerCooldown,
     serialize,
     deserialize,
     key: optionalFunction("key", given.key),

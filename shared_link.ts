@@ -27,6 +27,13 @@ export interface SharedHost {
   /** Another process invalidated `storeKey`: its local entry goes. */
   storeDeleted(storeKey: string): void;
   /**
+   * The store's notifications were lost and are back: what they missed is
+   * unknown, so every local entry goes; the counters stay.
+   */
+  storeGap(): void;
+  /** The circuit breaker in front of the store opened (`true`) or closed. */
+  breakerChanged(open: boolean): void;
+  /**
    * A store operation about `storeKey`, if any, failed or timed out; `shown`
    * is how the call that asked shows its key, when the link has it.
    */
@@ -38,7 +45,10 @@ export interface SharedHost {
 }
 
 /** How the link works, from the cache's options. */
-export type SharedLinkSettings = Omit<SharedTierSettings, "onError">;
+export type SharedLinkSettings = Omit<
+  SharedTierSettings,
+  "onError" | "onBreaker"
+>;
 
 /** One cache's link to its store. */
 export class SharedLink {
@@ -55,10 +65,12 @@ export class SharedLink {
     this.#tier = new SharedTier(store, {
       ...settings,
       onError: (key, error) => host.storeFailed(key, error),
+      onBreaker: (open) => host.breakerChanged(open),
     });
     this.#listener = (event) => {
       if (event.type === "delete") host.storeDeleted(event.key);
-      else host.storeCleared();
+      else if (event.type === "clear") host.storeCleared();
+      else host.storeGap();
     };
   }
 

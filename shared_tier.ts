@@ -9,14 +9,16 @@
  * @module
  */
 
+import { CircuitBreaker } from "./breaker.ts";
 import type { Clock } from "./clock.ts";
-import type {
-  CacheStore,
-  ReadOrLease,
-  Serializer,
-  StoreEvent,
-  StoreLease,
-  StoreSubscription,
+import {
+  type CacheStore,
+  type ReadOrLease,
+  type Serializer,
+  type StoreEvent,
+  type StoreLease,
+  type StoreSubscription,
+  UnacknowledgedNoticeError,
 } from "./store.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -41,6 +43,10 @@ export interface SharedTierSettings {
   lease: number;
   /** Bound on each store operation, in ms. */
   storeTimeout: number;
+  /** Consecutive store failures that open the circuit breaker. */
+  breakerThreshold: number;
+  /** Milliseconds the open breaker waits before it lets a call try the store. */
+  breakerCooldown: number;
   /**
    * The longest a value read from the store lives here, in ms: the cache's
    * `ttl` plus its `jitter`; `Infinity` when `ttl` is a function or infinite.
@@ -59,7 +65,22 @@ export interface SharedTierSettings {
   call<T>(operation: () => Promise<T>): Promise<T>;
   /** Told of each store failure, with the key it concerned, if any. */
   onError(key: string | undefined, error: unknown): void;
+  /** Told when the circuit breaker opens (`true`) and closes (`false`). */
+  onBreaker(open: boolean): void;
 }
+
+/**
+ * The error a call counts when it has waited a few leases' worth for a
+ * lease that no live process holds: one with no end, or longer than any
+ * renewal gives, put under the key by something else.
+ */
+export class LeaseWaitError extends Error {
+  override name = "LeaseWaitError";
+}
+
+// How many leases' worth a call waits for a lease that is not a live
+// holder's before it runs the work itself.
+const FOREIGN_LEASE_WAITS = 3;
 
 interface Renewal {
   timer: { clock: Clock; handle: unknown } | undefined;
@@ -88,11 +109,18 @@ export class SharedTier {
   #subscription: Promise<StoreSubscription | undefined> | undefined;
   // Whether the subscription has been opened, or has failed to open.
   #subscribed = false;
+  readonly #breaker: CircuitBreaker;
 
   constructor(store: CacheStore, settings: SharedTierSettings) {
     this.#store = store;
     this.#settings = settings;
     this.#watchdog = new Watchdog(settings.clock);
+    this.#breaker = new CircuitBreaker({
+      threshold: settings.breakerThreshold,
+      cooldown: settings.breakerCooldown,
+      clock: settings.clock,
+      changed: (open) => settings.onBreaker(open),
+    });
   }
 
   /**
@@ -105,7 +133,11 @@ export class SharedTier {
    * aborts, the run is abandoned: it stops waiting, takes no lease and runs
    * nothing more, a lease it holds is released at once and no longer
    * renewed, and a value `compute` still returns is not written; the run
-   * rejects with the signal's reason.
+   * rejects with the signal's reason. Once the tier is closed, a run that
+   * has not started the work never does: it rejects.
+   *
+   * While the circuit breaker is open, the run does not ask the store: the
+   * work runs here at once.
    */
   async run(
     key: string,
@@ -113,6 +145,7 @@ export class SharedTier {
     lifetimeOf: (value: unknown) => number,
     work?: AbortSignal,
   ): Promise<SharedOutcome> {
+    if (!this.#breaker.allows()) return this.#local(compute, lifetimeOf, work);
     const lease = this.#settings.lease;
     // A value read before the subscription is open would miss invalidations
     // sent meanwhile; a subscription that takes too long is given up on.
@@ -123,8 +156,11 @@ export class SharedTier {
         this.#settings.onError(key, error);
       }
     }
+    // Since when the lease waited for has not been a live holder's.
+    let foreignSince: number | undefined;
     for (;;) {
       if (work?.aborted) throw work.reason;
+      if (this.#closing.signal.aborted) throw CLOSED;
       let found: ReadOrLease;
       const reading = this.#call(() => this.#store.readOrLease(key, lease));
       try {
@@ -155,15 +191,32 @@ export class SharedTier {
       if (found.status === "leased") {
         return this.#lead(key, found.lease, compute, lifetimeOf, work);
       }
+      // A live holder renews its lease, which so never has more than a
+      // lease's length left: one that does was not taken by a cache, and is
+      // waited for only so long.
+      if (!(found.ttl === undefined || found.ttl <= lease)) {
+        foreignSince ??= this.#settings.clock().now();
+        const waited = this.#settings.clock().now() - foreignSince;
+        if (waited >= FOREIGN_LEASE_WAITS * lease) {
+          return this.#failed(
+            key,
+            new LeaseWaitError(
+              `the lease of key ${
+                JSON.stringify(key)
+              } has ${found.ttl} ms left, more than any cache's renewal gives (lease ${lease} ms): waited ${waited} ms for it, and ran the work here`,
+            ),
+            compute,
+            lifetimeOf,
+            work,
+          );
+        }
+      } else foreignSince = undefined;
       try {
         await this.#wait(key, work);
       } catch (error) {
         // A store that rejects a wait its signal ended has not failed.
         if (work?.aborted) throw work.reason;
         return this.#failed(key, error, compute, lifetimeOf, work);
-      }
-      if (this.#closing.signal.aborted) {
-        return this.#local(compute, lifetimeOf, work);
       }
     }
   }
@@ -175,7 +228,7 @@ export class SharedTier {
    */
   invalidate(key: string): Promise<boolean> {
     const timeoutMs = this.#settings.storeTimeout;
-    return this.#watchdog.bound(
+    return this.#bounded(
       this.#call(() => this.#store.delete(key, { timeoutMs })),
       2 * timeoutMs,
     );
@@ -184,7 +237,7 @@ export class SharedTier {
   /** Clears the namespace and tells the other processes, as {@linkcode invalidate} does. */
   clear(): Promise<void> {
     const timeoutMs = this.#settings.storeTimeout;
-    return this.#watchdog.bound(
+    return this.#bounded(
       this.#call(() => this.#store.clear({ timeoutMs })),
       2 * timeoutMs,
     );
@@ -378,22 +431,37 @@ export class SharedTier {
     return this.#local(compute, lifetimeOf, work);
   }
 
-  // Runs the work here, without the store, unless it was abandoned.
+  // Runs the work here, without the store, unless it was abandoned or the
+  // tier closed: a closed cache starts no work.
   async #local(
     compute: () => unknown,
     lifetimeOf: (value: unknown) => number,
     work: AbortSignal | undefined,
   ): Promise<SharedOutcome> {
     if (work?.aborted) throw work.reason;
+    if (this.#closing.signal.aborted) throw CLOSED;
     const value = await compute();
     const lifetime = lifetimeOf(value);
     const text = this.#settings.serializer.serialize(value);
     return { value: this.#settings.serializer.deserialize(text), lifetime };
   }
 
-  // `operation`, or a rejection once it has taken storeTimeout.
-  #bounded<T>(operation: Promise<T>): Promise<T> {
-    return this.#watchdog.bound(operation, this.#settings.storeTimeout);
+  // `operation`, or a rejection once it has taken storeTimeout; either
+  // outcome tells the breaker.
+  #bounded<T>(
+    operation: Promise<T>,
+    ms = this.#settings.storeTimeout,
+  ): Promise<T> {
+    return this.#watchdog.bound(operation, ms).then((result) => {
+      this.#breaker.succeeded();
+      return result;
+    }, (error) => {
+      // A store that made the change but whose processes were slow to say
+      // so has not failed.
+      if (error instanceof UnacknowledgedNoticeError) this.#breaker.succeeded();
+      else this.#breaker.failed();
+      throw error;
+    });
   }
 
   #call<T>(operation: () => Promise<T>): Promise<T> {

@@ -22,7 +22,10 @@ export type CacheEventType =
   | "evict"
   | "expire"
   | "invalidate"
-  | "storeError";
+  | "storeError"
+  | "storeGap"
+  | "breakerOpen"
+  | "breakerClose";
 
 /**
  * One thing that happened in a cache, given to the `onEvent` option. Each
@@ -44,14 +47,18 @@ export interface CacheEvent {
    * `maxSize`; `"expire"` (`expirations`) an entry whose time ran out;
    * `"invalidate"` (`invalidations`) an entry removed by `cacheInvalidate`;
    * `"storeError"` (`storeErrors`) a store operation that failed or timed
-   * out.
+   * out; `"storeGap"` (`storeGaps`) the store's notifications lost and back,
+   * so that every local copy went; `"breakerOpen"` (`breakerOpenings`) and
+   * `"breakerClose"` (`breakerClosings`) the circuit breaker in front of the
+   * store opening and closing.
    */
   type: CacheEventType;
   /**
    * The cache key: the `key` option's result (with a store, the store key
    * it makes), or else the argument for a one-argument call and the argument
    * list for any other. For a store failure about a key with no entry here,
-   * its store key; about none (a clear, a lost subscription), `undefined`.
+   * its store key; about none (a clear, a lost subscription, a gap, the
+   * breaker), `undefined`.
    */
   key: unknown;
   /** For `"storeError"`: what the store threw, or the timeout. */
@@ -114,6 +121,12 @@ export interface CacheStats {
   invalidations: number;
   /** `"storeError"`, with a `store` only: store operations that failed or timed out. */
   storeErrors?: number;
+  /** `"storeGap"`, with a `store` only: times the store's notifications were lost and back, and every local copy went. */
+  storeGaps?: number;
+  /** `"breakerOpen"`, with a `store` only: times the circuit breaker opened. */
+  breakerOpenings?: number;
+  /** `"breakerClose"`, with a `store` only: times the circuit breaker closed, the store answering again. */
+  breakerClosings?: number;
 }
 
 /**
@@ -132,6 +145,9 @@ export class Counters {
   expirations = 0;
   invalidations = 0;
   storeErrors = 0;
+  storeGaps = 0;
+  breakerOpenings = 0;
+  breakerClosings = 0;
 
   /** Counts one event of `type` on its counter. */
   count(type: CacheEventType): void {
@@ -169,6 +185,15 @@ export class Counters {
       case "storeError":
         this.storeErrors++;
         break;
+      case "storeGap":
+        this.storeGaps++;
+        break;
+      case "breakerOpen":
+        this.breakerOpenings++;
+        break;
+      case "breakerClose":
+        this.breakerClosings++;
+        break;
     }
   }
 
@@ -182,9 +207,10 @@ export class Counters {
     this.refreshes = this.refreshFailures = this.runFailures = 0;
     this.evictions = 0;
     this.expirations = this.invalidations = this.storeErrors = 0;
+    this.storeGaps = this.breakerOpenings = this.breakerClosings = 0;
   }
 
-  /** The counters as `cacheStats()` returns them; `storeErrors` only `withStore`. */
+  /** The counters as `cacheStats()` returns them; the store's only `withStore`. */
   stats(withStore: boolean): CacheStats {
     const stats: CacheStats = {
       hits: this.hits,
@@ -198,7 +224,12 @@ export class Counters {
       expirations: this.expirations,
       invalidations: this.invalidations,
     };
-    if (withStore) stats.storeErrors = this.storeErrors;
+    if (withStore) {
+      stats.storeErrors = this.storeErrors;
+      stats.storeGaps = this.storeGaps;
+      stats.breakerOpenings = this.breakerOpenings;
+      stats.breakerClosings = this.breakerClosings;
+    }
     return stats;
   }
 }

@@ -49,6 +49,16 @@ export type ReadOrLease =
   | {
     /** Another process holds the key's lease. */
     readonly status: "busy";
+    /**
+     * Milliseconds left of that lease, as the store measures them;
+     * `Infinity` when it has no end. A holder renews its lease while it
+     * computes, so a live one never has more left than a lease's length: one
+     * with more, or with no end, was put there by something else, and a
+     * waiter stops waiting for it after a few leases' worth. Omitted by a
+     * store that cannot tell; its waiters wait for as long as the lease
+     * holds.
+     */
+    readonly ttl?: number;
   };
 
 /** What another process did to a store, as {@linkcode CacheStore.subscribe} tells it. */
@@ -89,13 +99,21 @@ export interface NoticeOptions {
  * they hear it, or until their copies end.
  */
 export class UnacknowledgedNoticeError extends Error {
+  /** `"UnacknowledgedNoticeError"`. */
   override name = "UnacknowledgedNoticeError";
   /** Processes the notice reached. */
   readonly reached: number;
   /** Of those, how many acknowledged it in time. */
   readonly acknowledged: number;
 
-  /** `what` names the change: `the delete of "k"`, `the clear`. */
+  /**
+   * The error for a notice some processes did not acknowledge in time.
+   *
+   * @param what The change, as the message names it: `the delete of "k"`,
+   * `the clear`.
+   * @param counts How many processes the notice reached, how many
+   * acknowledged it, and within how long.
+   */
   constructor(
     what: string,
     counts: { reached: number; acknowledged: number; timeoutMs: number },

@@ -37,6 +37,15 @@ const STORE_TIMEOUT = 250;
 // Short, so that a lease left behind shows within the test's bounds.
 const LEASE = 1_500;
 
+const BREAKER_THRESHOLD = 3;
+const BREAKER_COOLDOWN = 1_000;
+
+async function statsOf(
+  worker: WorkerProcess,
+): Promise<Record<string, number>> {
+  return (await worker.request("stats")).stats as Record<string, number>;
+}
+
 async function storeErrors(worker: WorkerProcess): Promise<number> {
   const { stats } = await worker.request("stats");
   return (stats as { storeErrors: number }).storeErrors;
@@ -90,7 +99,7 @@ async function timed<T>(work: Promise<T>): Promise<[T, number]> {
 }
 
 for (const backend of REDIS_CLIENTS) {
-  Deno.test(`${backend}: a server stopped mid-run fails no call, and sharing resumes after its restart`, async () => {
+  Deno.test(`${backend}: a server stopped mid-run fails no call; the circuit breaker then spares calls the store's timeout, and sharing resumes within one cool-down of the server's return`, async () => {
     const server = await startRedis();
     try {
       await withFleet(backend, async (fleet, where) => {
@@ -99,6 +108,8 @@ for (const backend of REDIS_CLIENTS) {
           ttl: 60_000,
           lease: LEASE,
           storeTimeout: STORE_TIMEOUT,
+          breakerThreshold: BREAKER_THRESHOLD,
+          breakerCooldown: BREAKER_COOLDOWN,
           fnMs: FN_MS,
         });
         const [a, b] = await fleet.start(config, config);
@@ -119,22 +130,38 @@ for (const backend of REDIS_CLIENTS) {
             assert.ok(outcome.ms < 2 * FN_MS + 3 * STORE_TIMEOUT + 500);
           }
         }
-        // While it is down a call runs locally after one storeTimeout.
-        const [down] = (await a.request("call", { keys: ["down-0"] }))
-          .results as CallOutcome[];
-        assert.ok(down.ok);
-        assert.ok(
-          down.ms >= STORE_TIMEOUT + FN_MS - 20 &&
+        // While it is down, a call runs locally after one storeTimeout
+        // until the breaker opens, and then at once.
+        let opened = false;
+        for (let i = 0; i < BREAKER_THRESHOLD + 1 && !opened; i++) {
+          const [down] = (await a.request("call", { keys: [`down-${i}`] }))
+            .results as CallOutcome[];
+          assert.ok(down.ok);
+          assert.ok(
             down.ms < STORE_TIMEOUT + FN_MS + 300,
-          `the call took ${down.ms.toFixed(0)} ms`,
-        );
+            `the call took ${down.ms.toFixed(0)} ms`,
+          );
+          opened = (await statsOf(a)).breakerOpenings === 1;
+        }
+        assert.ok(opened, "the breaker did not open");
+        const open = (await a.request("call", {
+          keys: Array.from({ length: 5 }, (_, i) => `open-${i}`),
+        })).results as CallOutcome[];
+        for (const outcome of open) {
+          assert.ok(outcome.ok);
+          assert.ok(
+            outcome.ms < FN_MS + 40,
+            `with the breaker open a call took ${outcome.ms.toFixed(0)} ms`,
+          );
+        }
         assert.ok(await storeErrors(a) > 0, "a counted no store error");
         assert.ok(await storeErrors(b) > 0, "b counted no store error");
 
         // Back up, with the same processes: the clients reconnect by
-        // themselves, and once they have a key is computed once again.
+        // themselves, and within one cool-down a key is computed once
+        // again.
         await restartServer(server);
-        const deadline = performance.now() + 8_000;
+        const back = performance.now();
         for (let round = 0;; round++) {
           const before = await Promise.all([a, b].map(storeErrors));
           const key = `resume-${round}`;
@@ -143,9 +170,13 @@ for (const backend of REDIS_CLIENTS) {
           )).map(valuesOf);
           const after = await Promise.all([a, b].map(storeErrors));
           if (x.nonce === y.nonce && after[0] === before[0]) break;
-          assert.ok(performance.now() < deadline, "sharing did not resume");
+          assert.ok(
+            performance.now() - back < BREAKER_COOLDOWN + 1_500,
+            "sharing did not resume within one cool-down",
+          );
           await sleep(100);
         }
+        assert.equal((await statsOf(a)).breakerClosings, 1);
         const fresh = Array.from({ length: 10 }, (_, i) => `after-${i}`);
         const runsBefore = (await a.request("stats")).runs as number +
           ((await b.request("stats")).runs as number);

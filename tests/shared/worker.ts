@@ -32,6 +32,8 @@ export interface WorkerConfig {
   lease?: number;
   storeTimeout?: number;
   localTtl?: number;
+  breakerThreshold?: number;
+  breakerCooldown?: number;
   /** How long each run of the function takes. */
   fnMs: number;
   /** Where each run is counted besides this process's memory. */
@@ -141,6 +143,12 @@ const cached = alruCache(compute, {
     ? {}
     : { storeTimeout: config.storeTimeout }),
   ...(config.localTtl === undefined ? {} : { localTtl: config.localTtl }),
+  ...(config.breakerThreshold === undefined
+    ? {}
+    : { breakerThreshold: config.breakerThreshold }),
+  ...(config.breakerCooldown === undefined
+    ? {}
+    : { breakerCooldown: config.breakerCooldown }),
 });
 
 async function call(key: string): Promise<CallOutcome> {
