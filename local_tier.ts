@@ -102,7 +102,14 @@ export function localTierParts<R>(
       ? options.localTtl
       : Infinity,
     maxSize: options.maxSize,
-  }, { ...hooks, release: (key) => keying.release(key) });
+  }, {
+    ...hooks,
+    // A fallback let go of was the last to hold its key.
+    release: (key) => {
+      keying.forget(key);
+      keying.release(key);
+    },
+  });
   return { entries, keying, lifetimes, effects: new Effects(user, lifetimes) };
 }
 
@@ -334,23 +341,32 @@ export class LocalTier<R> {
 
   /** Removes the entry for `key` and forgets its fallback; says whether there was an entry. */
   invalidate(key: unknown): boolean {
+    const removed = this.#forgetKey(key);
+    if (removed) this.record("invalidate", key);
+    return removed;
+  }
+
+  /**
+   * Another process invalidated `storeKey`: its local entry goes, and its
+   * fallback, as with a local invalidation.
+   */
+  storeDeleted(storeKey: string): void {
+    const local = this.keying.localKeyOf(storeKey);
+    if (local !== undefined) this.#forgetKey(local);
+  }
+
+  // Removes the entry for `key` and forgets its fallback; says whether there
+  // was an entry.
+  #forgetKey(key: unknown): boolean {
     if (
       this.lifetimes.fallbacks?.delete(key) === true && !this.entries.has(key)
     ) {
-      this.keying.release(key);
+      this.#letGo(key);
     }
     const slot = this.entries.find(key);
     if (slot === undefined) return false;
     this.removeEntry(slot);
-    this.record("invalidate", key);
     return true;
-  }
-
-  /** Another process invalidated `storeKey`: its local entry goes. */
-  storeDeleted(storeKey: string): void {
-    const local = this.keying.localKeyOf(storeKey);
-    const slot = local === undefined ? undefined : this.entries.find(local);
-    if (slot !== undefined) this.removeEntry(slot);
   }
 
   /**
@@ -375,10 +391,16 @@ export class LocalTier<R> {
    */
   dropEntry(slot: Slot): void {
     const key = this.entries.remove(slot);
-    if (this.#hasStore) this.keying.forget(key);
     this.lifetimes.forget(slot);
-    // A key goes once neither an entry nor a fallback holds it.
-    if (this.lifetimes.fallbacks?.has(key) !== true) this.keying.release(key);
+    if (this.lifetimes.fallbacks?.has(key) !== true) this.#letGo(key);
+  }
+
+  // A key goes once neither an entry nor a fallback holds it; with a store,
+  // so does the way from its store key to it, which another process's
+  // invalidation takes to find the fallback as well as the entry.
+  #letGo(key: unknown): void {
+    if (this.#hasStore) this.keying.forget(key);
+    this.keying.release(key);
   }
 
   /** Drops every entry and fallback; the counters stay. */
