@@ -265,11 +265,13 @@ export class LocalTier<R> {
   }
 
   /**
-   * Settles unsettled `flight`, whose work rejected with `reason`: a miss's
-   * entry becomes a kept failure for `lifetime` ms from `now` (or goes), a
-   * refresh leaves its entry, perhaps blocked from refreshing again for
-   * `lifetime`. The callers get `fallback`'s value if there is one, else
-   * `error` (`reason`, or what judging it threw). Returns the fallback given.
+   * Settles unsettled `flight`, whose work rejected with `reason`: the entry
+   * of a miss, or of a stale hit's refresh that became the key's run, becomes
+   * a kept failure for `lifetime` ms from `now` (or goes); `cacheRefresh`'s
+   * run never leaves one. A refresh beside a value leaves it, perhaps blocked
+   * from refreshing again for `lifetime`. The callers get `fallback`'s value
+   * if there is one, else `error` (`reason`, or what judging it threw).
+   * Returns the fallback given.
    */
   failRun(
     flight: Flight<R>,
@@ -284,8 +286,8 @@ export class LocalTier<R> {
     if (slot === NO_SLOT) {
       fallback = undefined;
     } else if (this.entries.kind(slot) === RUNNING) {
-      if (!isMiss(purpose)) fallback = undefined;
-      if (isMiss(purpose) && lifetime > 0) {
+      if (purpose === FORCED) fallback = undefined;
+      if (purpose !== FORCED && lifetime > 0) {
         this.lifetimes.keepFailure(slot, reason, now, lifetime, fallback);
       } else {
         this.dropEntry(slot);
@@ -335,8 +337,19 @@ export class LocalTier<R> {
       const next = this.lifetimes.advance(slot, time);
       if (next === STAYS) continue;
       this.record("expire", this.entries.key(slot));
-      if (next === GOES) this.removeEntry(slot);
+      if (next !== GOES) continue;
+      if (this.entries.refreshOf(slot) === undefined) this.removeEntry(slot);
+      else this.#refreshTakesOver(slot);
     }
+  }
+
+  // The entry in `slot` is over while its refresh runs: the refresh becomes
+  // the key's run, which calls join as they join a miss's, and which settles
+  // the entry as a miss's would. Its work was counted as a refresh, and stays
+  // one: it is never abandoned by callers that leave.
+  #refreshTakesOver(slot: Slot): void {
+    this.lifetimes.forget(slot);
+    this.entries.runRefresh(slot);
   }
 
   /** Removes the entry for `key` and forgets its fallback; says whether there was an entry. */
