@@ -253,7 +253,9 @@ export class LocalTier<R> {
 
   /**
    * Rejects the callers of unsettled `flight` with `error`, and drops the
-   * entry it filled, whether it ran or refreshed it.
+   * entry it filled, whether it ran or refreshed it. `error` is why its value
+   * could not be kept (judging or timing it threw): for a refresh, a failed
+   * one.
    */
   dropRun(flight: Flight<R>, error: unknown): void {
     const slot = flight.slot;
@@ -261,6 +263,7 @@ export class LocalTier<R> {
       if (this.entries.kind(slot) !== RUNNING) this.entries.endRefresh(slot);
       this.dropEntry(slot);
     }
+    if (!isMiss(flight.purpose)) this.record("refreshFailure", flight.key);
     this.#inflight.reject(flight, error);
   }
 
