@@ -189,6 +189,19 @@ export class EntryTable<W extends Placed> {
     this.#refreshing--;
   }
 
+  /**
+   * Makes the refresh of `slot` the entry's work in flight, in place of the
+   * value or kept failure whose time is over.
+   */
+  runRefresh(slot: Slot): void {
+    const work = this.#refreshes![slot]!;
+    this.#refreshes![slot] = undefined;
+    this.#refreshing--;
+    this.#outcomes[slot] = work;
+    this.#kinds[slot] = RUNNING;
+    this.#running++;
+  }
+
   /** Keeps `promise`, of the value in `slot`, as what every later hit hands out. */
   share(slot: Slot, promise: Promise<unknown>): void {
     this.#outcomes[slot] = promise;

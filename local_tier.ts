@@ -102,7 +102,14 @@ export function localTierParts<R>(
       ? options.localTtl
       : Infinity,
     maxSize: options.maxSize,
-  }, { ...hooks, release: (key) => keying.release(key) });
+  }, {
+    ...hooks,
+    // A fallback let go of was the last to hold its key.
+    release: (key) => {
+      keying.forget(key);
+      keying.release(key);
+    },
+  });
   return { entries, keying, lifetimes, effects: new Effects(user, lifetimes) };
 }
 
@@ -246,7 +253,9 @@ export class LocalTier<R> {
 
   /**
    * Rejects the callers of unsettled `flight` with `error`, and drops the
-   * entry it filled, whether it ran or refreshed it.
+   * entry it filled, whether it ran or refreshed it. `error` is why its value
+   * could not be kept (judging or timing it threw): for a refresh, a failed
+   * one.
    */
   dropRun(flight: Flight<R>, error: unknown): void {
     const slot = flight.slot;
@@ -254,15 +263,18 @@ export class LocalTier<R> {
       if (this.entries.kind(slot) !== RUNNING) this.entries.endRefresh(slot);
       this.dropEntry(slot);
     }
+    if (!isMiss(flight.purpose)) this.record("refreshFailure", flight.key);
     this.#inflight.reject(flight, error);
   }
 
   /**
-   * Settles unsettled `flight`, whose work rejected with `reason`: a miss's
-   * entry becomes a kept failure for `lifetime` ms from `now` (or goes), a
-   * refresh leaves its entry, perhaps blocked from refreshing again for
-   * `lifetime`. The callers get `fallback`'s value if there is one, else
-   * `error` (`reason`, or what judging it threw). Returns the fallback given.
+   * Settles unsettled `flight`, whose work rejected with `reason`: the entry
+   * of a miss, or of a stale hit's refresh that became the key's run, becomes
+   * a kept failure for `lifetime` ms from `now` (or goes); `cacheRefresh`'s
+   * run never leaves one. A refresh beside a value leaves it, perhaps blocked
+   * from refreshing again for `lifetime`. The callers get `fallback`'s value
+   * if there is one, else `error` (`reason`, or what judging it threw).
+   * Returns the fallback given.
    */
   failRun(
     flight: Flight<R>,
@@ -277,8 +289,8 @@ export class LocalTier<R> {
     if (slot === NO_SLOT) {
       fallback = undefined;
     } else if (this.entries.kind(slot) === RUNNING) {
-      if (!isMiss(purpose)) fallback = undefined;
-      if (isMiss(purpose) && lifetime > 0) {
+      if (purpose === FORCED) fallback = undefined;
+      if (purpose !== FORCED && lifetime > 0) {
         this.lifetimes.keepFailure(slot, reason, now, lifetime, fallback);
       } else {
         this.dropEntry(slot);
@@ -328,29 +340,49 @@ export class LocalTier<R> {
       const next = this.lifetimes.advance(slot, time);
       if (next === STAYS) continue;
       this.record("expire", this.entries.key(slot));
-      if (next === GOES) this.removeEntry(slot);
+      if (next !== GOES) continue;
+      if (this.entries.refreshOf(slot) === undefined) this.removeEntry(slot);
+      else this.#refreshTakesOver(slot);
     }
+  }
+
+  // The entry in `slot` is over while its refresh runs: the refresh becomes
+  // the key's run, which calls join as they join a miss's, and which settles
+  // the entry as a miss's would. Its work was counted as a refresh, and stays
+  // one: it is never abandoned by callers that leave.
+  #refreshTakesOver(slot: Slot): void {
+    this.lifetimes.forget(slot);
+    this.entries.runRefresh(slot);
   }
 
   /** Removes the entry for `key` and forgets its fallback; says whether there was an entry. */
   invalidate(key: unknown): boolean {
+    const removed = this.#forgetKey(key);
+    if (removed) this.record("invalidate", key);
+    return removed;
+  }
+
+  /**
+   * Another process invalidated `storeKey`: its local entry goes, and its
+   * fallback, as with a local invalidation.
+   */
+  storeDeleted(storeKey: string): void {
+    const local = this.keying.localKeyOf(storeKey);
+    if (local !== undefined) this.#forgetKey(local);
+  }
+
+  // Removes the entry for `key` and forgets its fallback; says whether there
+  // was an entry.
+  #forgetKey(key: unknown): boolean {
     if (
       this.lifetimes.fallbacks?.delete(key) === true && !this.entries.has(key)
     ) {
-      this.keying.release(key);
+      this.#letGo(key);
     }
     const slot = this.entries.find(key);
     if (slot === undefined) return false;
     this.removeEntry(slot);
-    this.record("invalidate", key);
     return true;
-  }
-
-  /** Another process invalidated `storeKey`: its local entry goes. */
-  storeDeleted(storeKey: string): void {
-    const local = this.keying.localKeyOf(storeKey);
-    const slot = local === undefined ? undefined : this.entries.find(local);
-    if (slot !== undefined) this.removeEntry(slot);
   }
 
   /**
@@ -384,10 +416,16 @@ export class LocalTier<R> {
    */
   dropEntry(slot: Slot): void {
     const key = this.entries.remove(slot);
-    if (this.#hasStore) this.keying.forget(key);
     this.lifetimes.forget(slot);
-    // A key goes once neither an entry nor a fallback holds it.
-    if (this.lifetimes.fallbacks?.has(key) !== true) this.keying.release(key);
+    if (this.lifetimes.fallbacks?.has(key) !== true) this.#letGo(key);
+  }
+
+  // A key goes once neither an entry nor a fallback holds it; with a store,
+  // so does the way from its store key to it, which another process's
+  // invalidation takes to find the fallback as well as the entry.
+  #letGo(key: unknown): void {
+    if (this.#hasStore) this.keying.forget(key);
+    this.keying.release(key);
   }
 
   /** Drops every entry and fallback; the counters stay. */

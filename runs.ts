@@ -165,7 +165,7 @@ export class Runs<R> {
   joinForRefresh(flight: Flight<R>): Promise<R> {
     const promise = this.registry.join(flight, undefined);
     if (
-      this.tier.lifetimes.fallbacks === undefined || !isMiss(flight.purpose)
+      this.tier.lifetimes.fallbacks === undefined || flight.purpose === FORCED
     ) {
       return promise;
     }
@@ -293,10 +293,12 @@ export class Runs<R> {
             lifetimes.localTtl,
           );
         }
+        // A stale hit's refresh may have become the key's run, which falls
+        // back as a miss does.
         if (
           !this.#closed &&
           ((lifetime > 0 && lifetime !== Infinity) ||
-            (isMiss(purpose) && lifetimes.fallbacks?.has(flight.key) === true))
+            lifetimes.fallbacks?.has(flight.key) === true)
         ) {
           now = this.#user.now(lifetimes.expiry!);
           clockRead = true;
@@ -316,9 +318,10 @@ export class Runs<R> {
     }
   }
 
-  // A boundary: every caller of `flight` left through its signal.
+  // A boundary: every caller of `flight` left through its signal. A
+  // refresh, even one that became its key's run, only closing stops.
   #deserted(flight: Flight<R>, reason: unknown): void {
-    if (flight.settled) return;
+    if (flight.settled || !isMiss(flight.purpose)) return;
     this.tier.abandon(flight, reason);
     this.#effects.drain();
   }

@@ -32,6 +32,11 @@
  *   Its failure is never kept or answered with a stale value, and its
  *   callers always get the run's own outcome.
  * - A run whose entry was removed while it ran stores nothing.
+ * - An entry whose time runs out (it expires, counted) while its refresh
+ *   runs leaves that refresh as the key's run: calls join it (hits), and it
+ *   settles the entry as a miss would, except that cacheRefresh's run is
+ *   never kept as a failure nor answered with a fallback. It is still a
+ *   refresh: its failure is a "refreshFailure" too.
  * - maxSize 0 inserts and at once evicts (docs/behaviour.md §3, step 4), counting an eviction.
  * - A closed cache keeps what settles without expiry (README, Closing), but
  *   still asks shouldCache, and keeps no failure.
@@ -348,6 +353,14 @@ export class StaleModel {
           entry.work = entry.blockedBy;
           entry.end = entry.blockedUntil;
           entry.seq = this.#seq++;
+        } else if (entry.refresh !== undefined) {
+          // The refresh in flight becomes the key's run.
+          entry.state = "inflight";
+          entry.work = entry.refresh;
+          entry.refresh = undefined;
+          entry.freshEnd = entry.end = entry.fallbackEnd = Infinity;
+          entry.blockedUntil = -Infinity;
+          entry.blockedBy = -1;
         } else {
           this.#remove(entry);
         }
@@ -568,9 +581,11 @@ export class StaleModel {
       }
     }
     // Only a run that would still replace the expired value falls back to
-    // it: not one whose entry was removed meanwhile, and never cacheRefresh's
-    // own (not even for calls that joined it).
-    const fallback = work.kind === "miss" && entry !== undefined
+    // it (a miss, or a background refresh that became the key's run; no
+    // call waits on one beside a value): not one whose entry was removed
+    // meanwhile, and never cacheRefresh's own (not even for calls that
+    // joined it).
+    const fallback = work.kind !== "refresh" && entry !== undefined
       ? this.#fallback(work.key)
       : undefined;
     this.#deliver(
