@@ -31,8 +31,9 @@ export type CacheEventType =
  * One thing that happened in a cache, given to the `onEvent` option. Each
  * event is one step of one counter of `cacheStats()`, so counting events by
  * type gives the counters: a stale hit is a `"hit"` and a `"stale"`, an
- * error hit a `"hit"` and an `"errorHit"`, a refresh that fails an `"error"`
- * and a `"refreshFailure"`.
+ * error hit a `"hit"` and an `"errorHit"`, a refresh whose run rejects an
+ * `"error"` and a `"refreshFailure"`, one whose value `shouldCache` or a
+ * `ttl` function fails on a `"refreshFailure"` alone.
  */
 export interface CacheEvent {
   /**
@@ -41,7 +42,9 @@ export interface CacheEvent {
    * (`staleHits`) a hit answered with a value past its lifetime, a stale
    * entry's or a kept failure's fallback; `"errorHit"` (`errorHits`) a hit
    * answered with a kept failure; `"refresh"` (`refreshes`) a refresh
-   * starting; `"refreshFailure"` (`refreshFailures`) a refresh that failed;
+   * starting; `"refreshFailure"` (`refreshFailures`) a refresh that failed:
+   * its run rejected, or `shouldCache` or a `ttl` function threw on its
+   * value or gave a bad lifetime;
    * `"error"` (`runFailures`) a run of the function that rejected, a miss's
    * or a refresh's (one that throws instead counts nothing); `"evict"` (`evictions`) an entry dropped to keep within
    * `maxSize`; `"expire"` (`expirations`) an entry whose time ran out;
