@@ -107,8 +107,10 @@ export class SharedTier {
   // Fails store operations that take longer than storeTimeout.
   readonly #watchdog: Watchdog;
   #subscription: Promise<StoreSubscription | undefined> | undefined;
-  // Whether the subscription has been opened, or has failed to open.
+  // Whether the subscription has been opened.
   #subscribed = false;
+  // When a miss may try again to subscribe after a failure; NaN for now.
+  #resubscribeAt = NaN;
   readonly #breaker: CircuitBreaker;
 
   constructor(store: CacheStore, settings: SharedTierSettings) {
@@ -245,22 +247,37 @@ export class SharedTier {
 
   /**
    * Starts listening for other processes' changes, once. A failure to
-   * subscribe is reported, and the cache goes on without.
+   * subscribe is reported, tells the breaker, and is tried again by a miss
+   * once `breakerCooldown` has passed and the breaker is closed; the cache
+   * goes on without meanwhile.
    */
   listen(listener: (event: StoreEvent) => void): void {
-    this.#subscription ??= this.#call(() =>
+    if (this.#subscription !== undefined || this.#breaker.open) return;
+    if (
+      !Number.isNaN(this.#resubscribeAt) &&
+      this.#settings.clock().now() < this.#resubscribeAt
+    ) {
+      return;
+    }
+    this.#resubscribeAt = NaN;
+    const opening = this.#call(() =>
       this.#store.subscribe(
         listener,
         (error) => this.#settings.onError(undefined, error),
       )
     ).then((subscription) => {
       this.#subscribed = true;
+      this.#breaker.succeeded();
       return subscription;
     }, (error) => {
-      this.#subscribed = true;
+      if (this.#subscription === opening) this.#subscription = undefined;
+      this.#resubscribeAt = this.#settings.clock().now() +
+        this.#settings.breakerCooldown;
       this.#settings.onError(undefined, error);
+      this.#breaker.failed();
       return undefined;
     });
+    this.#subscription = opening;
   }
 
   /** Stops listening, ends waits, and releases every lease still held. */

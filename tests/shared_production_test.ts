@@ -328,3 +328,34 @@ Deno.test("an invalidation the other processes do not acknowledge rejects, sayin
   assert.equal(cached.cacheStats().breakerOpenings, 0);
   await cached.cacheClose();
 });
+
+Deno.test("a subscription that failed to open is tried again after breakerCooldown, so invalidations reach the cache once the store lets it listen", async () => {
+  const clock = new ManualClock();
+  const shared = memoryStore({ clock });
+  let attempts = 0;
+  const store = wrapStore(shared, {
+    subscribe(listener, onError) {
+      attempts++;
+      if (attempts === 1) {
+        return Promise.reject(new Error("the subscriber could not connect"));
+      }
+      return shared.subscribe(listener, onError);
+    },
+  });
+  const runs: string[] = [];
+  const options = { breakerCooldown: 10 * SECOND };
+  const here = processOn(clock, store, "here", runs, options);
+  const there = processOn(clock, shared, "there", runs);
+  await here("a");
+  assert.equal(here.cacheStats().storeErrors, 1);
+  await clock.advanceAsync(SECOND);
+  await here("b");
+  assert.equal(attempts, 1, "tried again before the cool-down");
+  await clock.advanceAsync(10 * SECOND);
+  await here("c");
+  assert.equal(attempts, 2);
+  assert.equal(here.cacheStats().storeErrors, 1);
+  await there.cacheInvalidate("c");
+  assert.equal(here.cacheContains("c"), false, "the invalidation was lost");
+  await Promise.all([here.cacheClose(), there.cacheClose()]);
+});
