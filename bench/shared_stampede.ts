@@ -289,7 +289,7 @@ async function round(
         "run",
         "--allow-all",
         "--config",
-        new URL("../deno.json", import.meta.url).pathname,
+        new URL("./deno.json", import.meta.url).pathname,
         new URL(import.meta.url).pathname,
         "--child",
         JSON.stringify(config),
