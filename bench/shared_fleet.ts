@@ -63,6 +63,8 @@ export interface Shared<V> {
    * `clear(name, key)`.
    */
   invalidate(key: string): Promise<unknown>;
+  /** Whether the local tier holds `key` (alruCache only). */
+  holds?(key: string): boolean;
   close(): Promise<void>;
 }
 
@@ -111,6 +113,7 @@ export async function makeShared<V>(
       return {
         call: cached,
         invalidate: (key) => cached.cacheInvalidate(key),
+        holds: (key) => cached.cacheContains(key),
         async close() {
           await cached.cacheClose();
           await client.close();
@@ -126,6 +129,7 @@ export async function makeShared<V>(
       return {
         call: cached,
         invalidate: (key) => cached.cacheInvalidate(key),
+        holds: (key) => cached.cacheContains(key),
         async close() {
           await cached.cacheClose();
           await redis.close();
