@@ -25,20 +25,19 @@
  * and waits for "go" on stdin, which the parent sends to every process once
  * all are ready.
  */
-import { once } from "node:events";
-import { alruCache } from "../mod.ts";
-import { redisStore } from "../redis.ts";
 import { redisCommand, type RedisServer, startRedis } from "../tools/redis.ts";
-
-/** A library under the stampede, as the processes set it up. */
-const LIBRARIES = [
-  "alruCache + redisStore (node-redis)",
-  "alruCache + redisStore (ioredis)",
-  "bentocache (memory L1 + Redis L2 + Redis bus)",
-  "async-cache-dedupe (Redis storage)",
-  "alruCache without a store (for scale)",
-] as const;
-type Library = typeof LIBRARIES[number];
+import {
+  LIBRARIES,
+  type Library,
+  makeShared,
+  median,
+  option,
+  quantile,
+  readyThenGo,
+  selected,
+  sleep,
+  startFleet,
+} from "./shared_fleet.ts";
 
 /** What a child is told, as its one argument after `--child`. */
 interface ChildConfig {
@@ -63,16 +62,6 @@ const TTL_MS = 60_000;
 
 // --- the child: one process of the fleet -------------------------------------
 
-/** A cached function of one library, and how to close what it opened. */
-interface Cached {
-  call(key: string): Promise<{ key: string }>;
-  close(): Promise<void>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * The function every library caches: it counts its run in Redis (over a
  * connection of its own, so no library's client is involved), then takes
@@ -94,117 +83,16 @@ function work(config: ChildConfig): (key: string) => Promise<{ key: string }> {
   };
 }
 
-async function openIoredis(url: string) {
-  // The named export: under Deno's npm interop the default export's types
-  // do not resolve to the class.
-  const { Redis } = await import("ioredis");
-  const client = new Redis(url);
-  client.on("error", () => {});
-  await once(client, "ready");
-  return {
-    client,
-    async close() {
-      // quit() resolves on the reply, before the socket has closed.
-      if (client.status === "end") return;
-      const ended = once(client, "end");
-      await client.quit();
-      await ended;
-    },
-  };
-}
-
-async function makeCached(config: ChildConfig): Promise<Cached> {
-  const fn = work(config);
-  switch (config.library) {
-    case "alruCache + redisStore (node-redis)": {
-      const { createClient } = await import("redis");
-      const client = createClient({ url: config.url });
-      client.on("error", () => {});
-      await client.connect();
-      const cached = alruCache(fn, {
-        ttl: TTL_MS,
-        store: redisStore(client, { namespace: config.namespace }),
-      });
-      return {
-        call: cached,
-        async close() {
-          await cached.cacheClose();
-          await client.close();
-        },
-      };
-    }
-    case "alruCache + redisStore (ioredis)": {
-      const redis = await openIoredis(config.url);
-      const cached = alruCache(fn, {
-        ttl: TTL_MS,
-        store: redisStore(redis.client, { namespace: config.namespace }),
-      });
-      return {
-        call: cached,
-        async close() {
-          await cached.cacheClose();
-          await redis.close();
-        },
-      };
-    }
-    case "bentocache (memory L1 + Redis L2 + Redis bus)": {
-      const { BentoCache, bentostore } = await import("bentocache");
-      const { memoryDriver } = await import("bentocache/drivers/memory");
-      const { redisDriver, redisBusDriver } = await import(
-        "bentocache/drivers/redis"
-      );
-      const { hostname, port } = new URL(config.url);
-      const connection = { host: hostname, port: Number(port) };
-      const bento = new BentoCache({
-        default: "shared",
-        prefix: config.namespace,
-        stores: {
-          shared: bentostore()
-            .useL1Layer(memoryDriver({ maxItems: 1_000 }))
-            .useL2Layer(redisDriver({ connection }))
-            .useBus(redisBusDriver({ connection })),
-        },
-      });
-      return {
-        call: (key) =>
-          bento.getOrSet({ key, ttl: TTL_MS, factory: () => fn(key) }),
-        close: () => bento.disconnectAll(),
-      };
-    }
-    case "async-cache-dedupe (Redis storage)": {
-      const { createCache } = await import("async-cache-dedupe");
-      const redis = await openIoredis(config.url);
-      // Its keys are the function's name and the arguments: the name
-      // carries the round's namespace.
-      const name = `load_${config.namespace.replaceAll(/\W/g, "_")}`;
-      const cache = createCache({
-        ttl: TTL_MS / 1_000,
-        storage: { type: "redis", options: { client: redis.client } },
-      }).define(name, fn);
-      const call = (cache as unknown as Record<string, Cached["call"]>)[name];
-      return { call, close: () => redis.close() };
-    }
-    case "alruCache without a store (for scale)": {
-      const cached = alruCache(fn, { ttl: TTL_MS });
-      return { call: cached, close: () => cached.cacheClose() };
-    }
-  }
-}
-
 async function child(config: ChildConfig): Promise<void> {
-  const cached = await makeCached(config);
+  const cached = await makeShared(
+    config.library,
+    config.url,
+    config.namespace,
+    work(config),
+    TTL_MS,
+  );
   await cached.call("warm-up");
-  const lines = Deno.stdin.readable
-    .pipeThrough(new TextDecoderStream())
-    .getReader();
-  console.log("ready");
-  let input = "";
-  while (!input.includes("go\n")) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error("stdin closed before go");
-    input += value;
-  }
-  await lines.cancel();
+  await readyThenGo();
 
   const report: ChildReport = { latencies: [], failures: [] };
   const calls: Promise<void>[] = [];
@@ -232,7 +120,8 @@ async function child(config: ChildConfig): Promise<void> {
 
 // --- the parent: the fleet, the rounds, the table ----------------------------
 
-interface RoundResult {
+/** One round of the stampede, for one library. */
+export interface RoundResult {
   library: Library;
   runs: number;
   /** Runs of the key that ran most often. */
@@ -245,34 +134,24 @@ interface RoundResult {
   wall: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+/** The size of a stampede. */
+export interface StampedeSettings {
+  processes: number;
+  /** Concurrent calls per key in each process. */
+  calls: number;
+  keys: number;
+  fnMs: number;
 }
 
-/** Reads `stream` line by line into `onLine`; resolves at its end. */
-async function eachLine(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let end: number;
-    while ((end = rest.indexOf("\n")) !== -1) {
-      onLine(rest.slice(0, end));
-      rest = rest.slice(end + 1);
-    }
-  }
-  if (rest !== "") onLine(rest);
-}
-
-async function round(
+/**
+ * One round: `settings.processes` processes of this file, each set up, then
+ * all told to go at once; resolves with the runs counted in Redis and the
+ * calls' latencies. A namespace of its own, so rounds never meet.
+ */
+export async function round(
   library: Library,
   url: string,
-  settings: Omit<ChildConfig, "library" | "url" | "namespace"> & {
-    processes: number;
-  },
+  settings: StampedeSettings,
 ): Promise<RoundResult> {
   const namespace = `stampede:${crypto.randomUUID()}`;
   const config: ChildConfig = {
@@ -283,62 +162,13 @@ async function round(
     keys: settings.keys,
     fnMs: settings.fnMs,
   };
-  const children = Array.from({ length: settings.processes }, () => {
-    const process = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--config",
-        new URL("../deno.json", import.meta.url).pathname,
-        new URL(import.meta.url).pathname,
-        "--child",
-        JSON.stringify(config),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const ready = Promise.withResolvers<void>();
-    let report: ChildReport | undefined;
-    let stderr = "";
-    const reading = Promise.all([
-      eachLine(process.stdout, (line) => {
-        if (line === "ready") ready.resolve();
-        else if (line.startsWith("{")) report = JSON.parse(line);
-      }),
-      eachLine(process.stderr, (line) => void (stderr += `${line}\n`)),
-    ]);
-    const done = Promise.all([process.status, reading]).then(([status]) => {
-      if (!status.success || report === undefined) {
-        throw new Error(
-          `${library}: a process failed (${status.code}):\n${stderr}`,
-        );
-      }
-      return report;
-    });
-    // A process that dies before it is ready fails the round there.
-    done.catch(ready.reject);
-    return { process, ready: ready.promise, done };
-  });
-  try {
-    await Promise.all(children.map((child) => child.ready));
-  } catch (error) {
-    for (const { process } of children) {
-      try {
-        process.kill();
-      } catch { /* it has exited */ }
-    }
-    await Promise.allSettled(children.map((child) => child.done));
-    throw error;
-  }
-  const go = new TextEncoder().encode("go\n");
+  const { children } = await startFleet<ChildReport>(
+    import.meta.url,
+    Array.from({ length: settings.processes }, () => config),
+    library,
+  );
   const start = performance.now();
-  await Promise.all(children.map(async ({ process }) => {
-    const writer = process.stdin.getWriter();
-    await writer.write(go);
-    await writer.close();
-  }));
+  await Promise.all(children.map((child) => child.go()));
   const reports = await Promise.all(children.map((child) => child.done));
   const wall = performance.now() - start;
 
@@ -358,24 +188,6 @@ async function round(
   };
 }
 
-function median(values: number[]): number {
-  const sorted = values.toSorted((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function option(args: string[], name: string, fallback: number): number {
-  const given = args.find((arg) => arg.startsWith(`--${name}=`));
-  if (given === undefined) return fallback;
-  const value = Number(given.slice(name.length + 3));
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`--${name} takes a positive integer; received ${given}`);
-  }
-  return value;
-}
-
 async function parent(args: string[]): Promise<void> {
   const rounds = option(args, "rounds", 3);
   const settings = {
@@ -384,10 +196,7 @@ async function parent(args: string[]): Promise<void> {
     keys: option(args, "keys", 20),
     fnMs: option(args, "fn-ms", 50),
   };
-  const only = args.find((arg) => arg.startsWith("--only="))?.slice(7);
-  const libraries = LIBRARIES.filter((name) =>
-    only === undefined || name.includes(only)
-  );
+  const libraries = selected(args, LIBRARIES);
 
   let server: RedisServer | undefined;
   let url = Deno.env.get("REDIS_URL");
