@@ -89,6 +89,7 @@ export interface NoticeOptions {
  * they hear it, or until their copies end.
  */
 export class UnacknowledgedNoticeError extends Error {
+  /** `"UnacknowledgedNoticeError"`. */
   override name = "UnacknowledgedNoticeError";
   /** Processes the notice reached. */
   readonly reached: number;
