@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type Connection, connectionOf } from "./redis_connection.ts";
+import { type Connection, connectionOf, Scripts } from "./redis_connection.ts";
 import type {
   CacheStore,
   ReadOrLease,
@@ -162,7 +162,10 @@ function held(lease: StoreLease): string {
  *   bytes until their ttl ends or the key is written again (a value written
  *   with an infinite ttl stays until then).
  * - Each operation is one script, run by its digest: a read that finds a
- *   value, or takes the lease, is one round trip.
+ *   value, or takes the lease, is one round trip. A script is loaded by one
+ *   `SCRIPT LOAD` however many calls need it at once, on first use and
+ *   again when the server has lost it (`NOSCRIPT` after a `SCRIPT FLUSH`, a
+ *   restart, a failover).
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -205,7 +208,7 @@ class RedisStore implements CacheStore {
   readonly #generationKey: string;
   readonly #channel: string;
   readonly #pollInterval: number;
-  readonly #scripts = new Map<string, string>();
+  readonly #scripts: Scripts;
   // The pub/sub connection, shared by subscriptions and waiters.
   #subscriber: Promise<{ close(): Promise<void> }> | undefined;
   readonly #listeners = new Set<{
@@ -220,6 +223,7 @@ class RedisStore implements CacheStore {
     this.#generationKey = `${namespace}:generation`;
     this.#channel = `${namespace}:events`;
     this.#pollInterval = pollInterval;
+    this.#scripts = new Scripts(connection);
   }
 
   async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
@@ -413,34 +417,7 @@ class RedisStore implements CacheStore {
     return `${this.#namespace}:l:${key}`;
   }
 
-  // Runs a script by its digest, loading it on first use or after a flush.
-  async #run(
-    script: string,
-    keys: string[],
-    args: string[],
-  ): Promise<unknown> {
-    const call = (sha: string) =>
-      this.#connection.command([
-        "EVALSHA",
-        sha,
-        String(keys.length),
-        ...keys,
-        ...args,
-      ]);
-    const sha = this.#scripts.get(script);
-    if (sha !== undefined) {
-      try {
-        return await call(sha);
-      } catch (error) {
-        if (!String((error as Error)?.message).includes("NOSCRIPT")) {
-          throw error;
-        }
-      }
-    }
-    const loaded = String(
-      await this.#connection.command(["SCRIPT", "LOAD", script]),
-    );
-    this.#scripts.set(script, loaded);
-    return call(loaded);
+  #run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#scripts.run(script, keys, args);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * How `redisStore` talks to Redis through the user's own client, whichever
  * it is: node-redis (v4 or later) or ioredis, told apart by shape, ioredis
- * first. One way to send a command and to open a subscriber connection.
- * This module imports neither client.
+ * first. One way to send a command, to run a script by its digest, and to
+ * open a subscriber connection. This module imports neither client.
  *
  * @module
  */
@@ -175,4 +175,70 @@ export function connectionOf(client: unknown): Connection {
     "redisStore needs a node-redis (v4 or later) or an ioredis client; received " +
       (client === null ? "null" : typeof client),
   );
+}
+
+// A script as one store runs it: its digest once loaded, how many loads have
+// been answered, and the load in flight.
+interface LoadedScript {
+  digest: string | undefined;
+  loads: number;
+  loading: Promise<string> | undefined;
+}
+
+/**
+ * Runs Lua scripts by their digest. Each script is loaded by one `SCRIPT
+ * LOAD` at a time, however many calls need it at once: on first use, and
+ * again when the server has lost it (`SCRIPT FLUSH`, a restart, a failover)
+ * and every call in flight finds it missing.
+ */
+export class Scripts {
+  readonly #connection: Connection;
+  readonly #scripts = new Map<string, LoadedScript>();
+
+  constructor(connection: Connection) {
+    this.#connection = connection;
+  }
+
+  /** Runs `script` with `keys` and `args`; resolves with its reply. */
+  async run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    let loaded = this.#scripts.get(script);
+    if (loaded === undefined) {
+      loaded = { digest: undefined, loads: 0, loading: undefined };
+      this.#scripts.set(script, loaded);
+    }
+    // A call that finds the script missing after it was loaded again tries
+    // once more; a third miss is the server's fault, and the caller's error.
+    for (let attempt = 1;; attempt++) {
+      const digest = loaded.digest ?? await this.#load(script, loaded);
+      const loads = loaded.loads;
+      try {
+        return await this.#connection.command([
+          "EVALSHA",
+          digest,
+          String(keys.length),
+          ...keys,
+          ...args,
+        ]);
+      } catch (error) {
+        const missing = String((error as Error)?.message).includes("NOSCRIPT");
+        if (!missing || attempt === 3) throw error;
+        // A load answered since this call was sent may have put the script
+        // back: the call tries again with it. Only a call that no load has
+        // answered since needs a load, and joins the one in flight; the
+        // many calls a flush fails at once are all answered before the
+        // load they start, which comes after them on the connection.
+        if (loaded.loads === loads) loaded.digest = undefined;
+      }
+    }
+  }
+
+  #load(script: string, loaded: LoadedScript): Promise<string> {
+    loaded.loading ??= this.#connection.command(["SCRIPT", "LOAD", script])
+      .then((reply) => {
+        loaded.digest = String(reply);
+        loaded.loads++;
+        return loaded.digest;
+      }).finally(() => loaded.loading = undefined);
+    return loaded.loading;
+  }
 }
