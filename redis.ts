@@ -151,11 +151,18 @@ function held(lease: StoreLease): string {
  * - Values are written once, with their lifetime as the key's expiry
  *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
  *   processes' clocks need not agree.
- * - Waiters are told through pub/sub on a second connection (a duplicate of
- *   the client, opened on the first miss and closed on `cacheClose()`), and
- *   read again every `pollInterval` in case a message was missed. A
- *   duplicate that fails before it listens (the server is away) is closed,
- *   and the subscription rejects, rather than reconnect for ever.
+ * - Waiters and listeners are told through pub/sub on a second connection
+ *   (a duplicate of the client, opened on the first miss and closed on
+ *   `cacheClose()`); waiters read again every `pollInterval` in case a
+ *   message was missed. A duplicate that fails before it listens (the
+ *   server is away) is closed, and the subscription rejects, rather than
+ *   reconnect for ever.
+ * - When that connection is lost (killed, a failover, a proxy's idle
+ *   timeout), with either client, waiters are rejected and listeners'
+ *   `onError` hears it. Once the client has reconnected and the server has
+ *   taken the subscription back, listeners hear a `"gap"`: what other
+ *   processes deleted and cleared meanwhile never arrived, so a cache drops
+ *   every local copy.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
  *   `SCAN`. Every value is stamped with the generation it was written in, so
  *   values from before the clear read as absent at once; Redis keeps their
@@ -372,11 +379,11 @@ class RedisStore implements CacheStore {
   }
 
   #openSubscriber(): Promise<{ close(): Promise<void> }> {
-    this.#subscriber ??= this.#connection.subscriber(
-      this.#channel,
-      (message) => this.#message(message),
-      (error) => this.#failed(error),
-    ).catch((error) => {
+    this.#subscriber ??= this.#connection.subscriber(this.#channel, {
+      message: (message) => this.#message(message),
+      failed: (error) => this.#failed(error),
+      resumed: () => this.#resumed(),
+    }).catch((error) => {
       this.#subscriber = undefined;
       throw error;
     });
@@ -388,9 +395,7 @@ class RedisStore implements CacheStore {
     const key = message.slice(2);
     if (kind === "c") {
       for (const { listener } of this.#listeners) listener({ type: "clear" });
-      for (const waiters of this.#waiters.values()) {
-        for (const waiter of waiters) waiter.resolve();
-      }
+      this.#wakeAll();
       return;
     }
     if (kind === "d") {
@@ -406,7 +411,26 @@ class RedisStore implements CacheStore {
     for (const waiters of [...this.#waiters.values()]) {
       for (const waiter of [...waiters]) waiter.reject(error);
     }
-    for (const { onError } of this.#listeners) onError(error);
+    for (const { onError } of [...this.#listeners]) onError(error);
+  }
+
+  // The subscriber connection listens again after a loss: what was published
+  // meanwhile never arrived, so waiters read again and listeners hear a gap.
+  #resumed(): void {
+    this.#wakeAll();
+    for (const { listener, onError } of [...this.#listeners]) {
+      try {
+        listener({ type: "gap" });
+      } catch (error) {
+        onError(error);
+      }
+    }
+  }
+
+  #wakeAll(): void {
+    for (const waiters of [...this.#waiters.values()]) {
+      for (const waiter of [...waiters]) waiter.resolve();
+    }
   }
 
   #valueKey(key: string): string {

@@ -2,7 +2,8 @@
  * How `redisStore` talks to Redis through the user's own client, whichever
  * it is: node-redis (v4 or later) or ioredis, told apart by shape, ioredis
  * first. One way to send a command, to run a script by its digest, and to
- * open a subscriber connection. This module imports neither client.
+ * open a subscriber connection that says when it is lost and when it listens
+ * again. This module imports neither client.
  *
  * @module
  */
@@ -24,6 +25,7 @@ interface NodeRedisClient {
   destroy?(): void;
   disconnect(): Promise<unknown>;
   on(event: "error", listener: (error: unknown) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
 }
 
 // The part of an ioredis client this module uses.
@@ -39,8 +41,25 @@ interface IoRedisClient {
     listener: (channel: string, message: string) => void,
   ): unknown;
   on(event: "error", listener: (error: unknown) => void): unknown;
+  on(event: "close" | "ready", listener: () => void): unknown;
   once(event: "end", listener: () => void): unknown;
   defineCommand(...args: unknown[]): unknown;
+}
+
+/** What a subscriber connection tells the store that opened it, once it listens. */
+export interface SubscriberEvents {
+  /** A message on the channel. */
+  message(text: string): void;
+  /**
+   * The connection failed: an error, or the connection lost (messages
+   * published until it listens again never arrive).
+   */
+  failed(error: unknown): void;
+  /**
+   * After a loss, the connection listens again: the server has taken the
+   * subscription back, so that every message published from now on arrives.
+   */
+  resumed(): void;
 }
 
 /** One way to send a command and to open a subscriber, whichever the client. */
@@ -48,9 +67,18 @@ export interface Connection {
   command(args: string[]): Promise<unknown>;
   subscriber(
     channel: string,
-    onMessage: (message: string) => void,
-    onError: (error: unknown) => void,
+    events: SubscriberEvents,
   ): Promise<{ close(): Promise<void> }>;
+}
+
+/** The error a subscriber connection reports when the server closed it. */
+export class SubscriberLostError extends Error {
+  override name = "SubscriberLostError";
+  constructor() {
+    super(
+      "redisStore lost its subscriber connection: what other processes invalidate until it listens again is heard as a gap",
+    );
+  }
 }
 
 function isIoRedis(client: unknown): client is IoRedisClient {
@@ -77,7 +105,11 @@ function failedOnError(
   },
   onError: (error: unknown) => void,
   end: () => void,
-): { failed: Promise<never>; listening(): void } {
+): {
+  failed: Promise<never>;
+  listening(): void;
+  readonly isListening: boolean;
+} {
   let listening = false;
   let fail!: (error: unknown) => void;
   const failed = new Promise<never>((_, reject) => fail = reject);
@@ -87,7 +119,13 @@ function failedOnError(
     fail(error);
     end();
   });
-  return { failed, listening: () => listening = true };
+  return {
+    failed,
+    listening: () => listening = true,
+    get isListening() {
+      return listening;
+    },
+  };
 }
 
 /**
@@ -101,9 +139,11 @@ export function connectionOf(client: unknown): Connection {
   if (isIoRedis(client)) {
     return {
       command: ([name, ...args]) => client.call(name, ...args),
-      async subscriber(channel, onMessage, onError) {
+      async subscriber(channel, events) {
         const subscriber = client.duplicate();
+        let closing = false;
         const close = async () => {
+          closing = true;
           // quit() resolves before the socket is closed, and waits for a
           // server that is down; disconnect() stops the reconnecting.
           const ended = new Promise<void>((resolve) =>
@@ -124,9 +164,40 @@ export function connectionOf(client: unknown): Connection {
           ]);
           clearTimeout(timer);
         };
+        // ioredis tells of a lost connection by "close" alone (after an
+        // error, when the socket had one), and of each failed attempt to
+        // reconnect by an error and a "close"; it subscribes again, or not
+        // (autoResubscribe), without saying when the server has taken the
+        // subscription back: a subscribe of this module's own on each new
+        // connection, once answered, says so.
+        let connection = 0;
+        // Whether the current connection got as far as ready: its close is
+        // a loss to report, where a failed attempt's has its error.
+        let up = true;
         // Ended by close() below, which waits for it.
-        const opening = failedOnError(subscriber, onError, () => {});
-        subscriber.on("message", (_channel, message) => onMessage(message));
+        const opening = failedOnError(subscriber, events.failed, () => {});
+        subscriber.on(
+          "message",
+          (_channel, message) => events.message(message),
+        );
+        subscriber.on("close", () => {
+          if (!opening.isListening || closing) return;
+          connection++;
+          if (up) events.failed(new SubscriberLostError());
+          up = false;
+        });
+        subscriber.on("ready", () => {
+          if (!opening.isListening || closing) return;
+          const current = ++connection;
+          up = true;
+          subscriber.subscribe(channel).then(() => {
+            if (current === connection && !closing) events.resumed();
+          }, (error) => {
+            // A connection lost meanwhile has said so, and the next one
+            // subscribes again.
+            if (current === connection && !closing) events.failed(error);
+          });
+        });
         try {
           await Promise.race([subscriber.subscribe(channel), opening.failed]);
         } catch (error) {
@@ -142,7 +213,7 @@ export function connectionOf(client: unknown): Connection {
     // node-redis's duplicate() is not connected; ioredis's connects itself.
     return {
       command: (args) => client.sendCommand(args),
-      async subscriber(channel, onMessage, onError) {
+      async subscriber(channel, events) {
         const subscriber = client.duplicate();
         // Ended from inside its error event, connect() rejects at once
         // instead of after its next retry's delay.
@@ -150,10 +221,20 @@ export function connectionOf(client: unknown): Connection {
           if (subscriber.destroy) subscriber.destroy();
           else subscriber.disconnect().catch(() => {});
         };
-        const opening = failedOnError(subscriber, onError, end);
+        const opening = failedOnError(subscriber, events.failed, end);
+        // node-redis reports a lost connection as an error, and, on each
+        // reconnection, subscribes again and waits for the server's answer
+        // before it emits "ready": a "ready" once listening is the
+        // subscription back.
+        subscriber.on("ready", () => {
+          if (opening.isListening) events.resumed();
+        });
         const subscribing = (async () => {
           await subscriber.connect();
-          await subscriber.subscribe(channel, (message) => onMessage(message));
+          await subscriber.subscribe(
+            channel,
+            (message) => events.message(message),
+          );
         })();
         subscribing.catch(() => {});
         try {
