@@ -323,3 +323,51 @@ export class Scripts {
     return loaded.loading;
   }
 }
+
+// The longest pause between two reads of a counter.
+const COUNT_POLL_MAX_MS = 16;
+
+/**
+ * Reads the integer at `key` (none is 0) until it reaches `target`, pausing
+ * 1 ms after the first read and twice as long after each next one, up to
+ * 16 ms, for at most `timeoutMs`; a read still unanswered then is not waited
+ * for. Resolves with the last count read.
+ */
+export async function countUp(
+  connection: Connection,
+  key: string,
+  target: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let count = 0;
+  for (let pause = 1;; pause = Math.min(2 * pause, COUNT_POLL_MAX_MS)) {
+    const read = await beforeDeadline(
+      connection.command(["GET", key]),
+      deadline,
+    );
+    if (read !== LATE) count = Number(read ?? 0);
+    const left = deadline - performance.now();
+    if (count >= target || left <= 0) return count;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+  }
+}
+
+const LATE = Symbol("late");
+
+// `reply`, or LATE once `deadline` (of performance.now()) has passed; a reply
+// that comes later is dropped, and so is its failure.
+function beforeDeadline<T>(
+  reply: Promise<T>,
+  deadline: number,
+): Promise<T | typeof LATE> {
+  reply.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(
+      () => resolve(LATE),
+      Math.max(0, deadline - performance.now()),
+    );
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+}

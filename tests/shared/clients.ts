@@ -209,7 +209,7 @@ export function counting(store: CacheStore): CountingStore {
     renew: (...args) => (count("renew"), store.renew(...args)),
     release: (...args) => (count("release"), store.release(...args)),
     delete: (...args) => (count("delete"), store.delete(...args)),
-    clear: () => (count("clear"), store.clear()),
+    clear: (...args) => (count("clear"), store.clear(...args)),
     subscribe: (...args) => (count("subscribe"), store.subscribe(...args)),
   };
   return {
