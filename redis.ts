@@ -194,12 +194,13 @@ function held(lease: StoreLease): string {
  * - A delete or a clear publishes a notice and learns how many connections
  *   it reached. Each store that hears it, once its listeners have returned,
  *   acknowledges it on the user's client (an `INCR` of a short-lived counter
- *   under `<namespace>:ack:`), and the sender reads that counter, 1 ms after
- *   the change and then backing off to every 16 ms, until all have. After
- *   `timeoutMs` (1,000 ms unless given) it rejects with
- *   {@linkcode UnacknowledgedNoticeError}; the change stands. Anything else
- *   listening on the namespace's channel (a process of an older version, a
- *   tool with `PSUBSCRIBE *`) counts as a process that did not acknowledge.
+ *   under `<namespace>:ack:`), and the sender reads that counter (round
+ *   trip after round trip for a millisecond, then backing off from 1 ms to
+ *   16 ms) until all have. After `timeoutMs` (1,000 ms unless given) it
+ *   rejects with {@linkcode UnacknowledgedNoticeError}; the change stands.
+ *   Anything else listening on the namespace's channel (a process of an
+ *   older version, a tool with `PSUBSCRIBE *`) counts as a process that did
+ *   not acknowledge.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
  *   `SCAN`. Every value is stamped with the generation it was written in, so
  *   values from before the clear read as absent at once; Redis keeps their
