@@ -22,14 +22,21 @@
  * @module
  */
 
-import { type Connection, connectionOf } from "./redis_connection.ts";
-import type {
-  CacheStore,
-  ReadOrLease,
-  StoredValue,
-  StoreEvent,
-  StoreLease,
-  StoreSubscription,
+import {
+  type Connection,
+  connectionOf,
+  countUp,
+  Scripts,
+} from "./redis_connection.ts";
+import {
+  type CacheStore,
+  type NoticeOptions,
+  type ReadOrLease,
+  type StoredValue,
+  type StoreEvent,
+  type StoreLease,
+  type StoreSubscription,
+  UnacknowledgedNoticeError,
 } from "./store.ts";
 
 /** Options of {@linkcode redisStore}. */
@@ -117,18 +124,39 @@ redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[2], 'r:' .. ARGV[3])
 return 1`;
 
-// KEYS: value, lease. ARGV: channel, key.
+// A delete or a clear is published as a notice with a random id, "d:" id
+// ":" key or "c:" id, and returns how many subscriber connections it
+// reached. Each store that hears it, once its listeners have returned, adds
+// one to the notice's acknowledgement counter, which exists only while the
+// sender may still read it; the sender reads it until it counts every one.
+
+// KEYS: value, lease, acknowledgements. ARGV: channel, notice, ms the
+// counter lives.
 const DELETE = `
 local had = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', ARGV[1], 'd:' .. ARGV[2])
-return had`;
+local reached = redis.call('PUBLISH', ARGV[1], ARGV[2])
+if reached > 0 then redis.call('SET', KEYS[3], '0', 'PX', ARGV[3]) end
+return {had, reached}`;
 
-// KEYS: generation. ARGV: channel.
+// KEYS: generation, acknowledgements. ARGV: as DELETE's.
 const CLEAR = `
 redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], 'c')
-return 1`;
+local reached = redis.call('PUBLISH', ARGV[1], ARGV[2])
+if reached > 0 then redis.call('SET', KEYS[2], '0', 'PX', ARGV[3]) end
+return reached`;
+
+// KEYS: acknowledgements. One more, unless the sender has stopped counting.
+const ACKNOWLEDGE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('INCR', KEYS[1])`;
+
+// How long a sender waits for acknowledgements when not told.
+const NOTICE_TIMEOUT_MS = 1_000;
+// How much longer than its sender waits an acknowledgement counter lives, and
+// the longest it lives at all.
+const ACK_SLACK_MS = 1_000;
+const ACK_LONGEST_MS = 3_600_000;
 
 interface RedisLease extends StoreLease {
   readonly generation: string;
@@ -151,18 +179,38 @@ function held(lease: StoreLease): string {
  * - Values are written once, with their lifetime as the key's expiry
  *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
  *   processes' clocks need not agree.
- * - Waiters are told through pub/sub on a second connection (a duplicate of
- *   the client, opened on the first miss and closed on `cacheClose()`), and
- *   read again every `pollInterval` in case a message was missed. A
- *   duplicate that fails before it listens (the server is away) is closed,
- *   and the subscription rejects, rather than reconnect for ever.
+ * - Waiters and listeners are told through pub/sub on a second connection
+ *   (a duplicate of the client, opened on the first miss and closed on
+ *   `cacheClose()`); waiters read again every `pollInterval` in case a
+ *   message was missed. A duplicate that fails before it listens (the
+ *   server is away) is closed, and the subscription rejects, rather than
+ *   reconnect for ever.
+ * - When that connection is lost (killed, a failover, a proxy's idle
+ *   timeout), with either client, waiters are rejected and listeners'
+ *   `onError` hears it. Once the client has reconnected and the server has
+ *   taken the subscription back, listeners hear a `"gap"`: what other
+ *   processes deleted and cleared meanwhile never arrived, so a cache drops
+ *   every local copy.
+ * - A delete or a clear publishes a notice and learns how many connections
+ *   it reached. Each store that hears it, once its listeners have returned,
+ *   acknowledges it on the user's client (an `INCR` of a short-lived counter
+ *   under `<namespace>:ack:`), and the sender reads that counter (round
+ *   trip after round trip for a millisecond, then backing off from 1 ms to
+ *   16 ms) until all have. After `timeoutMs` (1,000 ms unless given) it
+ *   rejects with {@linkcode UnacknowledgedNoticeError}; the change stands.
+ *   Anything else listening on the namespace's channel (a process of an
+ *   older version, a tool with `PSUBSCRIBE *`) counts as a process that did
+ *   not acknowledge.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
  *   `SCAN`. Every value is stamped with the generation it was written in, so
  *   values from before the clear read as absent at once; Redis keeps their
  *   bytes until their ttl ends or the key is written again (a value written
  *   with an infinite ttl stays until then).
  * - Each operation is one script, run by its digest: a read that finds a
- *   value, or takes the lease, is one round trip.
+ *   value, or takes the lease, is one round trip. A script is loaded by one
+ *   `SCRIPT LOAD` however many calls need it at once, on first use and
+ *   again when the server has lost it (`NOSCRIPT` after a `SCRIPT FLUSH`, a
+ *   restart, a failover).
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -205,7 +253,7 @@ class RedisStore implements CacheStore {
   readonly #generationKey: string;
   readonly #channel: string;
   readonly #pollInterval: number;
-  readonly #scripts = new Map<string, string>();
+  readonly #scripts: Scripts;
   // The pub/sub connection, shared by subscriptions and waiters.
   #subscriber: Promise<{ close(): Promise<void> }> | undefined;
   readonly #listeners = new Set<{
@@ -220,6 +268,7 @@ class RedisStore implements CacheStore {
     this.#generationKey = `${namespace}:generation`;
     this.#channel = `${namespace}:events`;
     this.#pollInterval = pollInterval;
+    this.#scripts = new Scripts(connection);
   }
 
   async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
@@ -332,17 +381,56 @@ class RedisStore implements CacheStore {
     ]);
   }
 
-  async delete(key: string): Promise<boolean> {
-    const had = await this.#run(
+  async delete(key: string, options?: NoticeOptions): Promise<boolean> {
+    const timeoutMs = noticeTimeout(options);
+    const id = crypto.randomUUID();
+    const [had, reached] = await this.#run(
       DELETE,
-      [this.#valueKey(key), this.#leaseKey(key)],
-      [this.#channel, key],
+      [this.#valueKey(key), this.#leaseKey(key), this.#ackKey(id)],
+      [this.#channel, `d:${id}:${key}`, ackLifetime(timeoutMs)],
+    ) as [number, number];
+    await this.#acknowledged(
+      `the delete of ${JSON.stringify(key)}`,
+      id,
+      Number(reached),
+      timeoutMs,
     );
     return Number(had) > 0;
   }
 
-  async clear(): Promise<void> {
-    await this.#run(CLEAR, [this.#generationKey], [this.#channel]);
+  async clear(options?: NoticeOptions): Promise<void> {
+    const timeoutMs = noticeTimeout(options);
+    const id = crypto.randomUUID();
+    const reached = await this.#run(
+      CLEAR,
+      [this.#generationKey, this.#ackKey(id)],
+      [this.#channel, `c:${id}`, ackLifetime(timeoutMs)],
+    );
+    await this.#acknowledged("the clear", id, Number(reached), timeoutMs);
+  }
+
+  // Resolves once `reached` stores have acknowledged the notice `id`;
+  // rejects once `timeoutMs` has passed without them.
+  async #acknowledged(
+    what: string,
+    id: string,
+    reached: number,
+    timeoutMs: number,
+  ): Promise<void> {
+    if (reached <= 0) return;
+    const acknowledged = await countUp(
+      this.#connection,
+      this.#ackKey(id),
+      reached,
+      timeoutMs,
+    );
+    if (acknowledged < reached) {
+      throw new UnacknowledgedNoticeError(what, {
+        reached,
+        acknowledged,
+        timeoutMs,
+      });
+    }
   }
 
   async subscribe(
@@ -368,33 +456,53 @@ class RedisStore implements CacheStore {
   }
 
   #openSubscriber(): Promise<{ close(): Promise<void> }> {
-    this.#subscriber ??= this.#connection.subscriber(
-      this.#channel,
-      (message) => this.#message(message),
-      (error) => this.#failed(error),
-    ).catch((error) => {
+    this.#subscriber ??= this.#connection.subscriber(this.#channel, {
+      message: (message) => this.#message(message),
+      failed: (error) => this.#failed(error),
+      resumed: () => this.#resumed(),
+    }).catch((error) => {
       this.#subscriber = undefined;
       throw error;
     });
     return this.#subscriber;
   }
 
+  // "w:" key and "r:" key wake the key's waiters; "d:" id ":" key and "c:"
+  // id are notices (a key may hold ":", an id never does).
   #message(message: string): void {
-    const kind = message[0];
-    const key = message.slice(2);
-    if (kind === "c") {
-      for (const { listener } of this.#listeners) listener({ type: "clear" });
-      for (const waiters of this.#waiters.values()) {
-        for (const waiter of waiters) waiter.resolve();
-      }
+    const kind = message.slice(0, 2);
+    const rest = message.slice(2);
+    if (kind === "c:") {
+      this.#notice(rest, { type: "clear" });
+      this.#wakeAll();
       return;
     }
-    if (kind === "d") {
-      for (const { listener } of this.#listeners) {
-        listener({ type: "delete", key });
+    let key = rest;
+    if (kind === "d:") {
+      const colon = rest.indexOf(":");
+      if (colon < 0) return;
+      key = rest.slice(colon + 1);
+      this.#notice(rest.slice(0, colon), { type: "delete", key });
+    }
+    for (const waiter of [...this.#waiters.get(key) ?? []]) waiter.resolve();
+  }
+
+  // Tells every listener of the notice `id`, then acknowledges it, unless a
+  // listener threw: that one has not acted on it, and hears of it instead.
+  #notice(id: string, event: StoreEvent): void {
+    let returned = true;
+    for (const { listener, onError } of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        returned = false;
+        onError(error);
       }
     }
-    for (const waiter of this.#waiters.get(key) ?? []) waiter.resolve();
+    if (!returned) return;
+    this.#run(ACKNOWLEDGE, [this.#ackKey(id)], []).catch((error) => {
+      for (const { onError } of [...this.#listeners]) onError(error);
+    });
   }
 
   // The subscriber connection failed: waiters stop waiting, listeners hear.
@@ -402,7 +510,26 @@ class RedisStore implements CacheStore {
     for (const waiters of [...this.#waiters.values()]) {
       for (const waiter of [...waiters]) waiter.reject(error);
     }
-    for (const { onError } of this.#listeners) onError(error);
+    for (const { onError } of [...this.#listeners]) onError(error);
+  }
+
+  // The subscriber connection listens again after a loss: what was published
+  // meanwhile never arrived, so waiters read again and listeners hear a gap.
+  #resumed(): void {
+    this.#wakeAll();
+    for (const { listener, onError } of [...this.#listeners]) {
+      try {
+        listener({ type: "gap" });
+      } catch (error) {
+        onError(error);
+      }
+    }
+  }
+
+  #wakeAll(): void {
+    for (const waiters of [...this.#waiters.values()]) {
+      for (const waiter of [...waiters]) waiter.resolve();
+    }
   }
 
   #valueKey(key: string): string {
@@ -413,34 +540,29 @@ class RedisStore implements CacheStore {
     return `${this.#namespace}:l:${key}`;
   }
 
-  // Runs a script by its digest, loading it on first use or after a flush.
-  async #run(
-    script: string,
-    keys: string[],
-    args: string[],
-  ): Promise<unknown> {
-    const call = (sha: string) =>
-      this.#connection.command([
-        "EVALSHA",
-        sha,
-        String(keys.length),
-        ...keys,
-        ...args,
-      ]);
-    const sha = this.#scripts.get(script);
-    if (sha !== undefined) {
-      try {
-        return await call(sha);
-      } catch (error) {
-        if (!String((error as Error)?.message).includes("NOSCRIPT")) {
-          throw error;
-        }
-      }
-    }
-    const loaded = String(
-      await this.#connection.command(["SCRIPT", "LOAD", script]),
-    );
-    this.#scripts.set(script, loaded);
-    return call(loaded);
+  #ackKey(id: string): string {
+    return `${this.#namespace}:ack:${id}`;
   }
+
+  #run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#scripts.run(script, keys, args);
+  }
+}
+
+// The `timeoutMs` of a delete or a clear, checked.
+function noticeTimeout(options: NoticeOptions | undefined): number {
+  const timeoutMs = options?.timeoutMs ?? NOTICE_TIMEOUT_MS;
+  if (!(timeoutMs >= 0)) {
+    throw new RangeError(
+      `redisStore's timeoutMs must be a non-negative number of milliseconds; received ${timeoutMs}`,
+    );
+  }
+  return timeoutMs;
+}
+
+// How long, in whole ms, a notice's acknowledgement counter lives: longer
+// than its sender reads it, so that no acknowledgement is lost, and not for
+// ever, so that a sender that died leaves nothing behind.
+function ackLifetime(timeoutMs: number): string {
+  return String(Math.ceil(Math.min(timeoutMs, ACK_LONGEST_MS)) + ACK_SLACK_MS);
 }

@@ -337,7 +337,7 @@ export function storeContract(backend: ContractBackend): void {
   });
 
   if (backend.notifies) {
-    test("subscribe hears another store's delete and clear, on its own namespace only, until it is closed", async (place) => {
+    test("subscribe hears another store's delete and clear, on its own namespace only, until it is closed; each has been heard by the time it resolves", async (place) => {
       const { store, other, elsewhere } = place;
       assert.equal(store.notifies, true);
       const heard: unknown[] = [];
@@ -349,21 +349,47 @@ export function storeContract(backend: ContractBackend): void {
       try {
         await elsewhere.delete("elsewhere");
         await other.delete("k");
-        await until(place, () => heard.length >= 1, "the delete");
+        // Heard and acknowledged before the delete resolved: no waiting.
+        assert.deepEqual(heard, [{ type: "delete", key: "k" }]);
+        // A key is told as it was given, whatever it holds.
+        const odd = "users:42:name\nd:c: ü";
+        await other.delete(odd);
+        assert.deepEqual(heard.at(-1), { type: "delete", key: odd });
         await other.clear();
-        await until(place, () => heard.length >= 2, "the clear");
+        assert.deepEqual(heard.at(-1), { type: "clear" });
         await quiet(place);
-        assert.deepEqual(heard, [{ type: "delete", key: "k" }, {
-          type: "clear",
-        }]);
+        assert.deepEqual(heard, [
+          { type: "delete", key: "k" },
+          { type: "delete", key: odd },
+          { type: "clear" },
+        ]);
       } finally {
         await subscription.close();
       }
       await other.delete("after");
       await other.clear();
       await quiet(place);
-      assert.equal(heard.length, 2, "heard after its subscription closed");
+      assert.equal(heard.length, 3, "heard after its subscription closed");
       assert.deepEqual(errors, []);
+    });
+
+    test("a delete and a clear resolve once every subscription they reached has heard them: several on one store, and another store's", async ({ store, other }) => {
+      const heard: string[] = [];
+      const subscriptions = [
+        await store.subscribe(() => heard.push("store, first"), () => {}),
+        await store.subscribe(() => heard.push("store, second"), () => {}),
+        await other.subscribe(() => heard.push("other"), () => {}),
+      ];
+      const everyone = ["other", "store, first", "store, second"];
+      try {
+        assert.equal(await store.delete("k", { timeoutMs: PROMPT_MS }), false);
+        assert.deepEqual(heard.sort(), everyone);
+        heard.length = 0;
+        await other.clear({ timeoutMs: PROMPT_MS });
+        assert.deepEqual(heard.sort(), everyone);
+      } finally {
+        for (const subscription of subscriptions) await subscription.close();
+      }
     });
 
     test("wait resolves when the key's lease is released or its value written (the store subscribed first, as a cache does)", async (place) => {

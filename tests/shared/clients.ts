@@ -50,6 +50,8 @@ export interface Connection {
   ping(): Promise<void>;
   /** The `Deno.Kv` itself, for the KV backend. */
   readonly kv?: Deno.Kv;
+  /** The Redis client itself, for a test that wraps it. */
+  readonly client?: object;
   /** Closes the connection and waits until its socket or file is gone. */
   close(): Promise<void>;
 }
@@ -93,6 +95,7 @@ export async function connect(
     await client.connect();
     return {
       backend,
+      client,
       store: (namespace, options) =>
         redisStore(client, { namespace, ...options }),
       ping: async () => void await client.ping(),
@@ -123,6 +126,7 @@ export async function connect(
   await within(5_000, "ioredis connect", once(client, "ready"));
   return {
     backend,
+    client,
     store: (namespace, options) =>
       redisStore(client, { namespace, ...options }),
     ping: async () => void await client.ping(),
@@ -205,7 +209,7 @@ export function counting(store: CacheStore): CountingStore {
     renew: (...args) => (count("renew"), store.renew(...args)),
     release: (...args) => (count("release"), store.release(...args)),
     delete: (...args) => (count("delete"), store.delete(...args)),
-    clear: () => (count("clear"), store.clear()),
+    clear: (...args) => (count("clear"), store.clear(...args)),
     subscribe: (...args) => (count("subscribe"), store.subscribe(...args)),
   };
   return {

@@ -122,7 +122,7 @@ function watched(store: CacheStore): CacheStore {
     renew: (...args) => note("renew", store.renew(...args)),
     release: (...args) => note("release", store.release(...args)),
     delete: (...args) => note("delete", store.delete(...args)),
-    clear: () => note("clear", store.clear()),
+    clear: (...args) => note("clear", store.clear(...args)),
     subscribe: (listener, onError) =>
       note(
         "subscribe",
