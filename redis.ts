@@ -88,7 +88,7 @@ if value then
 end
 local held = redis.call('GET', KEYS[3])
 if held and string.sub(held, 1, string.len(generation) + 1) == generation .. ':' then
-  return {'busy'}
+  return {'busy', '', redis.call('PTTL', KEYS[3])}
 end
 redis.call('SET', KEYS[3], generation .. ':' .. ARGV[1], 'PX', ARGV[2])
 return {'leased', generation}`;
@@ -297,7 +297,10 @@ class RedisStore implements CacheStore {
         } that it did not write (not its envelope)`,
       );
     }
-    return { status: "busy" };
+    // What is left of the lease: -1 for a lease key without expiry, which
+    // no cache made.
+    const left = Number(ttl);
+    return { status: "busy", ttl: left < 0 ? Infinity : left };
   }
 
   wait(

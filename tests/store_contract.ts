@@ -113,6 +113,27 @@ export function storeContract(backend: ContractBackend): void {
   // Lets messages in flight arrive before a test says none came.
   const quiet = (place: ContractPlace) => place.pass(exact ? 0 : 150);
 
+  test("a busy key tells what is left of its lease, as the store measures it, and a renewal sets it back to the lease's length", async (place) => {
+    const { store, other } = place;
+    const lease = leaseOf(await store.readOrLease("k", LONG));
+    const early = exact ? 1_000 : SHORT;
+    await place.pass(early);
+    const busy = await other.readOrLease("k", LONG);
+    assert.equal(busy.status, "busy");
+    const left = (busy as { ttl?: number }).ttl;
+    assert.ok(
+      left !== undefined && left <= LONG - early + margin &&
+        left > LONG - early - PROMPT_MS,
+      `${left} ms left of a ${LONG} ms lease after ${early} ms`,
+    );
+    assert.equal(await store.renew("k", lease, LONG), true);
+    const renewed = await other.readOrLease("k", LONG) as { ttl?: number };
+    assert.ok(
+      renewed.ttl! > LONG - PROMPT_MS && renewed.ttl! <= LONG,
+      `${renewed.ttl} ms left after a renewal`,
+    );
+  });
+
   test("readOrLease is atomic: of many at once on one key from two stores, exactly one leases and the others find it busy", async ({ store, other }) => {
     const calls = Array.from(
       { length: 20 },
