@@ -38,13 +38,14 @@
 
 import { type Clock, SystemClock } from "./clock.ts";
 import { describe } from "./errors.ts";
-import type {
-  CacheStore,
-  ReadOrLease,
-  StoredValue,
-  StoreEvent,
-  StoreLease,
-  StoreSubscription,
+import {
+  type CacheStore,
+  type ReadOrLease,
+  type StoredValue,
+  type StoreEvent,
+  type StoreLease,
+  type StoreSubscription,
+  UnacknowledgedNoticeError,
 } from "./store.ts";
 
 /** Options of {@linkcode memoryStore}. */
@@ -202,7 +203,10 @@ class MemoryStore implements CacheStore {
     this.#values.delete(key);
     this.#leases.delete(key);
     this.#wake(key);
-    await this.#tell({ type: "delete", key });
+    await this.#tell(
+      { type: "delete", key },
+      `the delete of ${JSON.stringify(key)}`,
+    );
     return had;
   }
 
@@ -211,7 +215,7 @@ class MemoryStore implements CacheStore {
     this.#values.clear();
     this.#leases.clear();
     for (const key of [...this.#waiters.keys()]) this.#wake(key);
-    await this.#tell({ type: "clear" });
+    await this.#tell({ type: "clear" }, "the clear");
   }
 
   subscribe(
@@ -261,19 +265,29 @@ class MemoryStore implements CacheStore {
   // Tells every subscriber, as a message from another process would: on a
   // later turn, never inside the call that caused it. Resolves once each
   // listener has returned, which is its acknowledgement; a listener that
-  // throws has acknowledged nothing, and hears of it through its onError.
-  #tell(event: StoreEvent): Promise<void> {
+  // throws has acknowledged nothing, and hears of it through its onError,
+  // and the notice rejects at once, as it would once its time was up.
+  #tell(event: StoreEvent, what: string): Promise<void> {
     const subscribers = [...this.#subscribers];
-    return new Promise((resolve) =>
+    return new Promise((resolve, reject) =>
       queueMicrotask(() => {
+        let acknowledged = 0;
         for (const { listener, onError } of subscribers) {
           try {
             listener(event);
+            acknowledged++;
           } catch (error) {
             onError(error);
           }
         }
-        resolve();
+        if (acknowledged === subscribers.length) return resolve();
+        reject(
+          new UnacknowledgedNoticeError(what, {
+            reached: subscribers.length,
+            acknowledged,
+            timeoutMs: 0,
+          }),
+        );
       })
     );
   }

@@ -15,7 +15,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { CacheStore, ReadOrLease, StoreLease } from "../store.ts";
+import {
+  type CacheStore,
+  type ReadOrLease,
+  type StoreLease,
+  UnacknowledgedNoticeError,
+} from "../store.ts";
 import { attempt, type Outcome, track } from "./_helpers.ts";
 
 /** One test's stores, on a namespace of its own. */
@@ -410,6 +415,28 @@ export function storeContract(backend: ContractBackend): void {
         assert.deepEqual(heard.sort(), everyone);
       } finally {
         for (const subscription of subscriptions) await subscription.close();
+      }
+    });
+
+    test("a listener that throws withholds its acknowledgement: the delete rejects with UnacknowledgedNoticeError and stands, and the listener's onError hears the throw", async (place) => {
+      const { store, other } = place;
+      const errors: unknown[] = [];
+      const subscription = await store.subscribe(() => {
+        throw new Error("a listener that fails");
+      }, (error) => errors.push(error));
+      try {
+        await writeValue(other, "k", "v", LONG);
+        const deleting = other.delete("k", { timeoutMs: SHORT });
+        await assert.rejects(deleting, (error: unknown) => {
+          assert.ok(error instanceof UnacknowledgedNoticeError, String(error));
+          assert.equal(error.reached - error.acknowledged, 1);
+          return true;
+        });
+        assert.equal((await other.readOrLease("k", LONG)).status, "leased");
+        await until(place, () => errors.length > 0, "the listener's error");
+        assert.match(String(errors[0]), /a listener that fails/);
+      } finally {
+        await subscription.close();
       }
     });
 
