@@ -23,6 +23,13 @@
  */
 
 import { type Connection, connectionOf } from "./redis_connection.ts";
+import {
+  ENVELOPE,
+  type KeyNames,
+  LeaseWaits,
+  ReadBatch,
+  type Waiter,
+} from "./redis_reads.ts";
 import type {
   CacheStore,
   ReadOrLease,
@@ -40,51 +47,18 @@ export interface RedisStoreOptions {
    */
   namespace: string;
   /**
-   * How often a waiter reads the key again in case a notification was
-   * missed, in milliseconds.
+   * How long a waiter waits, in milliseconds, before it reads whether its
+   * key is still leased, in case a notification was missed; each read that
+   * finds it leased doubles the wait, up to 8 times this, while the store's
+   * subscriber connection is there to notify it.
    *
    * @default {200}
    */
   pollInterval?: number;
 }
 
-// Every value is kept as ENVELOPE, the generation it was written in, ":",
-// then the text, so that anything else under the key reads as corrupt rather
-// than as a value, and a value of an older generation (from before a clear)
-// as none. Its lifetime is the key's own expiry in Redis, read with PTTL, so
-// that no process's wall clock decides when it ends.
-const ENVELOPE = "alru2:";
-// The envelope of earlier versions, which kept a deadline of the writer's
-// wall clock: read as no value, and written over.
-const FORMER_ENVELOPE = "alru1:";
-
-// A lease is kept as the generation it was taken in, ":", then its token, so
-// that a clear ends it as it ends the values: a lease of an older generation
-// holds nothing, and the next reader takes the key.
-
-// KEYS: generation, value, lease. ARGV: token, lease ms. Reads the value and
-// what is left of its lifetime, or else takes the lease if the key has
-// neither value nor lease of this generation.
-const READ_OR_LEASE = `
-local generation = redis.call('GET', KEYS[1]) or '0'
-local value = redis.call('GET', KEYS[2])
-if value then
-  local current = '${ENVELOPE}' .. generation .. ':'
-  if string.sub(value, 1, string.len(current)) == current then
-    return {'value', string.sub(value, string.len(current) + 1),
-      redis.call('PTTL', KEYS[2])}
-  end
-  if string.sub(value, 1, ${ENVELOPE.length}) ~= '${ENVELOPE}' and
-      string.sub(value, 1, ${FORMER_ENVELOPE.length}) ~= '${FORMER_ENVELOPE}' then
-    return {'corrupt'}
-  end
-end
-local held = redis.call('GET', KEYS[3])
-if held and string.sub(held, 1, string.len(generation) + 1) == generation .. ':' then
-  return {'busy'}
-end
-redis.call('SET', KEYS[3], generation .. ':' .. ARGV[1], 'PX', ARGV[2])
-return {'leased', generation}`;
+// Values are kept in an envelope, and leases with their generation: see
+// redis_reads.ts, which reads them.
 
 // KEYS: generation, value, lease. ARGV: lease (generation:token), generation,
 // envelope, px ('' for none), channel, key. A clear or an invalidation since
@@ -153,7 +127,8 @@ function held(lease: StoreLease): string {
  *   processes' clocks need not agree.
  * - Waiters are told through pub/sub on a second connection (a duplicate of
  *   the client, opened on the first miss and closed on `cacheClose()`), and
- *   read again every `pollInterval` in case a message was missed. A
+ *   read whether the key is still leased after `pollInterval`, then after
+ *   twice as long each time, in case a message was missed. A
  *   duplicate that fails before it listens (the server is away) is closed,
  *   and the subscription rejects, rather than reconnect for ever.
  * - `cacheClear()` bumps the namespace's generation: O(1), no `KEYS` or
@@ -162,7 +137,8 @@ function held(lease: StoreLease): string {
  *   bytes until their ttl ends or the key is written again (a value written
  *   with an infinite ttl stays until then).
  * - Each operation is one script, run by its digest: a read that finds a
- *   value, or takes the lease, is one round trip.
+ *   value, or takes the lease, is one round trip. The reads of many keys
+ *   that miss together go in one script call per 128 keys.
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -193,18 +169,12 @@ export function redisStore(
   return new RedisStore(connectionOf(client), namespace, pollInterval);
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 class RedisStore implements CacheStore {
   readonly notifies = true;
   readonly #connection: Connection;
   readonly #namespace: string;
   readonly #generationKey: string;
   readonly #channel: string;
-  readonly #pollInterval: number;
   readonly #scripts = new Map<string, string>();
   // The pub/sub connection, shared by subscriptions and waiters.
   #subscriber: Promise<{ close(): Promise<void> }> | undefined;
@@ -213,77 +183,40 @@ class RedisStore implements CacheStore {
     onError: (error: unknown) => void;
   }>();
   readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #reads: ReadBatch;
+  readonly #waits: LeaseWaits;
 
   constructor(connection: Connection, namespace: string, pollInterval: number) {
     this.#connection = connection;
     this.#namespace = namespace;
     this.#generationKey = `${namespace}:generation`;
     this.#channel = `${namespace}:events`;
-    this.#pollInterval = pollInterval;
+    const run = (script: string, keys: string[], args: string[]) =>
+      this.#run(script, keys, args);
+    const names: KeyNames = {
+      generation: this.#generationKey,
+      value: (key) => this.#valueKey(key),
+      lease: (key) => this.#leaseKey(key),
+    };
+    this.#reads = new ReadBatch(run, names);
+    this.#waits = new LeaseWaits(
+      this.#waiters,
+      run,
+      names,
+      pollInterval,
+      () => this.#subscriber !== undefined,
+    );
   }
 
-  async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
-    const token = crypto.randomUUID();
-    const [status, first, ttl] = await this.#run(READ_OR_LEASE, [
-      this.#generationKey,
-      this.#valueKey(key),
-      this.#leaseKey(key),
-    ], [token, String(Math.ceil(leaseMs))]) as [string, string, number];
-    if (status === "value") {
-      // PTTL is -1 for a key without expiry.
-      const remaining = Number(ttl);
-      return {
-        status: "value",
-        value: { text: first, ttl: remaining < 0 ? Infinity : remaining },
-      };
-    }
-    if (status === "leased") {
-      const lease: RedisLease = { token, generation: first };
-      return { status: "leased", lease };
-    }
-    if (status === "corrupt") {
-      throw new TypeError(
-        `redisStore found a value for key ${
-          JSON.stringify(key)
-        } that it did not write (not its envelope)`,
-      );
-    }
-    return { status: "busy" };
+  readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    return this.#reads.readOrLease(key, leaseMs);
   }
 
   wait(
     key: string,
     options: { timeoutMs: number; signal: AbortSignal },
   ): Promise<void> {
-    if (options.signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let waiters = this.#waiters.get(key);
-      if (waiters === undefined) this.#waiters.set(key, waiters = new Set());
-      const done = () => {
-        clearTimeout(timer);
-        options.signal.removeEventListener("abort", waiter.resolve);
-        waiters!.delete(waiter);
-        if (waiters!.size === 0) this.#waiters.delete(key);
-      };
-      const waiter: Waiter = {
-        resolve() {
-          done();
-          resolve();
-        },
-        reject(error) {
-          done();
-          reject(error);
-        },
-      };
-      waiters.add(waiter);
-      // Without a subscriber, or if a message was missed, reading again is
-      // the fallback.
-      const timer = setTimeout(
-        waiter.resolve,
-        Math.min(options.timeoutMs, this.#pollInterval),
-      );
-      options.signal.addEventListener("abort", waiter.resolve);
-    });
+    return this.#waits.wait(key, options);
   }
 
   async write(

@@ -1,0 +1,410 @@
+/**
+ * How `redisStore` reads keys and waits for them when many miss at once, so
+ * that a process asking for thousands of keys sends a few script calls, not
+ * thousands, and its waiters cost the server next to nothing:
+ *
+ * - {@linkcode ReadBatch}: the `readOrLease` calls of one turn go together,
+ *   up to {@linkcode CHUNK} keys per script call, each key read or leased
+ *   atomically as alone; a lone read is one script call, as before.
+ * - {@linkcode LeaseWaits}: waiters are woken by messages (the store's
+ *   pub/sub connection); in case one is missed, one timer for them all reads
+ *   whether their keys are still leased, with backoff, the keys due
+ *   together in one script call per chunk.
+ *
+ * It also holds the format of a value in Redis, which reading must know.
+ *
+ * @module
+ */
+
+import type { ReadOrLease } from "./store.ts";
+
+/**
+ * Every value is kept as ENVELOPE, the generation it was written in, ":",
+ * then the text, so that anything else under the key reads as corrupt rather
+ * than as a value, and a value of an older generation (from before a clear)
+ * as none. Its lifetime is the key's own expiry in Redis, read with PTTL, so
+ * that no process's wall clock decides when it ends.
+ */
+export const ENVELOPE = "alru2:";
+/**
+ * The envelope of earlier versions, which kept a deadline of the writer's
+ * wall clock: read as no value, and written over.
+ */
+export const FORMER_ENVELOPE = "alru1:";
+
+/**
+ * Keys in one script call: Redis runs a script to its end before anything
+ * else, so a call stays short (well under a millisecond of the server's).
+ */
+export const CHUNK = 128;
+
+// What READ_OR_LEASE found for a key without a value.
+const LEASED = 1;
+const BUSY = 2;
+const CORRUPT = 3;
+
+// A lease is kept as the generation it was taken in, ":", then its token, so
+// that a clear ends it as it ends the values: a lease of an older generation
+// holds nothing, and the next reader takes the key.
+
+/**
+ * KEYS: the generation, then each key's value and lease. ARGV: lease ms, the
+ * tokens' prefix. For each key, in order: its text (in its envelope) and what
+ * is left of its lifetime, when it has a value of this generation; else
+ * LEASED and its token's number, after taking its lease, when no lease of
+ * this generation holds it; else BUSY or CORRUPT, and 0. Last, the
+ * generation.
+ */
+export const READ_OR_LEASE = `
+local generation = redis.call('GET', KEYS[1]) or '0'
+local current = '${ENVELOPE}' .. generation .. ':'
+local held = generation .. ':'
+local found = {}
+for i = 2, #KEYS, 2 do
+  local value = redis.call('GET', KEYS[i])
+  if value and string.sub(value, 1, string.len(current)) == current then
+    found[i - 1] = value
+    found[i] = redis.call('PTTL', KEYS[i])
+  elseif value and string.sub(value, 1, ${ENVELOPE.length}) ~= '${ENVELOPE}' and
+      string.sub(value, 1, ${FORMER_ENVELOPE.length}) ~= '${FORMER_ENVELOPE}' then
+    found[i - 1] = ${CORRUPT}
+    found[i] = 0
+  else
+    local lease = redis.call('GET', KEYS[i + 1])
+    if lease and string.sub(lease, 1, string.len(held)) == held then
+      found[i - 1] = ${BUSY}
+      found[i] = 0
+    else
+      redis.call('SET', KEYS[i + 1], held .. ARGV[2] .. (i / 2), 'PX', ARGV[1])
+      found[i - 1] = ${LEASED}
+      found[i] = i / 2
+    end
+  end
+end
+found[#KEYS] = generation
+return found`;
+
+/**
+ * KEYS: the generation, then leases. For each lease, what is left of it if
+ * it is of this generation, else -2: whether a waiter's key may be free.
+ */
+export const LEASES_LEFT = `
+local held = (redis.call('GET', KEYS[1]) or '0') .. ':'
+local left = {}
+for i = 2, #KEYS do
+  local lease = redis.call('GET', KEYS[i])
+  if lease and string.sub(lease, 1, string.len(held)) == held then
+    left[i - 1] = redis.call('PTTL', KEYS[i])
+  else
+    left[i - 1] = -2
+  end
+end
+return left`;
+
+/** Runs one of the scripts above by its digest. */
+export type RunScript = (
+  script: string,
+  keys: string[],
+  args: string[],
+) => Promise<unknown>;
+
+/** Where a namespace keeps a key's value and lease, and its generation. */
+export interface KeyNames {
+  readonly generation: string;
+  value(key: string): string;
+  lease(key: string): string;
+}
+
+// A readOrLease, until the script call of its turn answers.
+interface Read {
+  readonly key: string;
+  readonly leaseMs: number;
+  resolve(found: ReadOrLease): void;
+  reject(error: unknown): void;
+}
+
+const FOUND_BUSY: ReadOrLease = Object.freeze({ status: "busy" });
+
+/** The `readOrLease` calls of one store, sent together at the end of each turn. */
+export class ReadBatch {
+  readonly #run: RunScript;
+  readonly #names: KeyNames;
+  #reads: Read[] = [];
+  readonly #send = () => this.#sendAll();
+  // A lease's token is this store's random prefix, the number of the script
+  // call that took it, and the key's place in that call: new for every
+  // lease without a random draw for each.
+  readonly #tokenPrefix = crypto.randomUUID().slice(0, 18);
+  #calls = 0;
+
+  constructor(run: RunScript, names: KeyNames) {
+    this.#run = run;
+    this.#names = names;
+  }
+
+  /** Reads `key` or takes its lease, with the other reads of this turn. */
+  readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    return new Promise<ReadOrLease>((resolve, reject) => {
+      if (this.#reads.length === 0) queueMicrotask(this.#send);
+      this.#reads.push({ key, leaseMs, resolve, reject });
+    });
+  }
+
+  // CHUNK keys of one lease length per script call.
+  #sendAll(): void {
+    const reads = this.#reads;
+    this.#reads = [];
+    for (let start = 0, end = 0; start < reads.length; start = end) {
+      const { leaseMs } = reads[start];
+      end = start + 1;
+      while (
+        end < reads.length && end - start < CHUNK &&
+        reads[end].leaseMs === leaseMs
+      ) end++;
+      this.#sendChunk(
+        end - start === reads.length ? reads : reads.slice(start, end),
+        leaseMs,
+      );
+    }
+  }
+
+  async #sendChunk(reads: Read[], leaseMs: number): Promise<void> {
+    const keys = [this.#names.generation];
+    for (const { key } of reads) {
+      keys.push(this.#names.value(key), this.#names.lease(key));
+    }
+    const prefix = `${this.#tokenPrefix}.${this.#calls++}.`;
+    let found: unknown[];
+    try {
+      found = await this.#run(READ_OR_LEASE, keys, [
+        String(Math.ceil(leaseMs)),
+        prefix,
+      ]) as unknown[];
+    } catch (error) {
+      for (const read of reads) read.reject(error);
+      return;
+    }
+    const generation = String(found[found.length - 1]);
+    for (let i = 0; i < reads.length; i++) {
+      const first = found[2 * i];
+      const second = found[2 * i + 1];
+      const read = reads[i];
+      if (typeof first === "string" && first.startsWith(ENVELOPE)) {
+        // PTTL is -1 for a key without expiry.
+        const ttl = Number(second);
+        read.resolve({
+          status: "value",
+          value: {
+            text: first.slice(first.indexOf(":", ENVELOPE.length) + 1),
+            ttl: ttl < 0 ? Infinity : ttl,
+          },
+        });
+      } else if (Number(first) === LEASED) {
+        const lease = { token: prefix + second, generation };
+        read.resolve({ status: "leased", lease });
+      } else if (Number(first) === BUSY) {
+        read.resolve(FOUND_BUSY);
+      } else {
+        read.reject(
+          new TypeError(
+            `redisStore found a value for key ${
+              JSON.stringify(read.key)
+            } that it did not write (not its envelope)`,
+          ),
+        );
+      }
+    }
+  }
+}
+
+/** One waiter, as the store's messages wake it. */
+export interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+// A waiter, and when it next reads whether its key's lease still holds.
+interface PollingWaiter extends Waiter {
+  readonly deadline: number;
+  nextPoll: number;
+  // How long it waits after a poll that found the lease held.
+  interval: number;
+  // Whether a poll of its key is under way.
+  polling: boolean;
+}
+
+/**
+ * The longest a waiter goes between polls, in pollIntervals, while the
+ * store's subscriber connection is there to tell it sooner.
+ */
+export const POLL_BACKOFF_CAP = 8;
+
+/**
+ * The waiters of one store. Messages wake them through the map the store
+ * shares with this class (each waiter's `resolve`, or `reject` when the
+ * subscriber connection fails). In case a message was missed, a waiter
+ * reads whether its key is still leased `pollInterval` after it began: it
+ * wakes if not, and otherwise reads again after twice as long, at most
+ * {@linkcode POLL_BACKOFF_CAP} pollIntervals, and no later than the lease
+ * ends (its holder may have died); without a subscriber connection, after
+ * pollInterval again, for then polling is all there is. Keys due together
+ * are read in one script call per chunk, and one timer serves every waiter.
+ */
+export class LeaseWaits {
+  readonly #waiters: Map<string, Set<Waiter>>;
+  readonly #run: RunScript;
+  readonly #names: KeyNames;
+  readonly #pollInterval: number;
+  readonly #listening: () => boolean;
+  #timer: { at: number; handle: ReturnType<typeof setTimeout> } | undefined;
+
+  /**
+   * `waiters` is the store's map of waiters by key; `listening` says
+   * whether its subscriber connection is there.
+   */
+  constructor(
+    waiters: Map<string, Set<Waiter>>,
+    run: RunScript,
+    names: KeyNames,
+    pollInterval: number,
+    listening: () => boolean,
+  ) {
+    this.#waiters = waiters;
+    this.#run = run;
+    this.#names = names;
+    this.#pollInterval = pollInterval;
+    this.#listening = listening;
+  }
+
+  /** As `CacheStore.wait`. */
+  wait(
+    key: string,
+    options: { timeoutMs: number; signal: AbortSignal },
+  ): Promise<void> {
+    const { signal } = options;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.#waiters.get(key);
+      if (waiters === undefined) this.#waiters.set(key, waiters = new Set());
+      const done = () => {
+        signal.removeEventListener("abort", waiter.resolve);
+        waiters!.delete(waiter);
+        if (waiters!.size === 0 && this.#waiters.get(key) === waiters) {
+          this.#waiters.delete(key);
+          if (this.#waiters.size === 0) this.#disarm();
+        }
+      };
+      const now = performance.now();
+      const waiter: PollingWaiter = {
+        deadline: now + options.timeoutMs,
+        nextPoll: now + this.#pollInterval,
+        interval: this.#pollInterval,
+        polling: false,
+        resolve() {
+          done();
+          resolve();
+        },
+        reject(error) {
+          done();
+          reject(error);
+        },
+      };
+      waiters.add(waiter);
+      signal.addEventListener("abort", waiter.resolve);
+      this.#arm(Math.min(waiter.nextPoll, waiter.deadline));
+    });
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) {
+      if (this.#timer.at <= at) return;
+      clearTimeout(this.#timer.handle);
+    }
+    const handle = setTimeout(
+      () => this.#due(),
+      Math.max(0, at - performance.now()),
+    );
+    this.#timer = { at, handle };
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer.handle);
+    this.#timer = undefined;
+  }
+
+  // Ends the waits past their deadlines, and polls the keys due.
+  #due(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    // Polls due within a quarter interval go with those due now.
+    const soon = now + this.#pollInterval / 4;
+    const due: string[] = [];
+    let next = Infinity;
+    for (const [key, waiters] of this.#waiters) {
+      let poll = false;
+      for (const waiter of waiters as Set<PollingWaiter>) {
+        // A timer may fire a fraction of a millisecond early.
+        if (waiter.deadline <= now + 1) {
+          waiter.resolve();
+          continue;
+        }
+        next = Math.min(next, waiter.deadline);
+        if (waiter.polling) continue;
+        if (waiter.nextPoll <= soon) {
+          waiter.polling = poll = true;
+        } else {
+          next = Math.min(next, waiter.nextPoll);
+        }
+      }
+      if (poll) due.push(key);
+    }
+    for (let start = 0; start < due.length; start += CHUNK) {
+      const keys = due.slice(start, start + CHUNK);
+      this.#run(LEASES_LEFT, [
+        this.#names.generation,
+        ...keys.map((key) => this.#names.lease(key)),
+      ], []).then(
+        (left) => this.#polled(keys, left as unknown[], undefined),
+        (error) => this.#polled(keys, undefined, error),
+      );
+    }
+    if (next !== Infinity) this.#arm(next);
+  }
+
+  // A poll answered: a key no longer leased wakes its waiters; the others
+  // back off. A poll that failed fails its waiters, as the store failed.
+  #polled(keys: string[], left: unknown[] | undefined, error: unknown): void {
+    const now = performance.now();
+    const listening = this.#listening();
+    let next = Infinity;
+    keys.forEach((key, i) => {
+      const waiters = this.#waiters.get(key) as Set<PollingWaiter> | undefined;
+      for (const waiter of waiters ?? []) {
+        if (!waiter.polling) continue;
+        waiter.polling = false;
+        if (left === undefined) {
+          waiter.reject(error);
+          continue;
+        }
+        // -2: no lease of this generation; -1: one without an end.
+        const leaseLeft = Number(left[i]);
+        if (leaseLeft === -2) {
+          waiter.resolve();
+          continue;
+        }
+        if (listening) {
+          waiter.interval = Math.min(
+            2 * waiter.interval,
+            POLL_BACKOFF_CAP * this.#pollInterval,
+          );
+        }
+        waiter.nextPoll = now +
+          (leaseLeft >= 0
+            ? Math.min(waiter.interval, leaseLeft + 1)
+            : waiter.interval);
+        next = Math.min(next, waiter.nextPoll, waiter.deadline);
+      }
+    });
+    if (next !== Infinity) this.#arm(next);
+  }
+}
