@@ -10,7 +10,10 @@
  * while the store is perfectly healthy. So an operation bound by `ms` fails
  * only once the store has answered nothing for `ms` while it waited: no
  * operation of this cache has settled since it began, or since the last one
- * settled, for `ms`. A store that answers nothing at all (paused, cut off)
+ * settled, for `ms`. Nor does a stall of this process count: a process too
+ * busy to run its event loop (its timer fires a quarter of a bound late or
+ * more) hears nothing meanwhile, so its operations' silence starts again
+ * when it is back. A store that answers nothing at all (paused, cut off)
  * fails each operation `ms` after it began, as a plain timeout would. And
  * since an answer to others says nothing about one operation that is lost,
  * no operation waits more than {@linkcode HARD_CAP} times its bound in all.
@@ -32,9 +35,18 @@ export class StoreTimeoutError extends Error {
 
 /**
  * The most an operation bound by `ms` waits in all, in units of `ms`, while
- * the store goes on answering other operations.
+ * the store goes on answering other operations, or while this process is too
+ * busy to hear it.
  */
 export const HARD_CAP = 4;
+
+/**
+ * The timer firing late by a quarter of a bound or more means this process
+ * was not running its event loop for that long: too busy (its own work, a
+ * machine with more processes than cores) to send its commands or read the
+ * answers, which says nothing of the store.
+ */
+const STALL_SHARE = 4;
 
 interface Pending {
   readonly start: number;
@@ -52,6 +64,9 @@ interface Group {
   // The longest one waits, answers or not.
   readonly cap: number;
   readonly pending: Set<Pending>;
+  // When this process last came back from a stall long enough to matter to
+  // this bound: the store's silence is counted from then at the earliest.
+  resumed: number;
 }
 
 /** Fails each operation that outlives its bound. */
@@ -65,7 +80,9 @@ export class Watchdog {
   // answer with nothing else waiting moves no deadline, and costs no reading
   // of the clock.
   #lastAnswer = -Infinity;
-  #timer: { clock: Clock; handle: unknown; at: number } | undefined = undefined;
+  #timer:
+    | { clock: Clock; handle: unknown; at: number; grace: boolean }
+    | undefined = undefined;
   #closed = false;
 
   /** `clock` gives the cache's clock, which may change (a context reset). */
@@ -129,7 +146,10 @@ export class Watchdog {
   ): Pending {
     let group = this.#groups.get(key);
     if (group === undefined) {
-      this.#groups.set(key, group = { quiet, cap, pending: new Set() });
+      this.#groups.set(
+        key,
+        group = { quiet, cap, pending: new Set(), resumed: -Infinity },
+      );
     }
     const pending: Pending = { start: this.#clock().now(), expire };
     group.pending.add(pending);
@@ -157,18 +177,18 @@ export class Watchdog {
   #deadline(group: Group, pending: Pending): number {
     return Math.min(
       pending.start + group.cap,
-      Math.max(pending.start, this.#lastAnswer) + group.quiet,
+      Math.max(pending.start, this.#lastAnswer, group.resumed) + group.quiet,
     );
   }
 
-  #arm(at: number): void {
+  #arm(at: number, grace = false): void {
     this.#disarm();
     const clock = this.#clock();
     const handle = clock.setTimeout(
       () => this.#fired(handle),
       Math.max(0, at - clock.now()),
     );
-    this.#timer = { clock, handle, at };
+    this.#timer = { clock, handle, at, grace };
   }
 
   #disarm(): void {
@@ -178,19 +198,28 @@ export class Watchdog {
   }
 
   // Ends what is due, then arms the timer for the nearest deadline left,
-  // which answers since it was armed may have moved.
+  // which answers since it was armed may have moved. Silence is the store's
+  // only while this process listens: a timer that fires late shows a stall
+  // of the process, after which its operations get their bound again (up to
+  // the hard cap); and what is due is first given one more turn of the event
+  // loop, since a process runs its due timers before it reads the answers
+  // that came while it was busy.
   #fired(handle: unknown): void {
-    if (this.#timer?.handle !== handle) return;
+    const timer = this.#timer;
+    if (timer === undefined || timer.handle !== handle) return;
     this.#timer = undefined;
     const now = this.#clock().now();
+    const late = now - timer.at;
     let nearest = Infinity;
     for (const group of this.#groups.values()) {
+      if (late * STALL_SHARE >= group.quiet) group.resumed = now;
       for (const pending of group.pending) {
         const deadline = this.#deadline(group, pending);
         if (deadline > now) {
           nearest = Math.min(nearest, deadline);
           break;
         }
+        if (!timer.grace) return this.#arm(now, true);
         group.pending.delete(pending);
         this.#size--;
         pending.expire(now);

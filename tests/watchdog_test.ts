@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ManualClock } from "../clock.ts";
+import { type Clock, ManualClock } from "../clock.ts";
 import { HARD_CAP, StoreTimeoutError, Watchdog } from "../watchdog.ts";
 import { deferred, type Outcome, track, type Tracked } from "./_helpers.ts";
 
@@ -157,4 +157,72 @@ Deno.test("one timer serves every operation, and none is left once a closed watc
   await clock.advanceAsync(400);
   assert.deepEqual(patient.outcome, { state: "fulfilled", value: undefined });
   assert.equal(clock.pending, 0, "a closed watchdog left a timer");
+});
+
+// A clock whose timers fire when the test says, as late as it says: how a
+// process that was too busy to run its event loop sees its timers.
+class LateClock implements Clock {
+  #now = 0;
+  #timers = new Map<number, { at: number; callback: () => void }>();
+  #next = 1;
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, delay: number): number {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, delay), callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** Fires the earliest timer `late` ms after it was due. */
+  fire(late = 0): void {
+    const [id, timer] = [...this.#timers].sort((a, b) => a[1].at - b[1].at)[0];
+    this.#timers.delete(id);
+    this.#now = Math.max(this.#now, timer.at + late);
+    timer.callback();
+  }
+}
+
+Deno.test("a stall of the process (its timer fires late) is not the store's silence: the operation gets its bound again from the end of the stall, up to the hard cap", async () => {
+  const clock = new LateClock();
+  const watchdog = new Watchdog(() => clock);
+  const stalled = track(watchdog.bound(never(), 250));
+  clock.fire(200); // due at 250, run at 450: the process was busy
+  await Promise.resolve();
+  assert.equal(stalled.outcome.state, "pending", "ended by the stall");
+  clock.fire(); // due at 700: 250 after the stall, in silence
+  await Promise.resolve();
+  assert.equal(stalled.outcome.state, "pending", "no turn for the answers");
+  clock.fire(); // that turn, at once
+  await Promise.resolve();
+  assert.equal(clock.now(), 700);
+  assertTimedOut(stalled.outcome, "the operation after a stall and silence");
+
+  // Stall after stall, the hard cap still holds: it ends once its timer
+  // and the turn after it have run, each 200 ms late.
+  const busy = track(watchdog.bound(never(), 250));
+  const began = clock.now();
+  while (busy.outcome.state === "pending") {
+    clock.fire(200);
+    await Promise.resolve();
+    assert.ok(clock.now() - began <= HARD_CAP * 250 + 400, "past the cap");
+  }
+  assertTimedOut(busy.outcome, "the operation stalled without end");
+  assert.ok(clock.now() - began >= HARD_CAP * 250);
+});
+
+Deno.test("a timer a little late (less than a quarter of the bound) moves nothing", async () => {
+  const clock = new LateClock();
+  const watchdog = new Watchdog(() => clock);
+  const operation = track(watchdog.bound(never(), 250));
+  clock.fire(50);
+  clock.fire();
+  await Promise.resolve();
+  assertTimedOut(operation.outcome, "the operation at 300 ms");
 });
