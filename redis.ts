@@ -24,12 +24,13 @@
 
 import { type Connection, connectionOf } from "./redis_connection.ts";
 import {
-  ENVELOPE,
   type KeyNames,
   LeaseWaits,
   ReadBatch,
+  type RedisLease,
   type Waiter,
-} from "./redis_reads.ts";
+  WriteBatch,
+} from "./redis_batch.ts";
 import type {
   CacheStore,
   ReadOrLease,
@@ -58,23 +59,7 @@ export interface RedisStoreOptions {
 }
 
 // Values are kept in an envelope, and leases with their generation: see
-// redis_reads.ts, which reads them.
-
-// KEYS: generation, value, lease. ARGV: lease (generation:token), generation,
-// envelope, px ('' for none), channel, key. A clear or an invalidation since
-// the lease was taken wins: the value is written only if the lease and the
-// generation are still the writer's.
-const WRITE = `
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
-if ARGV[4] == '' then
-  redis.call('SET', KEYS[2], ARGV[3])
-else
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-end
-redis.call('DEL', KEYS[3])
-redis.call('PUBLISH', ARGV[5], 'w:' .. ARGV[6])
-return 1`;
+// redis_batch.ts, which reads and writes them.
 
 // KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
 // generation. A lease from before a clear is not renewed.
@@ -103,10 +88,6 @@ const CLEAR = `
 redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[1], 'c')
 return 1`;
-
-interface RedisLease extends StoreLease {
-  readonly generation: string;
-}
 
 // What the lease's key holds while `lease` holds it.
 function held(lease: StoreLease): string {
@@ -184,6 +165,7 @@ class RedisStore implements CacheStore {
   }>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #reads: ReadBatch;
+  readonly #writes: WriteBatch;
   readonly #waits: LeaseWaits;
 
   constructor(connection: Connection, namespace: string, pollInterval: number) {
@@ -199,6 +181,7 @@ class RedisStore implements CacheStore {
       lease: (key) => this.#leaseKey(key),
     };
     this.#reads = new ReadBatch(run, names);
+    this.#writes = new WriteBatch(run, names, this.#channel);
     this.#waits = new LeaseWaits(
       this.#waiters,
       run,
@@ -219,25 +202,9 @@ class RedisStore implements CacheStore {
     return this.#waits.wait(key, options);
   }
 
-  async write(
-    key: string,
-    value: StoredValue,
-    lease: StoreLease,
-  ): Promise<void> {
-    const { generation } = lease as RedisLease;
+  write(key: string, value: StoredValue, lease: StoreLease): Promise<void> {
     if (!(value.ttl > 0)) return this.release(key, lease);
-    await this.#run(WRITE, [
-      this.#generationKey,
-      this.#valueKey(key),
-      this.#leaseKey(key),
-    ], [
-      held(lease),
-      generation,
-      `${ENVELOPE}${generation}:${value.text}`,
-      value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
-      this.#channel,
-      key,
-    ]);
+    return this.#writes.write(key, value, lease as RedisLease);
   }
 
   async renew(

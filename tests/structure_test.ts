@@ -42,7 +42,7 @@ const ORDER = [
   "mod",
   "memory",
   "redis_connection",
-  "redis_reads",
+  "redis_batch",
   "redis",
   "kv",
 ];
@@ -52,7 +52,7 @@ const TIMER_MODULES = new Set([
   "clock",
   "scheduler_guard",
   "redis_connection",
-  "redis_reads",
+  "redis_batch",
   "redis",
   "kv",
 ]);

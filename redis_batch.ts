@@ -1,11 +1,12 @@
 /**
- * How `redisStore` reads keys and waits for them when many miss at once, so
- * that a process asking for thousands of keys sends a few script calls, not
+ * How `redisStore` reads, writes and waits for many keys at once, so that a
+ * process with thousands of keys in flight sends a few script calls, not
  * thousands, and its waiters cost the server next to nothing:
  *
- * - {@linkcode ReadBatch}: the `readOrLease` calls of one turn go together,
- *   up to {@linkcode CHUNK} keys per script call, each key read or leased
- *   atomically as alone; a lone read is one script call, as before.
+ * - {@linkcode ReadBatch} and {@linkcode WriteBatch}: the `readOrLease` (or
+ *   `write`) calls of one turn go together, up to {@linkcode CHUNK} keys per
+ *   script call, each key read, leased or written atomically as alone; a
+ *   lone call is one script call, as before.
  * - {@linkcode LeaseWaits}: waiters are woken by messages (the store's
  *   pub/sub connection); in case one is missed, one timer for them all reads
  *   whether their keys are still leased, with backoff, the keys due
@@ -16,7 +17,7 @@
  * @module
  */
 
-import type { ReadOrLease } from "./store.ts";
+import type { ReadOrLease, StoredValue } from "./store.ts";
 
 /**
  * Every value is kept as ENVELOPE, the generation it was written in, ":",
@@ -101,6 +102,35 @@ for i = 2, #KEYS do
 end
 return left`;
 
+/**
+ * KEYS: the generation, then each key's value and lease. ARGV: the channel,
+ * then for each key its lease (generation:token), its text in its envelope,
+ * its lifetime in ms ('' for none) and the key. A clear or an invalidation
+ * since a lease was taken wins: a value is written, its lease dropped and
+ * its waiters told only if the lease still holds and is of this generation.
+ */
+export const WRITE = `
+local held = (redis.call('GET', KEYS[1]) or '0') .. ':'
+local written = {}
+for i = 2, #KEYS, 2 do
+  local a = 2 * i - 2
+  local lease = ARGV[a]
+  if string.sub(lease, 1, string.len(held)) == held and
+      redis.call('GET', KEYS[i + 1]) == lease then
+    if ARGV[a + 2] == '' then
+      redis.call('SET', KEYS[i], ARGV[a + 1])
+    else
+      redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+    end
+    redis.call('DEL', KEYS[i + 1])
+    redis.call('PUBLISH', ARGV[1], 'w:' .. ARGV[a + 3])
+    written[i / 2] = 1
+  else
+    written[i / 2] = 0
+  end
+end
+return written`;
+
 /** Runs one of the scripts above by its digest. */
 export type RunScript = (
   script: string,
@@ -113,6 +143,66 @@ export interface KeyNames {
   readonly generation: string;
   value(key: string): string;
   lease(key: string): string;
+}
+
+// Collects calls and hands them over together: at the end of the turn when
+// nothing of theirs is in flight, so that a lone call waits for nothing;
+// else once a call in flight answers, or at the next turn of the event loop
+// at the latest. So calls made in different turns (each in the callback of
+// a timer, a function's run ending) go together while the store is busy,
+// and none waits on an answer that may never come.
+class Turn<T> {
+  #calls: T[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #send: (calls: T[]) => Promise<void>[];
+  readonly #flush = () => {
+    this.#scheduled = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const calls = this.#calls;
+    if (calls.length === 0) return;
+    this.#calls = [];
+    for (const sent of this.#send(calls)) {
+      this.#inFlight++;
+      sent.finally(this.#answered);
+    }
+  };
+  readonly #answered = () => {
+    if (--this.#inFlight === 0 && this.#timer !== undefined) this.#flush();
+  };
+
+  constructor(send: (calls: T[]) => Promise<void>[]) {
+    this.#send = send;
+  }
+
+  add(call: T): void {
+    this.#calls.push(call);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    if (this.#inFlight === 0) queueMicrotask(this.#flush);
+    else this.#timer = setTimeout(this.#flush, 0);
+  }
+}
+
+// Splits `calls` into runs of at most CHUNK that `same` keeps together.
+function chunks<T>(calls: T[], same: (a: T, b: T) => boolean): T[][] {
+  if (calls.length <= CHUNK && calls.every((call) => same(calls[0], call))) {
+    return [calls];
+  }
+  const split: T[][] = [];
+  let start = 0;
+  for (let end = 1; end <= calls.length; end++) {
+    if (
+      end === calls.length || end - start === CHUNK ||
+      !same(calls[start], calls[end])
+    ) {
+      split.push(calls.slice(start, end));
+      start = end;
+    }
+  }
+  return split;
 }
 
 // A readOrLease, until the script call of its turn answers.
@@ -129,8 +219,11 @@ const FOUND_BUSY: ReadOrLease = Object.freeze({ status: "busy" });
 export class ReadBatch {
   readonly #run: RunScript;
   readonly #names: KeyNames;
-  #reads: Read[] = [];
-  readonly #send = () => this.#sendAll();
+  readonly #turn = new Turn<Read>((reads) =>
+    chunks(reads, (a, b) => a.leaseMs === b.leaseMs).map((chunk) =>
+      this.#send(chunk)
+    )
+  );
   // A lease's token is this store's random prefix, the number of the script
   // call that took it, and the key's place in that call: new for every
   // lease without a random draw for each.
@@ -145,41 +238,25 @@ export class ReadBatch {
   /** Reads `key` or takes its lease, with the other reads of this turn. */
   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
     return new Promise<ReadOrLease>((resolve, reject) => {
-      if (this.#reads.length === 0) queueMicrotask(this.#send);
-      this.#reads.push({ key, leaseMs, resolve, reject });
+      this.#turn.add({ key, leaseMs, resolve, reject });
     });
   }
 
-  // CHUNK keys of one lease length per script call.
-  #sendAll(): void {
-    const reads = this.#reads;
-    this.#reads = [];
-    for (let start = 0, end = 0; start < reads.length; start = end) {
-      const { leaseMs } = reads[start];
-      end = start + 1;
-      while (
-        end < reads.length && end - start < CHUNK &&
-        reads[end].leaseMs === leaseMs
-      ) end++;
-      this.#sendChunk(
-        end - start === reads.length ? reads : reads.slice(start, end),
-        leaseMs,
-      );
-    }
-  }
-
-  async #sendChunk(reads: Read[], leaseMs: number): Promise<void> {
+  async #send(reads: Read[]): Promise<void> {
     const keys = [this.#names.generation];
     for (const { key } of reads) {
       keys.push(this.#names.value(key), this.#names.lease(key));
     }
     const prefix = `${this.#tokenPrefix}.${this.#calls++}.`;
-    let found: unknown[];
+    let found: unknown;
     try {
       found = await this.#run(READ_OR_LEASE, keys, [
-        String(Math.ceil(leaseMs)),
+        String(Math.ceil(reads[0].leaseMs)),
         prefix,
-      ]) as unknown[];
+      ]);
+      if (!Array.isArray(found) || found.length !== 2 * reads.length + 1) {
+        throw new TypeError(`redisStore read an answer it did not expect`);
+      }
     } catch (error) {
       for (const read of reads) read.reject(error);
       return;
@@ -214,6 +291,69 @@ export class ReadBatch {
         );
       }
     }
+  }
+}
+
+/** A lease as `redisStore` hands it out: its token and its generation. */
+export interface RedisLease {
+  readonly token: string;
+  readonly generation: string;
+}
+
+// A write, until the script call of its turn answers.
+interface Write {
+  readonly key: string;
+  readonly value: StoredValue;
+  readonly lease: RedisLease;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** The `write` calls of one store, sent together at the end of each turn. */
+export class WriteBatch {
+  readonly #run: RunScript;
+  readonly #names: KeyNames;
+  readonly #channel: string;
+  readonly #turn = new Turn<Write>((writes) =>
+    chunks(writes, () => true).map((chunk) => this.#send(chunk))
+  );
+
+  /** `channel` is where the waiters of a written key are told. */
+  constructor(run: RunScript, names: KeyNames, channel: string) {
+    this.#run = run;
+    this.#names = names;
+    this.#channel = channel;
+  }
+
+  /**
+   * Writes `value` for `key` if `lease` still holds it (and no clear came
+   * since it was taken), with the other writes of this turn.
+   */
+  write(key: string, value: StoredValue, lease: RedisLease): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#turn.add({ key, value, lease, resolve, reject });
+    });
+  }
+
+  async #send(writes: Write[]): Promise<void> {
+    const keys = [this.#names.generation];
+    const args = [this.#channel];
+    for (const { key, value, lease } of writes) {
+      keys.push(this.#names.value(key), this.#names.lease(key));
+      args.push(
+        `${lease.generation}:${lease.token}`,
+        `${ENVELOPE}${lease.generation}:${value.text}`,
+        value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
+        key,
+      );
+    }
+    try {
+      await this.#run(WRITE, keys, args);
+    } catch (error) {
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    for (const write of writes) write.resolve();
   }
 }
 
