@@ -155,8 +155,9 @@ export class Watchdog {
     group.pending.add(pending);
     this.#size++;
     // Nothing has answered since it began: it is due at its start plus the
-    // smaller of its two bounds, perhaps before the timer.
-    const due = pending.start + Math.min(quiet, cap);
+    // smaller of its two bounds, perhaps before the timer; the timer looks
+    // in on it before then, to see whether the process stalls meanwhile.
+    const due = pending.start + Math.min(quiet / STALL_SHARE, cap);
     if (this.#timer === undefined || this.#timer.at > due) this.#arm(due);
     return pending;
   }
@@ -199,11 +200,12 @@ export class Watchdog {
 
   // Ends what is due, then arms the timer for the nearest deadline left,
   // which answers since it was armed may have moved. Silence is the store's
-  // only while this process listens: a timer that fires late shows a stall
-  // of the process, after which its operations get their bound again (up to
-  // the hard cap); and what is due is first given one more turn of the event
-  // loop, since a process runs its due timers before it reads the answers
-  // that came while it was busy.
+  // only while this process listens. So while an operation is bound, the
+  // timer fires at least every quarter of its bound: a timer that fires that
+  // late shows a stall of the process, after which the operation gets its
+  // bound again (up to the hard cap). And what is due is first given one
+  // more turn of the event loop, since a process runs its due timers before
+  // it reads the answers that came while it was busy.
   #fired(handle: unknown): void {
     const timer = this.#timer;
     if (timer === undefined || timer.handle !== handle) return;
@@ -216,7 +218,11 @@ export class Watchdog {
       for (const pending of group.pending) {
         const deadline = this.#deadline(group, pending);
         if (deadline > now) {
-          nearest = Math.min(nearest, deadline);
+          nearest = Math.min(
+            nearest,
+            deadline,
+            now + group.quiet / STALL_SHARE,
+          );
           break;
         }
         if (!timer.grace) return this.#arm(now, true);
