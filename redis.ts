@@ -119,7 +119,7 @@ function held(lease: StoreLease): string {
  *   with an infinite ttl stays until then).
  * - Each operation is one script, run by its digest: a read that finds a
  *   value, or takes the lease, is one round trip. The reads of many keys
- *   that miss together go in one script call per 128 keys.
+ *   that miss together go in one script call per 512 keys.
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *

@@ -111,7 +111,7 @@ for (const backend of REDIS_CLIENTS) {
       const namespace = freshNamespace("batch");
       const store = redisStore(mine.client, { namespace });
       const other = redisStore(theirs.client, { namespace });
-      const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+      const keys = Array.from({ length: CHUNK + 100 }, (_, i) => `k${i}`);
       // One key twice: the first takes the lease, the second finds it busy.
       const found = await Promise.all(
         [...keys, "k0"].map((key) => store.readOrLease(key, LONG)),
