@@ -148,18 +148,22 @@ export interface KeyNames {
   lease(key: string): string;
 }
 
-// Collects calls and hands them over together: at the end of the turn when
-// nothing of theirs is in flight, so that a lone call waits for nothing;
-// else once a call in flight answers, or at the next turn of the event loop
-// at the latest. So calls made in different turns (each in the callback of
-// a timer, a function's run ending) go together while the store is busy,
-// and none waits on an answer that may never come.
-class Turn<T> {
+// Collects calls and sends them together, in chunks of CHUNK that `same`
+// keeps together: at the end of the turn when nothing is in flight, so that
+// a lone call waits for nothing; else once a call in flight answers, or at
+// the next turn of the event loop at the latest. So calls made in different
+// turns (each in the callback of a timer, a function's run ending) go
+// together while the store is busy, and none waits on an answer that may
+// never come. A chunk counts as answered before its callers hear, so that a
+// caller who calls again at once is sent at once.
+class Turn<T extends { reject(error: unknown): void }> {
   #calls: T[] = [];
   #inFlight = 0;
   #scheduled = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #send: (calls: T[]) => Promise<void>[];
+  readonly #same: (a: T, b: T) => boolean;
+  readonly #send: (chunk: T[]) => Promise<unknown>;
+  readonly #settle: (chunk: T[], answer: unknown) => void;
   readonly #flush = () => {
     this.#scheduled = false;
     clearTimeout(this.#timer);
@@ -167,17 +171,29 @@ class Turn<T> {
     const calls = this.#calls;
     if (calls.length === 0) return;
     this.#calls = [];
-    for (const sent of this.#send(calls)) {
-      this.#inFlight++;
-      sent.finally(this.#answered);
+    const same = this.#same;
+    let start = 0;
+    for (let end = 1; end <= calls.length; end++) {
+      if (
+        end === calls.length || end - start === CHUNK ||
+        !same(calls[start], calls[end])
+      ) {
+        this.#sendChunk(
+          start === 0 && end === calls.length ? calls : calls.slice(start, end),
+        );
+        start = end;
+      }
     }
   };
-  readonly #answered = () => {
-    if (--this.#inFlight === 0 && this.#timer !== undefined) this.#flush();
-  };
 
-  constructor(send: (calls: T[]) => Promise<void>[]) {
+  constructor(
+    same: (a: T, b: T) => boolean,
+    send: (chunk: T[]) => Promise<unknown>,
+    settle: (chunk: T[], answer: unknown) => void,
+  ) {
+    this.#same = same;
     this.#send = send;
+    this.#settle = settle;
   }
 
   add(call: T): void {
@@ -187,25 +203,29 @@ class Turn<T> {
     if (this.#inFlight === 0) queueMicrotask(this.#flush);
     else this.#timer = setTimeout(this.#flush, 0);
   }
-}
 
-// Splits `calls` into runs of at most CHUNK that `same` keeps together.
-function chunks<T>(calls: T[], same: (a: T, b: T) => boolean): T[][] {
-  if (calls.length <= CHUNK && calls.every((call) => same(calls[0], call))) {
-    return [calls];
-  }
-  const split: T[][] = [];
-  let start = 0;
-  for (let end = 1; end <= calls.length; end++) {
-    if (
-      end === calls.length || end - start === CHUNK ||
-      !same(calls[start], calls[end])
-    ) {
-      split.push(calls.slice(start, end));
-      start = end;
+  async #sendChunk(chunk: T[]): Promise<void> {
+    this.#inFlight++;
+    let answer: unknown;
+    try {
+      answer = await this.#send(chunk);
+    } catch (error) {
+      this.#answered();
+      for (const call of chunk) call.reject(error);
+      return;
+    }
+    this.#answered();
+    try {
+      this.#settle(chunk, answer);
+    } catch (error) {
+      // An answer it cannot read fails the calls it has not settled.
+      for (const call of chunk) call.reject(error);
     }
   }
-  return split;
+
+  #answered(): void {
+    if (--this.#inFlight === 0 && this.#timer !== undefined) this.#flush();
+  }
 }
 
 // A readOrLease, until the script call of its turn answers.
@@ -222,16 +242,18 @@ const FOUND_BUSY: ReadOrLease = Object.freeze({ status: "busy" });
 export class ReadBatch {
   readonly #run: RunScript;
   readonly #names: KeyNames;
-  readonly #turn = new Turn<Read>((reads) =>
-    chunks(reads, (a, b) => a.leaseMs === b.leaseMs).map((chunk) =>
-      this.#send(chunk)
-    )
+  readonly #turn = new Turn<Read>(
+    (a, b) => a.leaseMs === b.leaseMs,
+    (reads) => this.#send(reads),
+    (reads, found) => this.#settle(reads, found),
   );
   // A lease's token is this store's random prefix, the number of the script
   // call that took it, and the key's place in that call: new for every
   // lease without a random draw for each.
   readonly #tokenPrefix = crypto.randomUUID().slice(0, 18);
   #calls = 0;
+  // The token prefix of each chunk in flight.
+  readonly #prefixes = new WeakMap<Read[], string>();
 
   constructor(run: RunScript, names: KeyNames) {
     this.#run = run;
@@ -245,25 +267,24 @@ export class ReadBatch {
     });
   }
 
-  async #send(reads: Read[]): Promise<void> {
+  #send(reads: Read[]): Promise<unknown> {
     const keys = [this.#names.generation];
     for (const { key } of reads) {
       keys.push(this.#names.value(key), this.#names.lease(key));
     }
     const prefix = `${this.#tokenPrefix}.${this.#calls++}.`;
-    let found: unknown;
-    try {
-      found = await this.#run(READ_OR_LEASE, keys, [
-        String(Math.ceil(reads[0].leaseMs)),
-        prefix,
-      ]);
-      if (!Array.isArray(found) || found.length !== 2 * reads.length + 1) {
-        throw new TypeError(`redisStore read an answer it did not expect`);
-      }
-    } catch (error) {
-      for (const read of reads) read.reject(error);
-      return;
+    this.#prefixes.set(reads, prefix);
+    return this.#run(READ_OR_LEASE, keys, [
+      String(Math.ceil(reads[0].leaseMs)),
+      prefix,
+    ]);
+  }
+
+  #settle(reads: Read[], found: unknown): void {
+    if (!Array.isArray(found) || found.length !== 2 * reads.length + 1) {
+      throw new TypeError("redisStore read an answer it did not expect");
     }
+    const prefix = this.#prefixes.get(reads);
     const generation = String(found[found.length - 1]);
     for (let i = 0; i < reads.length; i++) {
       const first = found[2 * i];
@@ -280,7 +301,7 @@ export class ReadBatch {
           },
         });
       } else if (Number(first) === LEASED) {
-        const lease = { token: prefix + second, generation };
+        const lease = { token: prefix + String(second), generation };
         read.resolve({ status: "leased", lease });
       } else if (Number(first) === BUSY) {
         read.resolve(FOUND_BUSY);
@@ -317,8 +338,12 @@ export class WriteBatch {
   readonly #run: RunScript;
   readonly #names: KeyNames;
   readonly #channel: string;
-  readonly #turn = new Turn<Write>((writes) =>
-    chunks(writes, () => true).map((chunk) => this.#send(chunk))
+  readonly #turn = new Turn<Write>(
+    () => true,
+    (writes) => this.#send(writes),
+    (writes) => {
+      for (const write of writes) write.resolve();
+    },
   );
 
   /** `channel` is where the waiters of a written key are told. */
@@ -338,7 +363,7 @@ export class WriteBatch {
     });
   }
 
-  async #send(writes: Write[]): Promise<void> {
+  #send(writes: Write[]): Promise<unknown> {
     const keys = [this.#names.generation];
     const args = [this.#channel];
     for (const { key, value, lease } of writes) {
@@ -350,13 +375,7 @@ export class WriteBatch {
         key,
       );
     }
-    try {
-      await this.#run(WRITE, keys, args);
-    } catch (error) {
-      for (const write of writes) write.reject(error);
-      return;
-    }
-    for (const write of writes) write.resolve();
+    return this.#run(WRITE, keys, args);
   }
 }
 

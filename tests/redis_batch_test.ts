@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { redisStore } from "../redis.ts";
-import { CHUNK, POLL_BACKOFF_CAP } from "../redis_batch.ts";
+import { CHUNK, POLL_BACKOFF_CAP, ReadBatch } from "../redis_batch.ts";
 import type { CacheStore, ReadOrLease, StoreLease } from "../store.ts";
 import { redisUrl } from "../tools/redis.ts";
 import { REDIS_CLIENTS, sleep } from "./shared/clients.ts";
@@ -289,4 +289,35 @@ for (const backend of REDIS_CLIENTS) {
       );
     });
   });
+}
+
+Deno.test("a caller who reads again as soon as its read is answered is sent at once, not at the next turn of the event loop", async () => {
+  const sent: string[][] = [];
+  const answers: ((found: unknown) => void)[] = [];
+  const batch = new ReadBatch((_script, keys) => {
+    sent.push(keys);
+    return new Promise((resolve) => answers.push(resolve));
+  }, {
+    generation: "g",
+    value: (key) => `v:${key}`,
+    lease: (key) => `l:${key}`,
+  });
+  const first = batch.readOrLease("a", LONG).then(() =>
+    batch.readOrLease("b", LONG)
+  );
+  await microtasks();
+  assert.equal(sent.length, 1);
+  answers[0](["alru2:0:a", -1, "0"]);
+  // Only microtasks run here, never a timer.
+  await microtasks();
+  assert.equal(sent.length, 2, "the second read waits for a timer");
+  answers[1](["alru2:0:b", -1, "0"]);
+  assert.deepEqual(await first, {
+    status: "value",
+    value: { text: "b", ttl: Infinity },
+  });
+});
+
+async function microtasks(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
 }
