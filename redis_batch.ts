@@ -55,9 +55,9 @@ const CORRUPT = 3;
  * KEYS: the generation, then each key's value and lease. ARGV: lease ms, the
  * tokens' prefix. For each key, in order: its text (in its envelope) and what
  * is left of its lifetime, when it has a value of this generation; else
- * LEASED and its token's number, after taking its lease, when no lease of
- * this generation holds it; else BUSY or CORRUPT, and 0. Last, the
- * generation.
+ * LEASED and its token (the prefix and the key's place), after taking its
+ * lease, when no lease of this generation holds it; else BUSY or CORRUPT,
+ * and 0. Last, the generation.
  */
 export const READ_OR_LEASE = `
 local generation = redis.call('GET', KEYS[1]) or '0'
@@ -79,9 +79,10 @@ for i = 2, #KEYS, 2 do
       found[i - 1] = ${BUSY}
       found[i] = 0
     else
-      redis.call('SET', KEYS[i + 1], held .. ARGV[2] .. (i / 2), 'PX', ARGV[1])
+      local token = ARGV[2] .. (i / 2)
+      redis.call('SET', KEYS[i + 1], held .. token, 'PX', ARGV[1])
       found[i - 1] = ${LEASED}
-      found[i] = i / 2
+      found[i] = token
     end
   end
 end
@@ -250,10 +251,11 @@ export class ReadBatch {
   // A lease's token is this store's random prefix, the number of the script
   // call that took it, and the key's place in that call: new for every
   // lease without a random draw for each.
-  readonly #tokenPrefix = crypto.randomUUID().slice(0, 18);
+  readonly #tokenPrefix = crypto.randomUUID().slice(0, 18) + ".";
   #calls = 0;
-  // The token prefix of each chunk in flight.
-  readonly #prefixes = new WeakMap<Read[], string>();
+  // The lease length last sent, as text.
+  #leaseMs = NaN;
+  #leaseText = "";
 
   constructor(run: RunScript, names: KeyNames) {
     this.#run = run;
@@ -272,11 +274,14 @@ export class ReadBatch {
     for (const { key } of reads) {
       keys.push(this.#names.value(key), this.#names.lease(key));
     }
-    const prefix = `${this.#tokenPrefix}.${this.#calls++}.`;
-    this.#prefixes.set(reads, prefix);
+    const { leaseMs } = reads[0];
+    if (leaseMs !== this.#leaseMs) {
+      this.#leaseMs = leaseMs;
+      this.#leaseText = String(Math.ceil(leaseMs));
+    }
     return this.#run(READ_OR_LEASE, keys, [
-      String(Math.ceil(reads[0].leaseMs)),
-      prefix,
+      this.#leaseText,
+      this.#tokenPrefix + this.#calls++ + ".",
     ]);
   }
 
@@ -284,7 +289,6 @@ export class ReadBatch {
     if (!Array.isArray(found) || found.length !== 2 * reads.length + 1) {
       throw new TypeError("redisStore read an answer it did not expect");
     }
-    const prefix = this.#prefixes.get(reads);
     const generation = String(found[found.length - 1]);
     for (let i = 0; i < reads.length; i++) {
       const first = found[2 * i];
@@ -301,7 +305,7 @@ export class ReadBatch {
           },
         });
       } else if (Number(first) === LEASED) {
-        const lease = { token: prefix + String(second), generation };
+        const lease = { token: String(second), generation };
         read.resolve({ status: "leased", lease });
       } else if (Number(first) === BUSY) {
         read.resolve(FOUND_BUSY);
