@@ -50,8 +50,9 @@ const STALL_SHARE = 4;
 
 interface Pending {
   readonly start: number;
-  // Ends the wait when the bound is reached, at `now`.
-  readonly expire: (now: number) => void;
+  // Ends the wait when the bound is reached: the operation's rejection with
+  // the error, or the patience's resolution.
+  readonly expire: (error: StoreTimeoutError | undefined) => void;
 }
 
 // Operations in progress under one kind of bound, oldest first. For a given
@@ -97,15 +98,7 @@ export class Watchdog {
    */
   bound<T>(operation: Promise<T>, ms: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const cap = HARD_CAP * ms;
-      const pending = this.#add(ms, ms, cap, (now) =>
-        reject(
-          new StoreTimeoutError(
-            now - pending.start >= cap
-              ? `the store took over ${cap} ms, answering others meanwhile`
-              : `the store answered nothing for ${ms} ms`,
-          ),
-        ));
+      const pending = this.#add(ms, ms, HARD_CAP * ms, reject);
       operation.then((value) => {
         this.#answered(pending, ms);
         resolve(value);
@@ -142,7 +135,7 @@ export class Watchdog {
     key: number,
     quiet: number,
     cap: number,
-    expire: (now: number) => void,
+    expire: (error: StoreTimeoutError | undefined) => void,
   ): Pending {
     let group = this.#groups.get(key);
     if (group === undefined) {
@@ -228,7 +221,13 @@ export class Watchdog {
         if (!timer.grace) return this.#arm(now, true);
         group.pending.delete(pending);
         this.#size--;
-        pending.expire(now);
+        pending.expire(
+          group.quiet === Infinity ? undefined : new StoreTimeoutError(
+            now - pending.start >= group.cap
+              ? `the store took over ${group.cap} ms, answering others meanwhile`
+              : `the store answered nothing for ${group.quiet} ms`,
+          ),
+        );
       }
     }
     if (nearest !== Infinity) this.#arm(nearest);
