@@ -144,8 +144,11 @@ export type RunScript = (
 
 /** Where a namespace keeps a key's value and lease, and its generation. */
 export interface KeyNames {
+  /** The namespace's generation. */
   readonly generation: string;
+  /** Where `key`'s value is kept. */
   value(key: string): string;
+  /** Where `key`'s lease is kept. */
   lease(key: string): string;
 }
 
@@ -257,6 +260,7 @@ export class ReadBatch {
   #leaseMs = NaN;
   #leaseText = "";
 
+  /** `run` runs the scripts; `names` says where the keys are kept. */
   constructor(run: RunScript, names: KeyNames) {
     this.#run = run;
     this.#names = names;
@@ -324,7 +328,9 @@ export class ReadBatch {
 
 /** A lease as `redisStore` hands it out: its token and its generation. */
 export interface RedisLease {
+  /** The token the lease was taken with. */
   readonly token: string;
+  /** The namespace's generation when it was taken. */
   readonly generation: string;
 }
 
@@ -385,7 +391,9 @@ export class WriteBatch {
 
 /** One waiter, as the store's messages wake it. */
 export interface Waiter {
+  /** Ends the wait: read the key again. */
   resolve(): void;
+  /** Fails the wait: the store failed. */
   reject(error: unknown): void;
 }
 

@@ -30,6 +30,7 @@ import type { Clock } from "./clock.ts";
 
 /** The error of an operation that outlived its bound. */
 export class StoreTimeoutError extends Error {
+  /** `"StoreTimeoutError"`. */
   override name = "StoreTimeoutError";
 }
 
