@@ -29,6 +29,14 @@ import {
   Scripts,
 } from "./redis_connection.ts";
 import {
+  type KeyNames,
+  LeaseWaits,
+  ReadBatch,
+  type RedisLease,
+  type Waiter,
+  WriteBatch,
+} from "./redis_batch.ts";
+import {
   type CacheStore,
   type NoticeOptions,
   type ReadOrLease,
@@ -47,67 +55,18 @@ export interface RedisStoreOptions {
    */
   namespace: string;
   /**
-   * How often a waiter reads the key again in case a notification was
-   * missed, in milliseconds.
+   * How long a waiter waits, in milliseconds, before it reads whether its
+   * key is still leased, in case a notification was missed; each read that
+   * finds it leased doubles the wait, up to 8 times this, while the store's
+   * subscriber connection is there to notify it.
    *
    * @default {200}
    */
   pollInterval?: number;
 }
 
-// Every value is kept as ENVELOPE, the generation it was written in, ":",
-// then the text, so that anything else under the key reads as corrupt rather
-// than as a value, and a value of an older generation (from before a clear)
-// as none. Its lifetime is the key's own expiry in Redis, read with PTTL, so
-// that no process's wall clock decides when it ends.
-const ENVELOPE = "alru2:";
-// The envelope of earlier versions, which kept a deadline of the writer's
-// wall clock: read as no value, and written over.
-const FORMER_ENVELOPE = "alru1:";
-
-// A lease is kept as the generation it was taken in, ":", then its token, so
-// that a clear ends it as it ends the values: a lease of an older generation
-// holds nothing, and the next reader takes the key.
-
-// KEYS: generation, value, lease. ARGV: token, lease ms. Reads the value and
-// what is left of its lifetime, or else takes the lease if the key has
-// neither value nor lease of this generation.
-const READ_OR_LEASE = `
-local generation = redis.call('GET', KEYS[1]) or '0'
-local value = redis.call('GET', KEYS[2])
-if value then
-  local current = '${ENVELOPE}' .. generation .. ':'
-  if string.sub(value, 1, string.len(current)) == current then
-    return {'value', string.sub(value, string.len(current) + 1),
-      redis.call('PTTL', KEYS[2])}
-  end
-  if string.sub(value, 1, ${ENVELOPE.length}) ~= '${ENVELOPE}' and
-      string.sub(value, 1, ${FORMER_ENVELOPE.length}) ~= '${FORMER_ENVELOPE}' then
-    return {'corrupt'}
-  end
-end
-local held = redis.call('GET', KEYS[3])
-if held and string.sub(held, 1, string.len(generation) + 1) == generation .. ':' then
-  return {'busy', '', redis.call('PTTL', KEYS[3])}
-end
-redis.call('SET', KEYS[3], generation .. ':' .. ARGV[1], 'PX', ARGV[2])
-return {'leased', generation}`;
-
-// KEYS: generation, value, lease. ARGV: lease (generation:token), generation,
-// envelope, px ('' for none), channel, key. A clear or an invalidation since
-// the lease was taken wins: the value is written only if the lease and the
-// generation are still the writer's.
-const WRITE = `
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
-if ARGV[4] == '' then
-  redis.call('SET', KEYS[2], ARGV[3])
-else
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-end
-redis.call('DEL', KEYS[3])
-redis.call('PUBLISH', ARGV[5], 'w:' .. ARGV[6])
-return 1`;
+// Values are kept in an envelope, and leases with their generation: see
+// redis_batch.ts, which reads and writes them.
 
 // KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
 // generation. A lease from before a clear is not renewed.
@@ -158,10 +117,6 @@ const NOTICE_TIMEOUT_MS = 1_000;
 const ACK_SLACK_MS = 1_000;
 const ACK_LONGEST_MS = 3_600_000;
 
-interface RedisLease extends StoreLease {
-  readonly generation: string;
-}
-
 // What the lease's key holds while `lease` holds it.
 function held(lease: StoreLease): string {
   return `${(lease as RedisLease).generation}:${lease.token}`;
@@ -181,10 +136,11 @@ function held(lease: StoreLease): string {
  *   processes' clocks need not agree.
  * - Waiters and listeners are told through pub/sub on a second connection
  *   (a duplicate of the client, opened on the first miss and closed on
- *   `cacheClose()`); waiters read again every `pollInterval` in case a
- *   message was missed. A duplicate that fails before it listens (the
- *   server is away) is closed, and the subscription rejects, rather than
- *   reconnect for ever.
+ *   `cacheClose()`); in case a message was missed, a waiter reads whether
+ *   its key is still leased after `pollInterval`, then after twice as long
+ *   each time. A duplicate that fails before it listens (the server is
+ *   away) is closed, and the subscription rejects, rather than reconnect for
+ *   ever.
  * - When that connection is lost (killed, a failover, a proxy's idle
  *   timeout), with either client, waiters are rejected and listeners'
  *   `onError` hears it. Once the client has reconnected and the server has
@@ -207,10 +163,11 @@ function held(lease: StoreLease): string {
  *   bytes until their ttl ends or the key is written again (a value written
  *   with an infinite ttl stays until then).
  * - Each operation is one script, run by its digest: a read that finds a
- *   value, or takes the lease, is one round trip. A script is loaded by one
- *   `SCRIPT LOAD` however many calls need it at once, on first use and
- *   again when the server has lost it (`NOSCRIPT` after a `SCRIPT FLUSH`, a
- *   restart, a failover).
+ *   value, or takes the lease, is one round trip. The reads of many keys
+ *   that miss together go in one script call per 512 keys. A script is
+ *   loaded by one `SCRIPT LOAD` however many calls need it at once, on
+ *   first use and again when the server has lost it (`NOSCRIPT` after a
+ *   `SCRIPT FLUSH`, a restart, a failover).
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -241,18 +198,12 @@ export function redisStore(
   return new RedisStore(connectionOf(client), namespace, pollInterval);
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 class RedisStore implements CacheStore {
   readonly notifies = true;
   readonly #connection: Connection;
   readonly #namespace: string;
   readonly #generationKey: string;
   readonly #channel: string;
-  readonly #pollInterval: number;
   readonly #scripts: Scripts;
   // The pub/sub connection, shared by subscriptions and waiters.
   #subscriber: Promise<{ close(): Promise<void> }> | undefined;
@@ -261,102 +212,48 @@ class RedisStore implements CacheStore {
     onError: (error: unknown) => void;
   }>();
   readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #reads: ReadBatch;
+  readonly #writes: WriteBatch;
+  readonly #waits: LeaseWaits;
 
   constructor(connection: Connection, namespace: string, pollInterval: number) {
     this.#connection = connection;
     this.#namespace = namespace;
     this.#generationKey = `${namespace}:generation`;
     this.#channel = `${namespace}:events`;
-    this.#pollInterval = pollInterval;
     this.#scripts = new Scripts(connection);
+    const run = (script: string, keys: string[], args: string[]) =>
+      this.#run(script, keys, args);
+    const names: KeyNames = {
+      generation: this.#generationKey,
+      value: (key) => this.#valueKey(key),
+      lease: (key) => this.#leaseKey(key),
+    };
+    this.#reads = new ReadBatch(run, names);
+    this.#writes = new WriteBatch(run, names, this.#channel);
+    this.#waits = new LeaseWaits(
+      this.#waiters,
+      run,
+      names,
+      pollInterval,
+      () => this.#subscriber !== undefined,
+    );
   }
 
-  async readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
-    const token = crypto.randomUUID();
-    const [status, first, ttl] = await this.#run(READ_OR_LEASE, [
-      this.#generationKey,
-      this.#valueKey(key),
-      this.#leaseKey(key),
-    ], [token, String(Math.ceil(leaseMs))]) as [string, string, number];
-    if (status === "value") {
-      // PTTL is -1 for a key without expiry.
-      const remaining = Number(ttl);
-      return {
-        status: "value",
-        value: { text: first, ttl: remaining < 0 ? Infinity : remaining },
-      };
-    }
-    if (status === "leased") {
-      const lease: RedisLease = { token, generation: first };
-      return { status: "leased", lease };
-    }
-    if (status === "corrupt") {
-      throw new TypeError(
-        `redisStore found a value for key ${
-          JSON.stringify(key)
-        } that it did not write (not its envelope)`,
-      );
-    }
-    // What is left of the lease: -1 for a lease key without expiry, which
-    // no cache made.
-    const left = Number(ttl);
-    return { status: "busy", ttl: left < 0 ? Infinity : left };
+  readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    return this.#reads.readOrLease(key, leaseMs);
   }
 
   wait(
     key: string,
     options: { timeoutMs: number; signal: AbortSignal },
   ): Promise<void> {
-    if (options.signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let waiters = this.#waiters.get(key);
-      if (waiters === undefined) this.#waiters.set(key, waiters = new Set());
-      const done = () => {
-        clearTimeout(timer);
-        options.signal.removeEventListener("abort", waiter.resolve);
-        waiters!.delete(waiter);
-        if (waiters!.size === 0) this.#waiters.delete(key);
-      };
-      const waiter: Waiter = {
-        resolve() {
-          done();
-          resolve();
-        },
-        reject(error) {
-          done();
-          reject(error);
-        },
-      };
-      waiters.add(waiter);
-      // Without a subscriber, or if a message was missed, reading again is
-      // the fallback.
-      const timer = setTimeout(
-        waiter.resolve,
-        Math.min(options.timeoutMs, this.#pollInterval),
-      );
-      options.signal.addEventListener("abort", waiter.resolve);
-    });
+    return this.#waits.wait(key, options);
   }
 
-  async write(
-    key: string,
-    value: StoredValue,
-    lease: StoreLease,
-  ): Promise<void> {
-    const { generation } = lease as RedisLease;
+  write(key: string, value: StoredValue, lease: StoreLease): Promise<void> {
     if (!(value.ttl > 0)) return this.release(key, lease);
-    await this.#run(WRITE, [
-      this.#generationKey,
-      this.#valueKey(key),
-      this.#leaseKey(key),
-    ], [
-      held(lease),
-      generation,
-      `${ENVELOPE}${generation}:${value.text}`,
-      value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
-      this.#channel,
-      key,
-    ]);
+    return this.#writes.write(key, value, lease as RedisLease);
   }
 
   async renew(

@@ -98,7 +98,7 @@ export class SharedTier {
   readonly #settings: SharedTierSettings;
   // Leases held now, to release on close.
   readonly #held = new Map<StoreLease, string>();
-  // Releases nobody waits for, for close to wait for.
+  // Writes and releases nobody waits for, for close to wait for.
   readonly #releasing = new Set<Promise<void>>();
   // Lease renewals in progress, to stop on close.
   readonly #renewals = new Set<Renewal>();
@@ -345,29 +345,31 @@ export class SharedTier {
       // A rejection is never written; the next process takes the lease.
       work?.removeEventListener("abort", abandon);
       this.#stopRenewing(renewal);
-      if (this.#held.delete(lease)) await this.#release(key, lease);
+      if (this.#held.delete(lease)) {
+        await this.#patiently(this.#releaseLater(key, lease));
+      }
       throw error;
     }
     work?.removeEventListener("abort", abandon);
     this.#stopRenewing(renewal);
     // Released by close or by the abort: the value is nobody's to write.
     if (!this.#held.delete(lease)) return outcome;
-    // Writing, or else releasing, delays the callers by at most storeTimeout.
+    // Writing, or else releasing, delays the callers by at most storeTimeout;
+    // the operation may take longer while the store answers others.
     if (outcome.lifetime > 0) {
-      try {
-        await this.#bounded(
-          this.#call(() =>
-            this.#store.write(key, { text, ttl: outcome.lifetime }, lease)
-          ),
-        );
-        return outcome;
-      } catch (error) {
+      const writing = this.#bounded(
+        this.#call(() =>
+          this.#store.write(key, { text, ttl: outcome.lifetime }, lease)
+        ),
+      ).catch((error) => {
         this.#settings.onError(key, error);
         this.#releaseLater(key, lease);
-        return outcome;
-      }
+      }).finally(() => this.#releasing.delete(writing));
+      this.#releasing.add(writing);
+      await this.#patiently(writing);
+      return outcome;
     }
-    await this.#release(key, lease);
+    await this.#patiently(this.#releaseLater(key, lease));
     return outcome;
   }
 
@@ -420,11 +422,12 @@ export class SharedTier {
   }
 
   // Releases `lease` without anyone waiting for it but close.
-  #releaseLater(key: string, lease: StoreLease): void {
+  #releaseLater(key: string, lease: StoreLease): Promise<void> {
     const releasing = this.#release(key, lease).finally(() =>
       this.#releasing.delete(releasing)
     );
     this.#releasing.add(releasing);
+    return releasing;
   }
 
   // Releases `lease`; a failure is reported, never thrown.
@@ -463,8 +466,9 @@ export class SharedTier {
     return { value: this.#settings.serializer.deserialize(text), lifetime };
   }
 
-  // `operation`, or a rejection once it has taken storeTimeout; either
-  // outcome tells the breaker.
+  // `operation`, or a rejection once the store has answered nothing for
+  // `ms` (storeTimeout unless given) while it waited (see watchdog.ts);
+  // either outcome tells the breaker.
   #bounded<T>(
     operation: Promise<T>,
     ms = this.#settings.storeTimeout,
@@ -479,6 +483,11 @@ export class SharedTier {
       else this.#breaker.failed();
       throw error;
     });
+  }
+
+  // Waits for `operation` at most storeTimeout, which goes on regardless.
+  #patiently(operation: Promise<void>): Promise<void> {
+    return this.#watchdog.patience(operation, this.#settings.storeTimeout);
   }
 
   #call<T>(operation: () => Promise<T>): Promise<T> {

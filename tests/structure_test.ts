@@ -44,6 +44,7 @@ const ORDER = [
   "mod",
   "memory",
   "redis_connection",
+  "redis_batch",
   "redis",
   "kv",
 ];
@@ -53,6 +54,7 @@ const TIMER_MODULES = new Set([
   "clock",
   "scheduler_guard",
   "redis_connection",
+  "redis_batch",
   "redis",
   "kv",
 ]);
