@@ -27,10 +27,11 @@ export interface BreakerSettings {
 export class CircuitBreaker {
   readonly #settings: BreakerSettings;
   #failures = 0;
-  // When the open breaker lets one call try the store; NaN while closed.
+  // When the open breaker lets the next call try the store; NaN while
+  // closed. Letting one through moves it a cool-down on, so that the others
+  // wait for that call's outcome, and a call that never reaches the store
+  // (abandoned first) holds nobody up for longer than a cool-down.
   #retryAt = NaN;
-  // Whether a call is trying the store for the open breaker now.
-  #probing = false;
 
   constructor(settings: BreakerSettings) {
     this.#settings = settings;
@@ -48,17 +49,15 @@ export class CircuitBreaker {
    */
   allows(): boolean {
     if (Number.isNaN(this.#retryAt)) return true;
-    if (this.#probing || this.#settings.clock().now() < this.#retryAt) {
-      return false;
-    }
-    this.#probing = true;
+    const now = this.#settings.clock().now();
+    if (now < this.#retryAt) return false;
+    this.#retryAt = now + this.#settings.cooldown;
     return true;
   }
 
   /** The store answered. */
   succeeded(): void {
     this.#failures = 0;
-    this.#probing = false;
     if (Number.isNaN(this.#retryAt)) return;
     this.#retryAt = NaN;
     this.#settings.changed(false);
@@ -71,7 +70,6 @@ export class CircuitBreaker {
     if (!wasOpen && this.#failures < this.#settings.threshold) return;
     // A failed try keeps the breaker open for another cool-down, without
     // telling anyone again: it never closed.
-    this.#probing = false;
     this.#retryAt = this.#settings.clock().now() + this.#settings.cooldown;
     if (!wasOpen) this.#settings.changed(true);
   }

@@ -153,7 +153,12 @@ export class SharedTier {
     // sent meanwhile; a subscription that takes too long is given up on.
     if (!this.#subscribed && this.#subscription !== undefined) {
       try {
-        await this.#bounded(this.#subscription);
+        // Not a store answer: a failed subscription resolves, and has told
+        // the breaker itself.
+        await this.#watchdog.bound(
+          this.#subscription,
+          this.#settings.storeTimeout,
+        );
       } catch (error) {
         this.#settings.onError(key, error);
       }
@@ -301,7 +306,10 @@ export class SharedTier {
     if (opening === undefined) return;
     let subscription: StoreSubscription | undefined;
     try {
-      subscription = await this.#bounded(opening);
+      subscription = await this.#watchdog.bound(
+        opening,
+        this.#settings.storeTimeout,
+      );
     } catch (error) {
       this.#settings.onError(undefined, error);
       opening.then((late) =>
