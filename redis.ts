@@ -28,6 +28,7 @@ import {
   countUp,
   Scripts,
 } from "./redis_connection.ts";
+import { ServerClock } from "./redis_format.ts";
 import {
   type KeyNames,
   LeaseWaits,
@@ -66,7 +67,7 @@ export interface RedisStoreOptions {
 }
 
 // Values are kept in an envelope, and leases with their generation: see
-// redis_batch.ts, which reads and writes them.
+// redis_format.ts, and redis_batch.ts, which reads and writes them.
 
 // KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
 // generation. A lease from before a clear is not renewed.
@@ -229,7 +230,10 @@ class RedisStore implements CacheStore {
       value: (key) => this.#valueKey(key),
       lease: (key) => this.#leaseKey(key),
     };
-    this.#reads = new ReadBatch(run, names);
+    this.#reads = new ReadBatch(run, names, {
+      command: (args) => connection.command(args),
+      clock: new ServerClock((args) => connection.command(args)),
+    });
     this.#writes = new WriteBatch(run, names, this.#channel);
     this.#waits = new LeaseWaits(
       this.#waiters,

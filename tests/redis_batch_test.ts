@@ -307,11 +307,11 @@ Deno.test("a caller who reads again as soon as its read is answered is sent at o
   );
   await microtasks();
   assert.equal(sent.length, 1);
-  answers[0](["alru2:0:a", -1, "0"]);
+  answers[0](["alru3:0::a", -1, "0"]);
   // Only microtasks run here, never a timer.
   await microtasks();
   assert.equal(sent.length, 2, "the second read waits for a timer");
-  answers[1](["alru2:0:b", -1, "0"]);
+  answers[1](["alru3:0::b", -1, "0"]);
   assert.deepEqual(await first, {
     status: "value",
     value: { text: "b", ttl: Infinity },
