@@ -15,7 +15,9 @@
  *
  * `--before <path to another tree>` adds that tree's `alruCache` and
  * `redisStore` (its `mod.ts` and `redis.ts`) as variants of their own, for a
- * before/after comparison in the same rounds:
+ * before/after comparison in the same rounds; their keys are written by that
+ * tree's own store, under a namespace of their own, since the format of a
+ * value may differ:
  *
  * ```sh
  * mkdir /tmp/before && git archive <commit> | tar -x -C /tmp/before
