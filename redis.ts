@@ -28,6 +28,7 @@ import {
   countUp,
   Scripts,
 } from "./redis_connection.ts";
+import { ServerClock } from "./redis_format.ts";
 import {
   type KeyNames,
   LeaseWaits,
@@ -66,7 +67,7 @@ export interface RedisStoreOptions {
 }
 
 // Values are kept in an envelope, and leases with their generation: see
-// redis_batch.ts, which reads and writes them.
+// redis_format.ts, and redis_batch.ts, which reads and writes them.
 
 // KEYS: generation, lease. ARGV: lease (generation:token), lease ms,
 // generation. A lease from before a clear is not renewed.
@@ -132,8 +133,14 @@ function held(lease: StoreLease): string {
  *   renewing and releasing it check both, so a process never drops
  *   another's lease, and a clear ends every lease as it ends the values.
  * - Values are written once, with their lifetime as the key's expiry
- *   (`PX`); a reader keeps its copy for what is left of it (`PTTL`), so the
- *   processes' clocks need not agree.
+ *   (`PX`) and, in the value, as a deadline on the Redis server's clock
+ *   (its `TIME` when written, plus the lifetime). A reader keeps its copy
+ *   for what is left: the deadline less its estimate of the server's clock
+ *   (`TIME`, read on first use and every minute, counted from when it was
+ *   sent, so that the estimate is never behind), or `PTTL` when the read
+ *   script found the value. Either way the server's clock measures, so the
+ *   processes' clocks need not agree, and a copy never outlives the value;
+ *   it may end early by the round trip of the clock's reading.
  * - Waiters and listeners are told through pub/sub on a second connection
  *   (a duplicate of the client, opened on the first miss and closed on
  *   `cacheClose()`); in case a message was missed, a waiter reads whether
@@ -162,12 +169,24 @@ function held(lease: StoreLease): string {
  *   values from before the clear read as absent at once; Redis keeps their
  *   bytes until their ttl ends or the key is written again (a value written
  *   with an infinite ttl stays until then).
- * - Each operation is one script, run by its digest: a read that finds a
- *   value, or takes the lease, is one round trip. The reads of many keys
- *   that miss together go in one script call per 512 keys. A script is
- *   loaded by one `SCRIPT LOAD` however many calls need it at once, on
- *   first use and again when the server has lost it (`NOSCRIPT` after a
- *   `SCRIPT FLUSH`, a restart, a failover).
+ * - The warm read (a value another process wrote) is one plain `MGET` of
+ *   the namespace's generation and the value, no script: atomic, so the
+ *   value is served only if it is of the generation read with it, as the
+ *   script would. A key it finds no live value of this generation for goes
+ *   on to the read script, which reads it again and takes the lease
+ *   atomically, so a cold miss is two round trips. Until the server's clock
+ *   has been read, reads go to the script alone.
+ * - Every other operation is one script, run by its digest. The reads of
+ *   many keys made together go in one `MGET`, then one script call, per 512
+ *   keys. A script is loaded by one `SCRIPT LOAD` however many calls need it
+ *   at once, on first use and again when the server has lost it
+ *   (`NOSCRIPT` after a `SCRIPT FLUSH`, a restart, a failover).
+ * - A value is kept as `alru3:`, its generation, `:`, its deadline on the
+ *   server's clock (empty for none), `:`, then its text. Values of earlier
+ *   versions' formats (`alru1:`, `alru2:`) read as absent and are written
+ *   over; a process of an earlier version reads this format as corrupt (a
+ *   store error), so a fleet that mixes versions should use a new
+ *   namespace.
  * - Scripts touch a namespace's generation key and a key's value and lease
  *   together, so Redis Cluster is not supported.
  *
@@ -229,7 +248,10 @@ class RedisStore implements CacheStore {
       value: (key) => this.#valueKey(key),
       lease: (key) => this.#leaseKey(key),
     };
-    this.#reads = new ReadBatch(run, names);
+    this.#reads = new ReadBatch(run, names, {
+      command: (args) => connection.command(args),
+      clock: new ServerClock((args) => connection.command(args)),
+    });
     this.#writes = new WriteBatch(run, names, this.#channel);
     this.#waits = new LeaseWaits(
       this.#waiters,

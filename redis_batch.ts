@@ -1,40 +1,40 @@
 /**
  * How `redisStore` reads, writes and waits for many keys at once, so that a
- * process with thousands of keys in flight sends a few script calls, not
+ * process with thousands of keys in flight sends a few commands, not
  * thousands, and its waiters cost the server next to nothing:
  *
- * - {@linkcode ReadBatch} and {@linkcode WriteBatch}: the `readOrLease` (or
- *   `write`) calls of one turn go together, up to {@linkcode CHUNK} keys per
- *   script call, each key read, leased or written atomically as alone; a
- *   lone call is one script call, as before.
+ * - {@linkcode ReadBatch}: the `readOrLease` calls of one turn go together.
+ *   Once the server's clock has been read, they are first one plain `MGET`
+ *   of the generation and the values per {@linkcode CHUNK} keys (the warm
+ *   read: no script); the keys it finds no live value of this generation
+ *   for go on to the read script, which reads or leases each atomically as
+ *   alone.
+ * - {@linkcode WriteBatch}: the `write` calls of one turn go together, up to
+ *   {@linkcode CHUNK} keys per script call, each written atomically as
+ *   alone; a lone call is one script call.
  * - {@linkcode LeaseWaits}: waiters are woken by messages (the store's
  *   pub/sub connection); in case one is missed, one timer for them all reads
  *   whether their keys are still leased, with backoff, the keys due
  *   together in one script call per chunk.
  *
- * It also holds the format of a value in Redis, which reading must know.
+ * The format of a value, and the scripts, are in `redis_format.ts`.
  *
  * @module
  */
 
+import {
+  BUSY,
+  LEASED,
+  LEASES_LEFT,
+  openEnvelope,
+  READ_OR_LEASE,
+  type ServerClock,
+  WRITE,
+} from "./redis_format.ts";
 import type { ReadOrLease, StoredValue } from "./store.ts";
 
 /**
- * Every value is kept as ENVELOPE, the generation it was written in, ":",
- * then the text, so that anything else under the key reads as corrupt rather
- * than as a value, and a value of an older generation (from before a clear)
- * as none. Its lifetime is the key's own expiry in Redis, read with PTTL, so
- * that no process's wall clock decides when it ends.
- */
-export const ENVELOPE = "alru2:";
-/**
- * The envelope of earlier versions, which kept a deadline of the writer's
- * wall clock: read as no value, and written over.
- */
-export const FORMER_ENVELOPE = "alru1:";
-
-/**
- * Keys in one script call. Redis runs a script to its end before anything
+ * Keys in one command or script call. Redis runs a script to its end before anything
  * else, so a call stays short: about a millisecond of the server's. And a
  * client on a busy process may send as little as one command per turn of
  * its event loop (ioredis writes each command to the socket on its own), so
@@ -42,101 +42,7 @@ export const FORMER_ENVELOPE = "alru1:";
  */
 export const CHUNK = 512;
 
-// What READ_OR_LEASE found for a key without a value.
-const LEASED = 1;
-const BUSY = 2;
-const CORRUPT = 3;
-
-// A lease is kept as the generation it was taken in, ":", then its token, so
-// that a clear ends it as it ends the values: a lease of an older generation
-// holds nothing, and the next reader takes the key.
-
-/**
- * KEYS: the generation, then each key's value and lease. ARGV: lease ms, the
- * tokens' prefix. For each key, in order: its text (in its envelope) and what
- * is left of its lifetime, when it has a value of this generation; else
- * LEASED and its token (the prefix and the key's place), after taking its
- * lease, when no lease of this generation holds it; else BUSY and what is
- * left of the lease (-1 for none: no cache's), or CORRUPT and 0. Last, the
- * generation.
- */
-export const READ_OR_LEASE = `
-local generation = redis.call('GET', KEYS[1]) or '0'
-local current = '${ENVELOPE}' .. generation .. ':'
-local held = generation .. ':'
-local found = {}
-for i = 2, #KEYS, 2 do
-  local value = redis.call('GET', KEYS[i])
-  if value and string.sub(value, 1, string.len(current)) == current then
-    found[i - 1] = value
-    found[i] = redis.call('PTTL', KEYS[i])
-  elseif value and string.sub(value, 1, ${ENVELOPE.length}) ~= '${ENVELOPE}' and
-      string.sub(value, 1, ${FORMER_ENVELOPE.length}) ~= '${FORMER_ENVELOPE}' then
-    found[i - 1] = ${CORRUPT}
-    found[i] = 0
-  else
-    local lease = redis.call('GET', KEYS[i + 1])
-    if lease and string.sub(lease, 1, string.len(held)) == held then
-      found[i - 1] = ${BUSY}
-      found[i] = redis.call('PTTL', KEYS[i + 1])
-    else
-      local token = ARGV[2] .. (i / 2)
-      redis.call('SET', KEYS[i + 1], held .. token, 'PX', ARGV[1])
-      found[i - 1] = ${LEASED}
-      found[i] = token
-    end
-  end
-end
-found[#KEYS] = generation
-return found`;
-
-/**
- * KEYS: the generation, then leases. For each lease, what is left of it if
- * it is of this generation, else -2: whether a waiter's key may be free.
- */
-export const LEASES_LEFT = `
-local held = (redis.call('GET', KEYS[1]) or '0') .. ':'
-local left = {}
-for i = 2, #KEYS do
-  local lease = redis.call('GET', KEYS[i])
-  if lease and string.sub(lease, 1, string.len(held)) == held then
-    left[i - 1] = redis.call('PTTL', KEYS[i])
-  else
-    left[i - 1] = -2
-  end
-end
-return left`;
-
-/**
- * KEYS: the generation, then each key's value and lease. ARGV: the channel,
- * then for each key its lease (generation:token), its text in its envelope,
- * its lifetime in ms ('' for none) and the key. A clear or an invalidation
- * since a lease was taken wins: a value is written, its lease dropped and
- * its waiters told only if the lease still holds and is of this generation.
- */
-export const WRITE = `
-local held = (redis.call('GET', KEYS[1]) or '0') .. ':'
-local written = {}
-for i = 2, #KEYS, 2 do
-  local a = 2 * i - 2
-  local lease = ARGV[a]
-  if string.sub(lease, 1, string.len(held)) == held and
-      redis.call('GET', KEYS[i + 1]) == lease then
-    if ARGV[a + 2] == '' then
-      redis.call('SET', KEYS[i], ARGV[a + 1])
-    else
-      redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
-    end
-    redis.call('DEL', KEYS[i + 1])
-    redis.call('PUBLISH', ARGV[1], 'w:' .. ARGV[a + 3])
-    written[i / 2] = 1
-  else
-    written[i / 2] = 0
-  end
-end
-return written`;
-
-/** Runs one of the scripts above by its digest. */
+/** Runs one of `redis_format.ts`'s scripts by its digest. */
 export type RunScript = (
   script: string,
   keys: string[],
@@ -233,7 +139,7 @@ class Turn<T extends { reject(error: unknown): void }> {
   }
 }
 
-// A readOrLease, until the script call of its turn answers.
+// A readOrLease, until the command or script call of its turn answers.
 interface Read {
   readonly key: string;
   readonly leaseMs: number;
@@ -241,14 +147,36 @@ interface Read {
   reject(error: unknown): void;
 }
 
-/** The `readOrLease` calls of one store, sent together at the end of each turn. */
+/**
+ * How a {@linkcode ReadBatch} reads values with a plain command: the
+ * command, and the estimate of the server's clock that says what is left of
+ * a value without PTTL.
+ */
+export interface PlainReads {
+  /** Sends one command to the server. */
+  command(args: string[]): Promise<unknown>;
+  /** The server's clock. */
+  readonly clock: ServerClock;
+}
+
+/**
+ * The `readOrLease` calls of one store, sent together at the end of each
+ * turn: first, when it can, one `MGET` per chunk for the values, then the
+ * read script for the keys without one.
+ */
 export class ReadBatch {
   readonly #run: RunScript;
   readonly #names: KeyNames;
-  readonly #turn = new Turn<Read>(
+  readonly #plain: PlainReads | undefined;
+  readonly #scripted = new Turn<Read>(
     (a, b) => a.leaseMs === b.leaseMs,
     (reads) => this.#send(reads),
     (reads, found) => this.#settle(reads, found),
+  );
+  readonly #fetched = new Turn<Read>(
+    () => true,
+    (reads) => this.#fetch(reads),
+    (reads, found) => this.#sort(reads, found),
   );
   // A lease's token is this store's random prefix, the number of the script
   // call that took it, and the key's place in that call: new for every
@@ -259,17 +187,62 @@ export class ReadBatch {
   #leaseMs = NaN;
   #leaseText = "";
 
-  /** `run` runs the scripts; `names` says where the keys are kept. */
-  constructor(run: RunScript, names: KeyNames) {
+  /**
+   * `run` runs the scripts; `names` says where the keys are kept; `plain`,
+   * when given, lets a read that finds a value be one `MGET`.
+   */
+  constructor(run: RunScript, names: KeyNames, plain?: PlainReads) {
     this.#run = run;
     this.#names = names;
+    this.#plain = plain;
   }
 
   /** Reads `key` or takes its lease, with the other reads of this turn. */
   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
     return new Promise<ReadOrLease>((resolve, reject) => {
-      this.#turn.add({ key, leaseMs, resolve, reject });
+      const read = { key, leaseMs, resolve, reject };
+      // Until the server's clock has been read, a plain read could not say
+      // what is left of a value: the script says it with PTTL.
+      if (this.#plain?.clock.now() !== undefined) this.#fetched.add(read);
+      else this.#scripted.add(read);
     });
+  }
+
+  // One MGET of the generation and the values: atomic, so a value it finds
+  // of the generation it finds was current when the server read it, as in
+  // the script.
+  #fetch(reads: Read[]): Promise<unknown> {
+    const args = ["MGET", this.#names.generation];
+    for (const { key } of reads) args.push(this.#names.value(key));
+    return this.#plain!.command(args);
+  }
+
+  // Serves each value of the current generation with time left; the other
+  // keys (none, a value of before a clear or of a former format, one about
+  // to end, something corrupt) go on to the script, which reads them again
+  // and leases, or says what it found.
+  #sort(reads: Read[], found: unknown): void {
+    if (!Array.isArray(found) || found.length !== reads.length + 1) {
+      throw new TypeError("redisStore read an answer it did not expect");
+    }
+    const generation = found[0] ?? "0";
+    let now: number | undefined;
+    for (let i = 0; i < reads.length; i++) {
+      const read = reads[i];
+      const value = openEnvelope(found[i + 1]);
+      if (value !== undefined && value.generation === String(generation)) {
+        let ttl = Infinity;
+        if (value.deadline !== Infinity) {
+          now ??= this.#plain!.clock.now() ?? Infinity;
+          ttl = value.deadline - now;
+        }
+        if (ttl > 0) {
+          read.resolve({ status: "value", value: { text: value.text, ttl } });
+          continue;
+        }
+      }
+      this.#scripted.add(read);
+    }
   }
 
   #send(reads: Read[]): Promise<unknown> {
@@ -297,15 +270,13 @@ export class ReadBatch {
       const first = found[2 * i];
       const second = found[2 * i + 1];
       const read = reads[i];
-      if (typeof first === "string" && first.startsWith(ENVELOPE)) {
+      const value = openEnvelope(first);
+      if (value !== undefined) {
         // PTTL is -1 for a key without expiry.
         const ttl = Number(second);
         read.resolve({
           status: "value",
-          value: {
-            text: first.slice(first.indexOf(":", ENVELOPE.length) + 1),
-            ttl: ttl < 0 ? Infinity : ttl,
-          },
+          value: { text: value.text, ttl: ttl < 0 ? Infinity : ttl },
         });
       } else if (Number(first) === LEASED) {
         const lease = { token: String(second), generation };
@@ -382,7 +353,7 @@ export class WriteBatch {
       keys.push(this.#names.value(key), this.#names.lease(key));
       args.push(
         `${lease.generation}:${lease.token}`,
-        `${ENVELOPE}${lease.generation}:${value.text}`,
+        value.text,
         value.ttl === Infinity ? "" : String(Math.ceil(value.ttl)),
         key,
       );

@@ -15,7 +15,9 @@
  *
  * `--before <path to another tree>` adds that tree's `alruCache` and
  * `redisStore` (its `mod.ts` and `redis.ts`) as variants of their own, for a
- * before/after comparison in the same rounds:
+ * before/after comparison in the same rounds; their keys are written by that
+ * tree's own store, under a namespace of their own, since the format of a
+ * value may differ:
  *
  * ```sh
  * mkdir /tmp/before && git archive <commit> | tar -x -C /tmp/before
@@ -81,7 +83,9 @@ async function open(kind: Client, url: string): Promise<Opened> {
 interface Variant {
   name: string;
   read(keys: number[]): Promise<void>;
-  close?(): Promise<void>;
+  // The tree whose store writes its keys, when not this one: a value's
+  // format may differ between the trees.
+  before?: boolean;
 }
 
 function shuffle<T>(items: T[]): T[] {
@@ -120,6 +124,7 @@ async function measure(
   const reader = await open(kind, url);
   const writerConnection = await open("node-redis", url);
   const writer = redis.redisStore(writerConnection.client, { namespace });
+  let beforeWriter: typeof writer | undefined;
   const caches: { cacheClose(): Promise<void> }[] = [];
   const runs = { count: 0 };
   const counted = (key: number) => {
@@ -130,11 +135,14 @@ async function measure(
     name: string,
     alruCache: AlruCache,
     redisStore: RedisStore,
+    before = false,
   ): Variant => {
     const cached = alruCache(counted, {
       maxSize: 1_000,
       ttl: HOUR,
-      store: redisStore(reader.client, { namespace }),
+      store: redisStore(reader.client, {
+        namespace: before ? `${namespace}:before` : namespace,
+      }),
     });
     caches.push(cached);
     return {
@@ -144,8 +152,14 @@ async function measure(
       },
     };
   };
-  const storeVariant = (name: string, redisStore: RedisStore): Variant => {
-    const store = redisStore(reader.client, { namespace });
+  const storeVariant = (
+    name: string,
+    redisStore: RedisStore,
+    before = false,
+  ): Variant => {
+    const store = redisStore(reader.client, {
+      namespace: before ? `${namespace}:before` : namespace,
+    });
     return {
       name,
       async read(keys) {
@@ -173,13 +187,23 @@ async function measure(
     const base = new URL(`${options.before}/`, `file://${Deno.cwd()}/`);
     const beforeMod = await import(new URL("mod.ts", base).href);
     const beforeRedis = await import(new URL("redis.ts", base).href);
+    // The before tree's values under a namespace of their own, written by
+    // its own store.
+    beforeWriter = beforeRedis.redisStore(writerConnection.client, {
+      namespace: `${namespace}:before`,
+    });
+    const before = (variant: Variant): Variant => ({
+      ...variant,
+      before: true,
+    });
     variants.push(
-      storeVariant("readOrLease before", beforeRedis.redisStore),
-      cacheVariant(
+      before(storeVariant("readOrLease before", beforeRedis.redisStore, true)),
+      before(cacheVariant(
         "alruCache before",
         beforeMod.alruCache,
         beforeRedis.redisStore,
-      ),
+        true,
+      )),
     );
   }
 
@@ -188,13 +212,14 @@ async function measure(
   // announcements (heard by the caches' subscriptions) arrive untimed.
   const written = async (): Promise<Map<string, number[]>> => {
     const batches = new Map<string, number[]>();
-    const all: number[] = [];
+    const all: [number, typeof writer][] = [];
     for (const variant of variants) {
       const keys = Array.from({ length: options.batch }, () => next++);
       batches.set(variant.name, keys);
-      all.push(...keys);
+      const by = variant.before ? beforeWriter! : writer;
+      for (const key of keys) all.push([key, by]);
     }
-    await Promise.all(all.map(async (key) => {
+    await Promise.all(all.map(async ([key, writer]) => {
       const found = await writer.readOrLease(encodeKey([key]), 10_000);
       if (found.status !== "leased") throw new Error("not new");
       await writer.write(

@@ -12,8 +12,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { redisStore } from "../redis.ts";
 import { CHUNK, POLL_BACKOFF_CAP, ReadBatch } from "../redis_batch.ts";
+import { ServerClock } from "../redis_format.ts";
 import type { CacheStore, ReadOrLease, StoreLease } from "../store.ts";
-import { redisUrl } from "../tools/redis.ts";
+import { redisCommand, redisUrl } from "../tools/redis.ts";
 import { REDIS_CLIENTS, sleep } from "./shared/clients.ts";
 import { freshNamespace } from "./shared/harness.ts";
 
@@ -23,6 +24,8 @@ interface CountedClient {
   readonly client: object;
   /** EVALSHA calls so far, by their number of keys. */
   readonly scripts: number[];
+  /** MGET calls so far, by their number of keys. */
+  readonly fetches: number[];
   close(): Promise<void>;
 }
 
@@ -53,10 +56,11 @@ async function openCounted(
   backend: typeof REDIS_CLIENTS[number],
 ): Promise<CountedClient> {
   const scripts: number[] = [];
+  const fetches: number[] = [];
   const seen = (args: string[]) => {
-    if (String(args[0]).toUpperCase() === "EVALSHA") {
-      scripts.push(Number(args[2]));
-    }
+    const name = String(args[0]).toUpperCase();
+    if (name === "EVALSHA") scripts.push(Number(args[2]));
+    if (name === "MGET") fetches.push(args.length - 1);
   };
   if (backend === "node-redis") {
     const { createClient } = await import("redis");
@@ -66,6 +70,7 @@ async function openCounted(
     return {
       client: countingProxy(client, "sendCommand", seen),
       scripts,
+      fetches,
       close: async () => void await client.close(),
     };
   }
@@ -76,6 +81,7 @@ async function openCounted(
   return {
     client: countingProxy(client, "call", seen),
     scripts,
+    fetches,
     async close() {
       const ended = once(client, "end");
       await client.quit();
@@ -291,6 +297,129 @@ for (const backend of REDIS_CLIENTS) {
   });
 }
 
+for (const backend of REDIS_CLIENTS) {
+  Deno.test(`${backend}: once the server's clock is read, a warm read is one MGET and no script, ${CHUNK} keys per MGET; a key without a live value of this generation goes on to the script`, async () => {
+    await withClients(backend, 2, async ([mine, theirs]) => {
+      const namespace = freshNamespace("warm");
+      const store = redisStore(mine.client, { namespace });
+      const other = redisStore(theirs.client, { namespace });
+      const keys = Array.from({ length: CHUNK + 88 }, (_, i) => `k${i}`);
+      const leases = (await Promise.all(
+        keys.map((key) => other.readOrLease(key, LONG)),
+      )).map(leaseOf);
+      await Promise.all(
+        keys.map((key, i) =>
+          other.write(key, { text: `value ${i}`, ttl: LONG }, leases[i])
+        ),
+      );
+      // The first read asks for the server's clock, and is a script call.
+      assert.equal((await store.readOrLease("first", LONG)).status, "leased");
+      assert.deepEqual(mine.scripts, [3]);
+      assert.deepEqual(mine.fetches, []);
+      mine.scripts.length = 0;
+
+      const started = performance.now();
+      const found = await Promise.all(
+        keys.map((key) => store.readOrLease(key, LONG)),
+      );
+      const took = performance.now() - started;
+      assert.deepEqual(mine.scripts, [], "a warm read ran a script");
+      assert.deepEqual(mine.fetches, [1 + CHUNK, 1 + 88]);
+      for (const [i, read] of found.entries()) {
+        assert.equal(read.status, "value");
+        const { text, ttl } = (read as { value: { text: string; ttl: number } })
+          .value;
+        assert.equal(text, `value ${i}`);
+        // What is left, on the server's clock: never more than written, and
+        // less by no more than the time since the write.
+        assert.ok(ttl <= LONG && ttl > LONG - 1_000 - took, `ttl ${ttl}`);
+      }
+
+      // A key without a value: the MGET, then the script, which leases it.
+      mine.fetches.length = 0;
+      assert.equal((await store.readOrLease("none", LONG)).status, "leased");
+      assert.deepEqual([mine.fetches, mine.scripts], [[2], [3]]);
+
+      // After a clear, the value of the generation before is none.
+      await other.clear();
+      mine.fetches.length = mine.scripts.length = 0;
+      assert.equal((await store.readOrLease("k0", LONG)).status, "leased");
+      assert.deepEqual([mine.fetches, mine.scripts], [[2], [3]]);
+
+      // A value of the former format is none, and is written over.
+      await redisCommand(redisUrl(), "SET", `${namespace}:v:old`, "alru2:1:x");
+      const lease = leaseOf(await store.readOrLease("old", LONG));
+      await store.write("old", { text: "new", ttl: Infinity }, lease);
+      assert.deepEqual(await other.readOrLease("old", LONG), {
+        status: "value",
+        value: { text: "new", ttl: Infinity },
+      });
+    });
+  });
+
+  Deno.test(`${backend}: a warm read says what is left by the deadline in the value, on the server's clock, and one past it goes on to the script`, async () => {
+    await withClients(backend, 1, async ([mine]) => {
+      const namespace = freshNamespace("warm-deadline");
+      const store = redisStore(mine.client, { namespace });
+      await store.readOrLease("first", LONG);
+      const [seconds, micros] = await redisCommand(redisUrl(), "TIME") as [
+        string,
+        string,
+      ];
+      const serverNow = Number(seconds) * 1_000 + Number(micros) / 1_000;
+      // The key itself lives a minute; the deadlines in the values say 5 s
+      // and 5 s ago.
+      for (const [key, deadline] of [["soon", 5_000], ["past", -5_000]]) {
+        await redisCommand(
+          redisUrl(),
+          "SET",
+          `${namespace}:v:${key}`,
+          `alru3:0:${Math.round(serverNow + Number(deadline))}:${key}`,
+          "PX",
+          LONG,
+        );
+      }
+      mine.scripts.length = 0;
+      const soon = await store.readOrLease("soon", LONG);
+      assert.equal(soon.status, "value");
+      const { ttl } = (soon as { value: { ttl: number } }).value;
+      assert.ok(ttl <= 5_000 && ttl > 4_000, `ttl ${ttl}`);
+      assert.deepEqual(mine.scripts, []);
+      // Past its deadline: the script reads the key again, and says what
+      // is left of the key's own expiry.
+      const past = await store.readOrLease("past", LONG);
+      assert.deepEqual(mine.scripts, [3]);
+      assert.equal(past.status, "value");
+      assert.ok((past as { value: { ttl: number } }).value.ttl > 5_000);
+    });
+  });
+}
+
+Deno.test("the server's clock is read once at a time, and its estimate is never behind the server: counted from when TIME was sent", async () => {
+  const asked: ((reply: unknown) => void)[] = [];
+  const clock = new ServerClock((args) => {
+    assert.deepEqual(args, ["TIME"]);
+    return new Promise((resolve) => asked.push(resolve));
+  });
+  assert.equal(clock.now(), undefined);
+  assert.equal(clock.now(), undefined);
+  assert.equal(asked.length, 1, "the clock was read twice at once");
+  const sent = performance.now();
+  // The server's time, 1,000 s and 0.5 ms into the epoch.
+  asked[0](["1000", "500"]);
+  await microtasks();
+  const now = clock.now()!;
+  const since = performance.now() - sent;
+  assert.ok(now >= 1_000_000.5 + since, `${now} is behind the server`);
+  assert.ok(now <= 1_000_000.5 + since + 5, `${now}: too far ahead`);
+  assert.equal(asked.length, 1, "a fresh reading was taken again");
+  // A failed reading leaves the clock as it was.
+  const failing = new ServerClock(() => Promise.reject(new Error("down")));
+  assert.equal(failing.now(), undefined);
+  await microtasks();
+  assert.equal(failing.now(), undefined);
+});
+
 Deno.test("a caller who reads again as soon as its read is answered is sent at once, not at the next turn of the event loop", async () => {
   const sent: string[][] = [];
   const answers: ((found: unknown) => void)[] = [];
@@ -307,11 +436,11 @@ Deno.test("a caller who reads again as soon as its read is answered is sent at o
   );
   await microtasks();
   assert.equal(sent.length, 1);
-  answers[0](["alru2:0:a", -1, "0"]);
+  answers[0](["alru3:0::a", -1, "0"]);
   // Only microtasks run here, never a timer.
   await microtasks();
   assert.equal(sent.length, 2, "the second read waits for a timer");
-  answers[1](["alru2:0:b", -1, "0"]);
+  answers[1](["alru3:0::b", -1, "0"]);
   assert.deepEqual(await first, {
     status: "value",
     value: { text: "b", ttl: Infinity },

@@ -36,7 +36,7 @@ async function plant(
     const at = [...kvNamespace(namespace), "value", 0n, key];
     await connection.kv.set(at, value);
   } else {
-    const text = typeof value === "string" ? value : `alru2:0:${value.text}`;
+    const text = typeof value === "string" ? value : `alru3:0::${value.text}`;
     await redisCommand(target, "SET", `${namespace}:v:${key}`, text);
   }
 }

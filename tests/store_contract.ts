@@ -173,7 +173,7 @@ export function storeContract(backend: ContractBackend): void {
       '{"name":"ü → 😀","list":[1,null]}',
       "line\nbreak\ttab\u0000nul",
       // What an adapter's own framing might look like.
-      "alru2:0:alru1:x",
+      "alru3:0:1:alru2:0:alru1:x",
       "x".repeat(10_000),
     ];
     for (const [i, text] of texts.entries()) {
