@@ -116,7 +116,15 @@ export class SharedTier {
   constructor(store: CacheStore, settings: SharedTierSettings) {
     this.#store = store;
     this.#settings = settings;
-    this.#watchdog = new Watchdog(settings.clock);
+    this.#watchdog = new Watchdog(settings.clock, (error) => {
+      // A store that made the change but whose processes were slow to say
+      // so has not failed.
+      if (
+        error === undefined || error instanceof UnacknowledgedNoticeError
+      ) {
+        this.#breaker.succeeded();
+      } else this.#breaker.failed();
+    });
     this.#breaker = new CircuitBreaker({
       threshold: settings.breakerThreshold,
       cooldown: settings.breakerCooldown,
@@ -158,6 +166,7 @@ export class SharedTier {
         await this.#watchdog.bound(
           this.#subscription,
           this.#settings.storeTimeout,
+          { told: false },
         );
       } catch (error) {
         this.#settings.onError(key, error);
@@ -309,6 +318,7 @@ export class SharedTier {
       subscription = await this.#watchdog.bound(
         opening,
         this.#settings.storeTimeout,
+        { told: false },
       );
     } catch (error) {
       this.#settings.onError(undefined, error);
@@ -475,22 +485,13 @@ export class SharedTier {
   }
 
   // `operation`, or a rejection once the store has answered nothing for
-  // `ms` (storeTimeout unless given) while it waited (see watchdog.ts);
-  // either outcome tells the breaker.
+  // `ms` (storeTimeout unless given) while it waited (see watchdog.ts); the
+  // watchdog tells the breaker how it ended.
   #bounded<T>(
     operation: Promise<T>,
     ms = this.#settings.storeTimeout,
   ): Promise<T> {
-    return this.#watchdog.bound(operation, ms).then((result) => {
-      this.#breaker.succeeded();
-      return result;
-    }, (error) => {
-      // A store that made the change but whose processes were slow to say
-      // so has not failed.
-      if (error instanceof UnacknowledgedNoticeError) this.#breaker.succeeded();
-      else this.#breaker.failed();
-      throw error;
-    });
+    return this.#watchdog.bound(operation, ms);
   }
 
   // Waits for `operation` at most storeTimeout, which goes on regardless.

@@ -86,26 +86,53 @@ export class Watchdog {
     | { clock: Clock; handle: unknown; at: number; grace: boolean }
     | undefined = undefined;
   #closed = false;
+  readonly #outcome: ((error: unknown) => void) | undefined;
 
-  /** `clock` gives the cache's clock, which may change (a context reset). */
-  constructor(clock: () => Clock) {
+  /**
+   * `clock` gives the cache's clock, which may change (a context reset).
+   * `outcome`, if given, hears how each bound operation ended, once: with
+   * `undefined` when it fulfilled, or with why it failed (its rejection, or
+   * the timeout), so that a circuit breaker counts without a promise of its
+   * own per operation.
+   */
+  constructor(clock: () => Clock, outcome?: (error: unknown) => void) {
     this.#clock = clock;
+    this.#outcome = outcome;
   }
 
   /**
    * `operation`, or a rejection with a {@linkcode StoreTimeoutError} once the
    * store has answered nothing for `ms` while it waited, or once it has
    * waited {@linkcode HARD_CAP} times `ms`.
+   * With `{ told: false }` the outcome is not told: what is bound is no
+   * store operation of its own (a wait for one begun elsewhere).
    */
-  bound<T>(operation: Promise<T>, ms: number): Promise<T> {
+  bound<T>(
+    operation: Promise<T>,
+    ms: number,
+    options?: { told: false },
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending = this.#add(ms, ms, HARD_CAP * ms, reject);
+      const outcome = options === undefined ? this.#outcome : undefined;
+      let ended = false;
+      const fail = (error: unknown) => {
+        if (!ended) {
+          ended = true;
+          outcome?.(error);
+        }
+        reject(error);
+      };
+      const pending = this.#add(ms, ms, HARD_CAP * ms, fail);
       operation.then((value) => {
         this.#answered(pending, ms);
+        if (!ended) {
+          ended = true;
+          outcome?.(undefined);
+        }
         resolve(value);
       }, (error) => {
         this.#answered(pending, ms);
-        reject(error);
+        fail(error);
       });
     });
   }
