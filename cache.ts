@@ -97,7 +97,7 @@ export class AsyncLruCache<R> {
     this.#options = options;
     const keeping = options.ttl !== undefined || options.ttlOf !== undefined ||
         options.shouldCache !== undefined || options.errorTtl !== undefined ||
-        options.errorTtlOf !== undefined
+        options.errorTtlOf !== undefined || options.weigher !== undefined
       ? new KeepPolicy(options)
       : undefined;
     this.#needsArguments = keeping?.needsArguments === true;
@@ -121,6 +121,7 @@ export class AsyncLruCache<R> {
       {
         name: this.#name,
         maxSize: options.maxSize,
+        maxWeight: options.maxWeight,
         keeping,
         watched: this.#watched,
         hasStore: store !== undefined,
@@ -391,6 +392,11 @@ export class AsyncLruCache<R> {
       jitter: this.#options.jitter,
       tasks: this.#entries.running,
       closed: this.#closed,
+      // Shown only when set, so that a cache without it shows Python's shape.
+      ...(this.#options.maxWeight === undefined ? {} : {
+        maxWeight: this.#options.maxWeight,
+        currWeight: this.#entries.weight,
+      }),
     };
   }
 

@@ -62,6 +62,11 @@ export class EntryTable<W extends Placed> {
   // first refresh.
   #refreshes: (W | undefined)[] | undefined = undefined;
   #refreshing = 0;
+  // The weight of each slot's value, made only for a cache with maxWeight:
+  // a value held (fresh or stale) weighs what its weigher said; work in
+  // flight and kept failures weigh 0.
+  #weights: number[] | undefined = undefined;
+  #weight = 0;
 
   /**
    * `policy` hands out the slots and orders them for eviction;
@@ -80,6 +85,35 @@ export class EntryTable<W extends Placed> {
   /** How many entries hold work in flight, refreshes included. */
   get running(): number {
     return this.#running + this.#refreshing;
+  }
+
+  /** The total weight of the held values; 0 unless weights are set. */
+  get weight(): number {
+    return this.#weight;
+  }
+
+  /** The weight of the value in `slot`: 0 if none was set. */
+  weightOf(slot: Slot): number {
+    return this.#weights?.[slot] ?? 0;
+  }
+
+  /** Sets the weight of the value in `slot`, replacing any it had. */
+  setWeight(slot: Slot, weight: number): void {
+    const weights = this.#weights ??= [];
+    this.#weight += weight - (weights[slot] ?? 0);
+    weights[slot] = weight;
+  }
+
+  /**
+   * Every held slot of positive weight, the next victim first: the order in
+   * which weight is shed.
+   */
+  *weighted(): IterableIterator<Slot> {
+    const weights = this.#weights;
+    if (weights === undefined) return;
+    for (const slot of this.#list.slots()) {
+      if ((weights[slot] ?? 0) > 0) yield slot;
+    }
   }
 
   /** The slot the policy would evict next, or {@linkcode NO_SLOT} when empty. */
@@ -150,6 +184,7 @@ export class EntryTable<W extends Placed> {
     this.#detach(slot);
     this.#outcomes[slot] = reason;
     this.#kinds[slot] = FAILED;
+    if (this.#weights !== undefined) this.setWeight(slot, 0);
   }
 
   /** Stores `value` in `slot`, whatever it held, as a fresh value. */
@@ -162,6 +197,7 @@ export class EntryTable<W extends Placed> {
   replaceWithFailure(slot: Slot, reason: unknown): void {
     this.#outcomes[slot] = reason;
     this.#kinds[slot] = FAILED;
+    if (this.#weights !== undefined) this.setWeight(slot, 0);
   }
 
   /** Marks the value in `slot` stale. */
@@ -200,6 +236,7 @@ export class EntryTable<W extends Placed> {
     this.#outcomes[slot] = work;
     this.#kinds[slot] = RUNNING;
     this.#running++;
+    if (this.#weights !== undefined) this.setWeight(slot, 0);
   }
 
   /** Keeps `promise`, of the value in `slot`, as what every later hit hands out. */
@@ -226,6 +263,8 @@ export class EntryTable<W extends Placed> {
     this.#running = 0;
     this.#refreshes = undefined;
     this.#refreshing = 0;
+    if (this.#weights !== undefined) this.#weights = [];
+    this.#weight = 0;
   }
 
   /**
@@ -249,10 +288,16 @@ export class EntryTable<W extends Placed> {
   assertConsistent(): void {
     let size = 0;
     let running = 0;
+    let weight = 0;
     for (const slot of this.#list.slots()) {
       size++;
       const kind = this.#kinds[slot];
       if (kind === FREE) throw new Error(`slot ${slot} is listed but free`);
+      const slotWeight = this.weightOf(slot);
+      weight += slotWeight;
+      if (slotWeight !== 0 && (kind === RUNNING || kind === FAILED)) {
+        throw new Error(`slot ${slot} weighs ${slotWeight} but holds no value`);
+      }
       if (this.#index.get(this.#keys[slot]) !== slot) {
         throw new Error(`slot ${slot} is listed but its key points elsewhere`);
       }
@@ -278,6 +323,12 @@ export class EntryTable<W extends Placed> {
     if (running !== this.running) {
       throw new Error(`${running} slots run, but ${this.running} are counted`);
     }
+    // Weights may be fractions, whose running total drifts by rounding.
+    if (Math.abs(weight - this.#weight) > 1e-9 * Math.max(1, weight)) {
+      throw new Error(
+        `the slots weigh ${weight}, but ${this.#weight} is counted`,
+      );
+    }
   }
 
   #forgetShadowed(key: unknown, newSlot: Slot): W | undefined {
@@ -299,6 +350,7 @@ export class EntryTable<W extends Placed> {
     this.#keys[slot] = undefined;
     this.#outcomes[slot] = undefined;
     this.#kinds[slot] = FREE;
+    if (this.#weights !== undefined) this.setWeight(slot, 0);
     this.#list.remove(slot);
   }
 

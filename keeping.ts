@@ -26,6 +26,7 @@ export class KeepPolicy {
   readonly #shouldCache: ValueCallback | undefined;
   readonly #errorTtl: number;
   readonly #errorTtlOf: ErrorCallback | undefined;
+  readonly #weigher: ValueCallback | undefined;
 
   constructor(options: ResolvedOptions) {
     this.#ttl = options.ttl;
@@ -35,6 +36,12 @@ export class KeepPolicy {
     this.#shouldCache = options.shouldCache;
     this.#errorTtl = options.errorTtl ?? 0;
     this.#errorTtlOf = options.errorTtlOf;
+    this.#weigher = options.weigher;
+  }
+
+  /** Whether kept values are weighed. */
+  get weighs(): boolean {
+    return this.#weigher !== undefined;
   }
 
   /** Whether values are kept for a limited time. */
@@ -50,7 +57,7 @@ export class KeepPolicy {
   /** Whether deciding needs the arguments of the call that started the work. */
   get needsArguments(): boolean {
     return this.#ttlOf !== undefined || this.#shouldCache !== undefined ||
-      this.#errorTtlOf !== undefined;
+      this.#errorTtlOf !== undefined || this.#weigher !== undefined;
   }
 
   /**
@@ -100,6 +107,16 @@ export class KeepPolicy {
   keeps(value: unknown, args: readonly unknown[]): boolean {
     return this.#shouldCache === undefined ||
       Boolean(this.#shouldCache(value, args as unknown[]));
+  }
+
+  /**
+   * What the weigher says `value`, about to be kept for `args`, weighs:
+   * unchecked, since a bad weight is reported, not thrown.
+   *
+   * @throws What the weigher throws.
+   */
+  weightOf(value: unknown, args: readonly unknown[]): unknown {
+    return this.#weigher!(value, args as unknown[]);
   }
 
   /**

@@ -126,12 +126,19 @@ export class LocalTier<R> {
   readonly #inflight: InflightRegistry<R, unknown>;
   readonly #effects: Effects;
   readonly #maxSize: number;
+  // Infinity when values are not weighed: no weight ever exceeds it.
+  readonly #maxWeight: number;
   readonly #watched: boolean;
   readonly #hasStore: boolean;
 
   constructor(
     parts: LocalTierParts<R>,
-    settings: { maxSize: number; watched: boolean; hasStore: boolean },
+    settings: {
+      maxSize: number;
+      maxWeight: number | undefined;
+      watched: boolean;
+      hasStore: boolean;
+    },
   ) {
     this.entries = parts.entries;
     this.keying = parts.keying;
@@ -139,6 +146,7 @@ export class LocalTier<R> {
     this.#inflight = parts.inflight;
     this.#effects = parts.effects;
     this.#maxSize = settings.maxSize;
+    this.#maxWeight = settings.maxWeight ?? Infinity;
     this.#watched = settings.watched;
     this.#hasStore = settings.hasStore;
   }
@@ -229,13 +237,16 @@ export class LocalTier<R> {
   /**
    * Keeps `value`, what unsettled `flight`'s work resolved with, in its
    * entry (if it still has one) for `lifetime` ms from `now`, or not at all
-   * when `lifetime` is 0 or less, and resolves the callers.
+   * when `lifetime` is 0 or less, and resolves the callers. `weight` is the
+   * value's weight (0 when values are not weighed); -1, a weigher's
+   * failure, keeps nothing and counts nothing.
    */
   keepValue(
     flight: Flight<R>,
     value: R,
     lifetime: number,
     now: number,
+    weight: number,
   ): void {
     const slot = flight.slot;
     if (slot !== NO_SLOT) {
@@ -245,8 +256,16 @@ export class LocalTier<R> {
         this.entries.endRefresh(slot);
         this.entries.replace(slot, value);
       }
-      if (lifetime > 0) this.lifetimes.keepValue(slot, value, lifetime, now);
-      else this.removeEntry(slot);
+      if (lifetime > 0 && weight >= 0) {
+        this.lifetimes.keepValue(slot, value, lifetime, now);
+        if (weight > 0) this.#weigh(slot, weight);
+        else if (this.entries.weightOf(slot) > 0) {
+          // A refresh's weightless value replaces a weighed one.
+          this.entries.setWeight(slot, 0);
+        }
+      } else {
+        this.removeEntry(slot);
+      }
     }
     this.#inflight.resolve(flight, value);
   }
@@ -462,6 +481,11 @@ export class LocalTier<R> {
         `${entries.size} entries held, more than maxSize ${this.#maxSize}`,
       );
     }
+    if (entries.weight > this.#maxWeight) {
+      throw new Error(
+        `entries of weight ${entries.weight} held, more than maxWeight ${this.#maxWeight}`,
+      );
+    }
     const lifetimes = this.lifetimes;
     if ((lifetimes.fallbacks?.size ?? 0) > this.#maxSize) {
       throw new Error(`more than maxSize ${this.#maxSize} fallbacks kept`);
@@ -482,6 +506,35 @@ export class LocalTier<R> {
     if (closed && expiry.size > 0) {
       throw new Error("a closed cache still times entries");
     }
+  }
+
+  // Gives the value just kept in `slot` its weight, in place (a refresh's
+  // re-weighing neither moves nor uses its entry), then sheds weight in the
+  // policy's order until the total fits. A value heavier than maxWeight on
+  // its own is evicted alone: shedding others would not make it fit.
+  #weigh(slot: Slot, weight: number): void {
+    const entries = this.entries;
+    if (weight > this.#maxWeight) {
+      this.#evict(slot);
+      return;
+    }
+    entries.setWeight(slot, weight);
+    let excess = entries.weight - this.#maxWeight;
+    if (excess <= 0) return;
+    // Chosen first, removed after: removing changes the order walked.
+    const victims: Slot[] = [];
+    for (const victim of entries.weighted()) {
+      victims.push(victim);
+      excess -= entries.weightOf(victim);
+      if (excess <= 0) break;
+    }
+    for (const victim of victims) this.#evict(victim);
+  }
+
+  #evict(slot: Slot): void {
+    this.counters.evictions++;
+    if (this.#watched) this.#tell("evict", this.entries.key(slot));
+    this.removeEntry(slot);
   }
 
   // Drops the entries the eviction policy names while there are more than

@@ -106,6 +106,23 @@ export interface AlruCacheOptions<
    */
   onEvent?(event: CacheEvent): void;
   /**
+   * Most total weight of the entries held, as `weigher` weighs their values;
+   * needs `weigher`. Past it, entries are evicted least recently used first,
+   * passing over those that weigh nothing (in flight, kept failures), each
+   * counted in `evictions`. A value heavier than `maxWeight` is delivered but
+   * not kept. `Infinity` tracks weights and evicts nothing for them; `null`
+   * is unset. With a store, it bounds this process's entries only.
+   */
+  maxWeight?: number | null;
+  /**
+   * The weight of a value about to be kept: called once per value a miss,
+   * a refresh or a store read keeps, after `shouldCache` and `ttl`. It must
+   * return a finite number `>= 0`; if it throws or returns anything else,
+   * the value is still delivered but not kept, and the first such failure is
+   * reported through `console.error`. Needs `maxWeight`.
+   */
+  weigher?(value: R, args: A): number;
+  /**
    * A store shared with other processes (see `redisStore` in `./redis` and
    * `kvStore` in `./kv`): a key missing here is read from it, or computed
    * once across every process that shares it. Needs `ttl`. With a store,
@@ -183,6 +200,8 @@ export interface ResolvedOptions {
   staleWhileRevalidate: number | undefined;
   staleIfError: number | undefined;
   onEvent: ((event: CacheEvent) => void) | undefined;
+  maxWeight: number | undefined;
+  weigher: ((value: unknown, args: unknown[]) => unknown) | undefined;
   store: CacheStore | undefined;
   lease: number;
   storeTimeout: number;
@@ -212,6 +231,8 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     staleWhileRevalidate: true,
     staleIfError: true,
     onEvent: true,
+    maxWeight: true,
+    weigher: true,
     store: true,
     lease: true,
     storeTimeout: true,
@@ -302,6 +323,40 @@ function maxSizeOf(value: unknown): number {
     );
   }
   return value;
+}
+
+// A weight bound and its weigher mean nothing apart.
+function weighingOf(
+  given: Record<string, unknown>,
+): Pick<ResolvedOptions, "maxWeight" | "weigher"> {
+  const value = given.maxWeight ?? undefined;
+  if (value !== undefined && typeof value !== "number") {
+    throw new TypeError(
+      `alruCache option "maxWeight" must be a number, Infinity or null; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (value !== undefined && !(value >= 0)) {
+    throw new RangeError(
+      `alruCache option "maxWeight" must be a non-negative number, Infinity or null; received ${value}`,
+    );
+  }
+  const weigher = optionalFunction<ResolvedOptions["weigher"]>(
+    "weigher",
+    given.weigher,
+  );
+  if ((value === undefined) !== (weigher === undefined)) {
+    const [set, unset] = value === undefined
+      ? ["weigher", "maxWeight"]
+      : ["maxWeight", "weigher"];
+    throw new TypeError(
+      `alruCache option "${set}" is set without "${unset}" (${set} requires ${unset}); received ${set} ${
+        describe(given[set])
+      }`,
+    );
+  }
+  return { maxWeight: value, weigher };
 }
 
 function clockOf(value: unknown): Clock | undefined {
@@ -454,6 +509,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     finite: false,
   });
   requireTtl("staleIfError", staleIfError, timed);
+  const { maxWeight, weigher } = weighingOf(given);
   const store = storeOf(given.store, timed);
   const lease = positiveDuration("lease", given.lease, 10_000);
   const storeTimeout = positiveDuration(
@@ -492,6 +548,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     staleIfError: staleIfError === 0 ? undefined : staleIfError,
     shouldCache: optionalFunction("shouldCache", given.shouldCache),
     onEvent: optionalFunction("onEvent", given.onEvent),
+    maxWeight,
+    weigher,
     store,
     lease,
     storeTimeout,

@@ -35,6 +35,8 @@ export interface RunSettings {
   /** The cache's name, for the error of work abandoned by a close. */
   name: string;
   maxSize: number;
+  /** Absent when values are not weighed. */
+  maxWeight: number | undefined;
   /** Absent when nothing about an outcome is decided. */
   keeping: KeepPolicy | undefined;
   /** Whether onEvent watches. */
@@ -62,6 +64,7 @@ export class Runs<R> {
   readonly #keeping: KeepPolicy | undefined;
   readonly #needsArguments: boolean;
   readonly #watched: boolean;
+  readonly #weighs: boolean;
   // Failed runs whose callers got a fallback instead, with the failure.
   readonly #answeredWithFallback = new WeakMap<Flight<R>, unknown>();
   #closed = false;
@@ -85,6 +88,7 @@ export class Runs<R> {
     this.#keeping = settings.keeping;
     this.#needsArguments = settings.keeping?.needsArguments === true;
     this.#watched = settings.watched;
+    this.#weighs = settings.maxWeight !== undefined;
   }
 
   /**
@@ -225,6 +229,7 @@ export class Runs<R> {
     const lifetimes = this.tier.lifetimes;
     let lifetime = Infinity;
     let now = 0;
+    let weight = 0;
     try {
       if (flight.purpose === SHARED_MISS) {
         // The shared tier has decided, and gives the value as the store has
@@ -256,7 +261,17 @@ export class Runs<R> {
       if (!flight.settled) this.tier.dropRun(flight, error);
       return;
     }
-    if (!flight.settled) this.tier.keepValue(flight, value, lifetime, now);
+    // Last: only a value about to be kept is weighed. The weigher's failure
+    // is reported, not thrown, and comes back as -1.
+    if (
+      this.#weighs && flight.slot !== NO_SLOT && lifetime > 0 &&
+      !flight.settled
+    ) {
+      weight = this.#user.weightOf(value, flight.args ?? []);
+    }
+    if (!flight.settled) {
+      this.tier.keepValue(flight, value, lifetime, now, weight);
+    }
   }
 
   // A boundary: the work of `flight` rejected.

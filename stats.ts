@@ -95,6 +95,10 @@ export interface CacheParameters {
   tasks: number;
   /** Whether `cacheClose()` has been called. */
   closed: boolean;
+  /** The configured `maxWeight`; present only when it is set. */
+  maxWeight?: number;
+  /** The total weight of the entries held; present only with `maxWeight`. */
+  currWeight?: number;
 }
 
 /**

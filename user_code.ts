@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from "./clock.ts";
+import { describe } from "./errors.ts";
 import type { KeepPolicy } from "./keeping.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import type { CacheEvent } from "./stats.ts";
@@ -34,6 +35,7 @@ export class UserCode {
   #doorClockOf: Clock | undefined = undefined;
   #eventFailureReported = false;
   #clockFailureReported = false;
+  #weigherFailureReported = false;
 
   constructor(
     fn: (...args: unknown[]) => unknown,
@@ -143,6 +145,41 @@ export class UserCode {
   failureLifetimeOf(reason: unknown, args: readonly unknown[]): number {
     if (this.#check !== undefined) this.#check();
     return this.#keeping!.failureLifetimeOf(reason, args);
+  }
+
+  /**
+   * The weight of `value`, about to be kept for `args`: the weigher's
+   * result, or -1 if it threw or gave anything but a finite number `>= 0`.
+   * A weight decides memory, never what a caller gets, so a failing weigher
+   * is the user's to fix: the cache reports the first failure and goes on.
+   */
+  weightOf(value: unknown, args: readonly unknown[]): number {
+    if (this.#check !== undefined) this.#check();
+    let weight: unknown;
+    let failure: unknown;
+    try {
+      weight = this.#keeping!.weightOf(value, args);
+      if (
+        typeof weight === "number" && weight >= 0 && weight !== Infinity
+      ) {
+        return weight;
+      }
+      failure = new RangeError(
+        `alruCache option "weigher" must return a finite, non-negative number; it returned ${
+          describe(weight)
+        }`,
+      );
+    } catch (error) {
+      failure = error;
+    }
+    if (!this.#weigherFailureReported) {
+      this.#weigherFailureReported = true;
+      console.error(
+        `alruCache's weigher failed for ${this.#name}; the value was delivered but not kept, and the cache goes on. Later weigher failures of this cache are not reported.`,
+        failure,
+      );
+    }
+    return -1;
   }
 
   /** The time deadlines are measured from: the clock's `now()`. */
