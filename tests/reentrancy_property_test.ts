@@ -4,13 +4,13 @@
  * the cache calls (the clock's now, setTimeout and clearTimeout, the random
  * source, the key function, the function itself and its abort listener, and
  * the options that judge outcomes and watch the cache: shouldCache, ttl and
- * errorTtl as functions, onEvent) may, on any call, call any public method of
+ * errorTtl as functions, the weigher, onEvent) may, on any call, call any public method of
  * the same cache, cacheRefresh and cacheStats included.
  *
  * Checked at every step, and each time user code is entered (by the hooks,
  * and by the cache itself at its one door to user code): the cache is
  * whole (its index, recency list, slot arrays, expiry queue and timer agree),
- * holds at most maxSize entries and counts no negative tasks. After every
+ * holds at most maxSize entries of at most maxWeight in all, and counts no negative tasks. After every
  * step: the hit and miss counters match the calls counted since the last
  * clear (exactly where no stale hit or onEvent runs user code after a hit is
  * counted; otherwise every counted call is one hit or one miss, and
@@ -72,6 +72,7 @@ type Hook =
   | "shouldCache"
   | "ttl"
   | "errorTtl"
+  | "weigher"
   | "onEvent";
 
 interface Config {
@@ -86,6 +87,7 @@ interface Config {
   shouldCache: boolean;
   ttlFunction: boolean;
   onEvent: boolean;
+  maxWeight: number | undefined;
 }
 
 const keyArb = fc.oneof(
@@ -161,6 +163,8 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   shouldCache: fc.boolean(),
   ttlFunction: fc.boolean(),
   onEvent: fc.boolean(),
+  // 3: key 3's value, which weighs 4, is too heavy to keep.
+  maxWeight: fc.constantFrom(undefined, 0, 3, 6),
 }).map((config) =>
   config.ttl === undefined
     ? { ...config, jitter: undefined, stale: "none", ttlFunction: false }
@@ -263,6 +267,13 @@ class Harness {
     if (config.onEvent) {
       options.onEvent = () => this.hook("onEvent");
     }
+    if (config.maxWeight !== undefined) {
+      options.maxWeight = config.maxWeight;
+      options.weigher = (value) => {
+        this.hook("weigher");
+        return (value as { key: number }).key + 1;
+      };
+    }
     // A hit on a stale entry or a kept failure may run the clock's timer
     // functions after it counts, and so may onEvent: they may clear.
     this.exactCounts = !config.onEvent && stale !== "swr" && stale !== "both" &&
@@ -318,6 +329,11 @@ class Harness {
     assertWhole(this.cached);
     const { currSize, maxSize } = this.cached.cacheInfo();
     assert.ok(currSize <= maxSize, `currSize ${currSize} > maxSize ${maxSize}`);
+    const { currWeight, maxWeight } = this.cached.cacheParameters();
+    assert.ok(
+      !(currWeight! > maxWeight!),
+      `currWeight ${currWeight} > maxWeight ${maxWeight}`,
+    );
     assert.ok(this.cached.cacheParameters().tasks >= 0);
   }
 
