@@ -14,6 +14,10 @@
  *   promises (mnemonist's) that hands out a promise of its own, settled by
  *   one reaction on the work, which also drops a rejected entry.
  *
+ * - **weighed**: the same hit and churn on a cache with `maxWeight` and a
+ *   `weigher` (this tree only): for the hit, a bound it never reaches; for the
+ *   churn, half the capacity's weight, so that each settlement sheds weight.
+ *
  * `--before <path to another tree's mod.ts>` adds that tree's `alruCache` to
  * every round, for a before/after comparison of the same cases in the same
  * process:
@@ -109,10 +113,20 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       { name: "bare Map", make: bareMap },
       ...now.hit,
       ...(then?.hit ?? []),
+      {
+        name: "hit weighed after",
+        make: () =>
+          after.alruCache(load, {
+            maxSize: CAPACITY,
+            maxWeight: Infinity,
+            weigher: () => 1,
+          }),
+      },
     ],
     ratios: [
       ["hit after", "bare Map"],
       ["hit with a store after", "hit after"],
+      ["hit weighed after", "hit after"],
     ],
   };
   const churn: Case = {
@@ -123,8 +137,20 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       { name: "abandonable floor", make: () => floor(CAPACITY) },
       ...now.churn,
       ...(then?.churn ?? []),
+      {
+        name: "churn weighed after",
+        make: () =>
+          after.alruCache(load, {
+            maxSize: CAPACITY,
+            maxWeight: CAPACITY / 2,
+            weigher: () => 1,
+          }),
+      },
     ],
-    ratios: [["churn after", "abandonable floor"]],
+    ratios: [
+      ["churn after", "abandonable floor"],
+      ["churn weighed after", "churn after"],
+    ],
   };
   if (then !== undefined) {
     hit.ratios.push(
