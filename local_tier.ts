@@ -519,16 +519,23 @@ export class LocalTier<R> {
       return;
     }
     entries.setWeight(slot, weight);
-    let excess = entries.weight - this.#maxWeight;
+    const maxWeight = this.#maxWeight;
+    // Most often the next victim weighs something: it goes without a walk.
+    let victim = entries.victim();
+    while (entries.weight > maxWeight && entries.weightOf(victim) > 0) {
+      this.#evict(victim);
+      victim = entries.victim();
+    }
+    let excess = entries.weight - maxWeight;
     if (excess <= 0) return;
     // Chosen first, removed after: removing changes the order walked.
     const victims: Slot[] = [];
-    for (const victim of entries.weighted()) {
-      victims.push(victim);
-      excess -= entries.weightOf(victim);
+    for (const weighed of entries.weighted()) {
+      victims.push(weighed);
+      excess -= entries.weightOf(weighed);
       if (excess <= 0) break;
     }
-    for (const victim of victims) this.#evict(victim);
+    for (const weighed of victims) this.#evict(weighed);
   }
 
   #evict(slot: Slot): void {
