@@ -4,6 +4,7 @@ import {
   alruCache,
   type CachedFunction,
   type CacheEvent,
+  cacheOf,
   ManualClock,
 } from "../mod.ts";
 import {
@@ -259,6 +260,10 @@ Deno.test("Infinity tracks weights and evicts nothing for them", async () => {
   for (const key of ["a", "bb", "ccc"]) await cached(key);
   assert.equal(cached.cacheParameters().currWeight, 6);
   assert.deepEqual(evicted(events), []);
+  cached.cacheClear();
+  assert.equal(cached.cacheParameters().currWeight, 0);
+  await cached("dddd");
+  assert.equal(cached.cacheParameters().currWeight, 4);
 });
 
 Deno.test("a weigher that fails delivers the value, keeps nothing, counts nothing, and is reported once per cache", async () => {
@@ -394,6 +399,43 @@ Deno.test("with a store, weights act on the local tier and a value read from the
   assert.equal(reader.cacheParameters().currWeight, 3);
   await writer.cacheClose({ wait: true });
   await reader.cacheClose({ wait: true });
+});
+
+Deno.test("the weigher gets the call's arguments, on the short path and the long one", async () => {
+  const weighed: unknown[][] = [];
+  const weigher = (value: number, args: number[]) => {
+    weighed.push([value, ...args]);
+    return 1;
+  };
+  const two = alruCache(
+    (a: number, b: number) => Promise.resolve(a + b),
+    { maxWeight: 10, weigher },
+  );
+  const three = alruCache(
+    (a: number, b: number, c: number) => Promise.resolve(a + b + c),
+    { maxWeight: 10, weigher },
+  );
+  await two(1, 2);
+  await three(1, 2, 3);
+  assert.deepEqual(weighed, [[3, 1, 2], [6, 1, 2, 3]]);
+});
+
+Deno.test("a decorated method weighs per instance", async () => {
+  class Pages {
+    @alruCache({ maxWeight: 5, weigher: (html: string) => html.length })
+    render(path: string): Promise<string> {
+      return Promise.resolve(path.repeat(2));
+    }
+  }
+  const first = new Pages();
+  const second = new Pages();
+  await first.render("ab"); // 4
+  await first.render("c"); // 6 > 5: "ab" goes
+  await second.render("ab");
+  const cache = cacheOf(first.render);
+  assert.equal(cache.cacheParameters().currWeight, 2);
+  assert.equal(cache.cacheStats().evictions, 1);
+  assert.equal(cacheOf(second.render).cacheParameters().currWeight, 4);
 });
 
 // Both bounds hold at every step user code can see: inside the weigher and
