@@ -14,9 +14,11 @@ import { Effects } from "./effects.ts";
 import { EntryTable, RUNNING, STALE, STALE_SHARED } from "./entries.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import type { KeepPolicy } from "./keeping.ts";
+import { ArgumentsKey } from "./key.ts";
 import {
   ABSENT,
   ArgumentKeying,
+  EncodedKey,
   type Keying,
   OptionKeying,
   StoreKeying,
@@ -24,7 +26,9 @@ import {
 import { type Fallback, GOES, Lifetimes, STAYS } from "./lifetimes.ts";
 import { RecencyList } from "./lru.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { NO_SLOT, type Slot } from "./policy.ts";
+import { type EvictionPolicy, NO_SLOT, type Slot } from "./policy.ts";
+import { hashList, hashValue } from "./sketch.ts";
+import { TinyLfu } from "./tinylfu.ts";
 import { type CacheEventType, Counters } from "./stats.ts";
 import type { ExpiryQueue } from "./ttl.ts";
 import type { UserCode } from "./user_code.ts";
@@ -84,7 +88,7 @@ export function localTierParts<R>(
   const store = options.store;
   // A miss adds its entry before it evicts: one slot more than maxSize.
   const slots = options.maxSize + 1;
-  const entries = new EntryTable<Flight<R>>(new RecencyList(slots), slots);
+  const entries = new EntryTable<Flight<R>>(policyOf(options), slots);
   const keying: Keying = store !== undefined
     ? new StoreKeying(options.key === undefined ? undefined : user)
     : options.key === undefined
@@ -111,6 +115,46 @@ export function localTierParts<R>(
     },
   });
   return { entries, keying, lifetimes, effects: new Effects(user, lifetimes) };
+}
+
+// A 32-bit word from the `random` option (checked as jitter's draws are),
+// else from the system's generator.
+function randomWord(random: (() => number) | undefined): number {
+  if (random === undefined) {
+    return crypto.getRandomValues(new Uint32Array(1))[0];
+  }
+  const fraction = random();
+  if (!(fraction >= 0 && fraction < 1)) {
+    throw new RangeError(
+      `alruCache option "random" must return a number in [0, 1); it returned ${fraction}`,
+    );
+  }
+  return Math.floor(fraction * 2 ** 32) >>> 0;
+}
+
+// The eviction policy `options` ask for. W-TinyLFU needs a finite bound of
+// at least one entry to size its sketch; without one nothing is ever
+// evicted, and recency does as well. Its seed and admission draws are made
+// now, while no entry exists: the `random` option is called before the
+// cache is.
+function policyOf(options: ResolvedOptions): EvictionPolicy {
+  const maxSize = options.maxSize;
+  if (options.policy !== "tinylfu" || maxSize === 0 || maxSize === Infinity) {
+    return new RecencyList(maxSize + 1);
+  }
+  const seed = randomWord(options.givenRandom);
+  const admission = randomWord(options.givenRandom);
+  return new TinyLfu(maxSize, {
+    // Argument lists and store encodings are hashed by content, not by the
+    // key object, which is made anew when a key comes back after eviction.
+    hash: (key) =>
+      key instanceof ArgumentsKey
+        ? hashList(key.args, seed)
+        : key instanceof EncodedKey
+        ? hashValue(key.text, seed)
+        : hashValue(key, seed),
+    admission,
+  });
 }
 
 /** The entries of one cache and the changes made to them. */
@@ -189,7 +233,7 @@ export class LocalTier<R> {
   ): void {
     const key = this.keying.intern(found, args);
     flight.key = key;
-    const displaced = this.entries.add(key, flight);
+    const displaced = this.entries.add(key, flight, true);
     if (this.#hasStore) this.keying.remember(key, storeKey);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
     this.#evictOverflow();
@@ -213,7 +257,7 @@ export class LocalTier<R> {
     const entries = this.entries;
     const slot = entries.find(key);
     if (slot === undefined) {
-      entries.add(key, flight);
+      entries.add(key, flight, false);
       if (this.#hasStore) this.keying.remember(key, undefined);
       this.#evictOverflow();
     } else if (
@@ -428,8 +472,12 @@ export class LocalTier<R> {
     this.keying.release(key);
   }
 
-  /** Drops every entry and fallback; the counters stay. */
-  dropAll(): void {
+  /**
+   * Drops every entry and fallback; the counters stay. With `forget` (a
+   * clear, a new context), the policy forgets what it learnt of past use.
+   */
+  dropAll(forget = false): void {
+    if (forget) this.entries.forget();
     for (const flight of this.entries.runningWork()) {
       this.#inflight.orphan(flight);
     }

@@ -57,11 +57,22 @@ export interface AlruCacheOptions<
    */
   clock?: Clock;
   /**
-   * Source of uniform random numbers in `[0, 1)` for jitter.
+   * Source of uniform random numbers in `[0, 1)` for jitter, and for the
+   * `"tinylfu"` policy's hash seed and rare random admissions.
    *
-   * @default {Math.random}
+   * @default {Math.random for jitter; crypto.getRandomValues for the policy}
    */
   random?: () => number;
+  /**
+   * Which entry goes when the cache is full: `"lru"`, the least recently
+   * used (Python's choice); or `"tinylfu"`, W-TinyLFU, which admits a new
+   * entry into a full cache only if it has been asked for more often than
+   * the entry it would displace, so that one-off keys and scans do not flush
+   * popular ones.
+   *
+   * @default {"lru"}
+   */
+  policy?: "lru" | "tinylfu";
   /**
    * Whether the function takes an `AbortSignal` for the shared work, as an
    * argument after the caller's. It aborts when every caller waiting on the
@@ -175,6 +186,10 @@ export interface ResolvedOptions {
   key: ((...args: unknown[]) => unknown) | undefined;
   clock: Clock | undefined;
   random: () => number;
+  /** The `random` option as given: the policy draws from it only then. */
+  givenRandom: (() => number) | undefined;
+  /** `undefined` when not given, which is `"lru"`. */
+  policy: "lru" | "tinylfu" | undefined;
   signal: boolean;
   ttlOf: ((value: unknown, args: unknown[]) => unknown) | undefined;
   shouldCache: ((value: unknown, args: unknown[]) => unknown) | undefined;
@@ -206,6 +221,7 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     key: true,
     clock: true,
     random: true,
+    policy: true,
     signal: true,
     shouldCache: true,
     errorTtl: true,
@@ -403,6 +419,27 @@ function breakerThresholdOf(value: unknown): number {
   return value;
 }
 
+const POLICIES = ["lru", "tinylfu"] as const;
+
+function policyOf(value: unknown): ResolvedOptions["policy"] {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") {
+    throw new TypeError(
+      `alruCache option "policy" must be a string, "lru" or "tinylfu"; received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(POLICIES as readonly string[]).includes(value)) {
+    throw new RangeError(
+      `alruCache option "policy" must be "lru" or "tinylfu"; received ${
+        describe(value)
+      }`,
+    );
+  }
+  return value as ResolvedOptions["policy"];
+}
+
 function signalOf(value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value !== "boolean") {
@@ -479,6 +516,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   for (const name of STORE_OPTIONS) {
     requireStore(name, given[name], store !== undefined);
   }
+  const givenRandom = optionalFunction<() => number>("random", given.random);
   return {
     maxSize,
     ttl,
@@ -502,8 +540,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     deserialize,
     key: optionalFunction("key", given.key),
     clock: clockOf(given.clock),
-    random: optionalFunction<() => number>("random", given.random) ??
-      Math.random,
+    random: givenRandom ?? Math.random,
+    givenRandom,
+    policy: policyOf(given.policy),
     signal: signalOf(given.signal),
   };
 }

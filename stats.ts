@@ -95,6 +95,8 @@ export interface CacheParameters {
   tasks: number;
   /** Whether `cacheClose()` has been called. */
   closed: boolean;
+  /** The `policy` option, present only when it was given. */
+  policy?: "lru" | "tinylfu";
 }
 
 /**

@@ -20,6 +20,8 @@ const ORDER = [
   "store",
   "serializer",
   "lru",
+  "sketch",
+  "tinylfu",
   "ttl",
   "entries",
   "inflight",
