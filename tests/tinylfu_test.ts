@@ -16,7 +16,7 @@ function seeded(seed: number): () => number {
 }
 
 Deno.test("the policy option: unset, lru or tinylfu; anything else is refused naming it", () => {
-  const fn = async (x: number) => x;
+  const fn = (x: number) => Promise.resolve(x);
   assert.equal("policy" in alruCache(fn).cacheParameters(), false);
   assert.equal(
     alruCache(fn, { policy: "lru" }).cacheParameters().policy,
@@ -63,7 +63,7 @@ Deno.test("100 concurrent first calls run the function once under tinylfu", asyn
 Deno.test("a sequential replay ends with misses = currSize + evictions, and a miss never evicts its own entry", async () => {
   for (const maxSize of [1, 2, 3, 10, 50]) {
     const random = seeded(maxSize);
-    const cached = alruCache(async (key: number) => key, {
+    const cached = alruCache((key: number) => Promise.resolve(key), {
       maxSize,
       policy: "tinylfu",
       random: seeded(99),
@@ -98,7 +98,7 @@ async function aAgainstB(
 
 Deno.test("frequencies survive invalidation, and clear forgets them", async () => {
   const make = () =>
-    alruCache(async (key: string) => key, {
+    alruCache((key: string) => Promise.resolve(key), {
       maxSize: 2,
       policy: "tinylfu",
       random: seeded(5),
@@ -118,7 +118,7 @@ Deno.test("frequencies survive invalidation, and clear forgets them", async () =
 });
 
 Deno.test("contains, invalidate and cacheRefresh feed nothing to the sketch", async () => {
-  const cached = alruCache(async (key: string) => key, {
+  const cached = alruCache((key: string) => Promise.resolve(key), {
     maxSize: 2,
     policy: "tinylfu",
     random: seeded(5),
@@ -170,7 +170,7 @@ Deno.test("an in-flight entry that loses admission is evicted, and its callers s
 
 Deno.test("the same random replays the same outcome, and is drawn only under tinylfu", async () => {
   const outcome = async (seed: number) => {
-    const cached = alruCache(async (key: number) => key, {
+    const cached = alruCache((key: number) => Promise.resolve(key), {
       maxSize: 20,
       policy: "tinylfu",
       random: seeded(seed),
@@ -191,13 +191,19 @@ Deno.test("the same random replays the same outcome, and is drawn only under tin
     draws++;
     return 0.5;
   };
-  alruCache(async (x: number) => x, { random: counting, policy: "lru" });
+  alruCache((x: number) => Promise.resolve(x), {
+    random: counting,
+    policy: "lru",
+  });
   assert.equal(draws, 0);
-  alruCache(async (x: number) => x, { random: counting, policy: "tinylfu" });
+  alruCache((x: number) => Promise.resolve(x), {
+    random: counting,
+    policy: "tinylfu",
+  });
   assert.equal(draws, 2);
   assert.throws(
     () =>
-      alruCache(async (x: number) => x, {
+      alruCache((x: number) => Promise.resolve(x), {
         random: () => 1,
         policy: "tinylfu",
       }),
@@ -207,7 +213,7 @@ Deno.test("the same random replays the same outcome, and is drawn only under tin
 
 Deno.test("tinylfu keeps popular keys that lru loses to a scan", async () => {
   const ratio = async (policy: "lru" | "tinylfu") => {
-    const cached = alruCache(async (key: number) => key, {
+    const cached = alruCache((key: number) => Promise.resolve(key), {
       maxSize: 100,
       policy,
       random: seeded(8),
