@@ -276,13 +276,15 @@ export class TinyLfu implements EvictionPolicy {
   }
 
   // Moves up to `wanted` entries from the main region's oldest into the
-  // window, taking the room from the protected segment; room no entry came
-  // for goes back.
+  // window. Unlike Caffeine, whose window takes only the protected
+  // segment's room, the window may take all of the main region's but one
+  // entry: on a trace where recency is everything, the probation segment's
+  // admission test would otherwise keep costing hits. Room no entry came for
+  // goes back.
   #growWindow(wanted: number): void {
-    let quota = Math.min(wanted, this.#protectedMax);
-    this.#protectedMax -= quota;
+    let quota = Math.min(wanted, this.#maxSize - 1 - this.#windowMax);
     this.#windowMax += quota;
-    this.#demote();
+    this.#setProtectedMax();
     while (quota > 0) {
       let node = this.#next[PROBATION];
       if (node === PROBATION) node = this.#next[PROTECTED];
@@ -292,15 +294,14 @@ export class TinyLfu implements EvictionPolicy {
       quota--;
     }
     this.#windowMax -= quota;
-    this.#protectedMax += quota;
+    this.#setProtectedMax();
   }
 
   // Moves up to `wanted` of the window's oldest entries to probation, giving
-  // their room to the protected segment; the window keeps one entry's room.
+  // their room to the main region; the window keeps one entry's room.
   #shrinkWindow(wanted: number): void {
     let quota = Math.min(wanted, this.#windowMax - 1);
     this.#windowMax -= quota;
-    this.#protectedMax += quota;
     while (quota > 0) {
       const node = this.#next[WINDOW];
       if (node === WINDOW) break;
@@ -309,7 +310,15 @@ export class TinyLfu implements EvictionPolicy {
       quota--;
     }
     this.#windowMax += quota;
-    this.#protectedMax -= quota;
+    this.#setProtectedMax();
+  }
+
+  // The protected segment's share of the main region, as the window moved.
+  #setProtectedMax(): void {
+    this.#protectedMax = Math.floor(
+      (this.#maxSize - this.#windowMax) * PROTECTED_SHARE,
+    );
+    this.#demote();
   }
 
   // After the bounds were reset: the window and protected segment give what

@@ -74,10 +74,9 @@ class Reference {
     this.sampled = this.sampleHits = 0;
     const adjustment = Math.trunc(amount);
     if (adjustment > 0) {
-      let quota = Math.min(adjustment, this.protectedMax);
-      this.protectedMax -= quota;
+      let quota = Math.min(adjustment, this.maxSize - 1 - this.windowMax);
       this.windowMax += quota;
-      this.demote();
+      this.resizeProtected();
       while (quota > 0 && this.probation.length + this.protected.length > 0) {
         const from = this.probation.length > 0
           ? this.probation
@@ -86,18 +85,24 @@ class Reference {
         quota--;
       }
       this.windowMax -= quota;
-      this.protectedMax += quota;
+      this.resizeProtected();
     } else if (adjustment < 0) {
       let quota = Math.min(-adjustment, this.windowMax - 1);
       this.windowMax -= quota;
-      this.protectedMax += quota;
       while (quota > 0 && this.window.length > 0) {
         this.probation.push(this.window.shift()!);
         quota--;
       }
       this.windowMax += quota;
-      this.protectedMax -= quota;
+      this.resizeProtected();
     }
+  }
+
+  resizeProtected(): void {
+    this.protectedMax = Math.floor(
+      (this.maxSize - this.windowMax) * PROTECTED_SHARE,
+    );
+    this.demote();
   }
 
   demote(): void {
