@@ -13,6 +13,9 @@
  *   is a miss that evicts, beside the abandonable floor: a minimal LRU of
  *   promises (mnemonist's) that hands out a promise of its own, settled by
  *   one reaction on the work, which also drops a rejected entry.
+ * - **hit tinylfu**, **churn over 100 × the cache**: the same hit, and a miss
+ *   that evicts, under `policy: "tinylfu"` beside `"lru"` (SPEC §14 rule 13's
+ *   speed targets).
  *
  * `--before <path to another tree's mod.ts>` adds that tree's `alruCache` to
  * every round, for a before/after comparison of the same cases in the same
@@ -108,12 +111,38 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
     variants: [
       { name: "bare Map", make: bareMap },
       ...now.hit,
+      {
+        name: "hit tinylfu after",
+        make: () =>
+          after.alruCache(load, { maxSize: CAPACITY, policy: "tinylfu" }),
+      },
       ...(then?.hit ?? []),
     ],
     ratios: [
       ["hit after", "bare Map"],
       ["hit with a store after", "hit after"],
+      ["hit tinylfu after", "hit after"],
     ],
+  };
+  // Misses that evict under both policies: a cycle through 100 × the cache,
+  // since on a cycle of twice the cache W-TinyLFU keeps half the keys and
+  // hits them. Here it still hits the 1% its main region holds.
+  const churnWide: Case = {
+    name: "churn over 100 × the cache",
+    keys: 100 * CAPACITY,
+    warm: false,
+    variants: [
+      {
+        name: "churn lru",
+        make: () => after.alruCache(load, { maxSize: CAPACITY }),
+      },
+      {
+        name: "churn tinylfu",
+        make: () =>
+          after.alruCache(load, { maxSize: CAPACITY, policy: "tinylfu" }),
+      },
+    ],
+    ratios: [["churn tinylfu", "churn lru"]],
   };
   const churn: Case = {
     name: "churn",
@@ -138,7 +167,7 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       ["churn after", "churn before"],
     );
   }
-  return await Promise.resolve([hit, churn]);
+  return await Promise.resolve([hit, churn, churnWide]);
 }
 
 function shuffle<T>(items: T[]): T[] {
