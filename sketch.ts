@@ -91,6 +91,16 @@ export function hashList(values: readonly unknown[], seed: number): number {
   return h;
 }
 
+// Adds one to the counter at `index` unless it is saturated, without a
+// branch: the carry out of count + 1 is 1 only at 15.
+function bump(table: Uint32Array, index: number): void {
+  const word = index >>> 3;
+  const shift = (index & 7) << 2;
+  const value = table[word];
+  const count = (value >>> shift) & MAX_COUNT;
+  table[word] = value + ((((count + 1) >>> 4) ^ 1) << shift);
+}
+
 /**
  * Estimated access counts of hashed keys, from 0 to 15, in a table sized
  * once for `maxSize`: 16 counters per unit of the bound rounded up to a
@@ -122,15 +132,12 @@ export class FrequencySketch {
   increment(hash: number): void {
     const table = this.#table;
     const mask = this.#mask;
+    // The counters of index(), unrolled: this runs on every hit.
     const stride = mix32(hash ^ 0x3c6ef372) | 1;
-    for (let row = 0, at = hash; row < 4; row++, at += stride) {
-      const index = at & mask;
-      const word = index >>> 3;
-      const shift = (index & 7) << 2;
-      if (((table[word] >>> shift) & MAX_COUNT) !== MAX_COUNT) {
-        table[word] += 1 << shift;
-      }
-    }
+    bump(table, hash & mask);
+    bump(table, (hash + stride) & mask);
+    bump(table, (hash + 2 * stride) & mask);
+    bump(table, (hash + 3 * stride) & mask);
   }
 
   /** The estimated count of `hash`'s key: the least of its counters. */
