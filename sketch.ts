@@ -24,11 +24,14 @@ export function nextRandom(state: Uint32Array): number {
   return (t ^ (t >>> 14)) >>> 0;
 }
 
-/** Murmur3's finalizer: every input bit reaches every output bit. */
+/**
+ * Murmur3's finalizer: every input bit reaches every output bit. Signed, so
+ * that V8 keeps every hash a small integer, never a boxed double.
+ */
 export function mix32(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 // Objects hash by identity: an id handed out on first sight. Shared by every
@@ -93,12 +96,12 @@ export function hashList(values: readonly unknown[], seed: number): number {
 
 // Adds one to the counter at `index` unless it is saturated, without a
 // branch: the carry out of count + 1 is 1 only at 15.
-function bump(table: Uint32Array, index: number): void {
+function bump(table: Int32Array, index: number): void {
   const word = index >>> 3;
   const shift = (index & 7) << 2;
   const value = table[word];
   const count = (value >>> shift) & MAX_COUNT;
-  table[word] = value + ((((count + 1) >>> 4) ^ 1) << shift);
+  table[word] = (value + ((((count + 1) >>> 4) ^ 1) << shift)) | 0;
 }
 
 /**
@@ -107,7 +110,8 @@ function bump(table: Uint32Array, index: number): void {
  * power of two, i.e. at most 16 bytes per unit of `maxSize`.
  */
 export class FrequencySketch {
-  readonly #table: Uint32Array;
+  // Int32, not Uint32: a word with its top bit set stays a small integer.
+  readonly #table: Int32Array;
   // Counters, less one: the table's counters are a power of two.
   readonly #mask: number;
 
@@ -115,7 +119,7 @@ export class FrequencySketch {
   constructor(maxSize: number) {
     let words = 2;
     while (words < 2 * maxSize && words < MAX_WORDS) words *= 2;
-    this.#table = new Uint32Array(words);
+    this.#table = new Int32Array(words);
     this.#mask = words * 8 - 1;
   }
 
@@ -136,8 +140,8 @@ export class FrequencySketch {
     const stride = mix32(hash ^ 0x3c6ef372) | 1;
     bump(table, hash & mask);
     bump(table, (hash + stride) & mask);
-    bump(table, (hash + 2 * stride) & mask);
-    bump(table, (hash + 3 * stride) & mask);
+    bump(table, (hash + Math.imul(2, stride)) & mask);
+    bump(table, (hash + Math.imul(3, stride)) & mask);
   }
 
   /** The estimated count of `hash`'s key: the least of its counters. */

@@ -73,7 +73,7 @@ export class TinyLfu implements EvictionPolicy {
   #prev: Int32Array;
   #next: Int32Array;
   #region: Uint8Array;
-  #hashes: Uint32Array;
+  #hashes: Int32Array;
   #windowSize = 0;
   #probationSize = 0;
   #protectedSize = 0;
@@ -110,7 +110,7 @@ export class TinyLfu implements EvictionPolicy {
     this.#prev = new Int32Array(capacity);
     this.#next = new Int32Array(capacity);
     this.#region = new Uint8Array(capacity);
-    this.#hashes = new Uint32Array(capacity);
+    this.#hashes = new Int32Array(capacity);
     this.#emptyLists();
   }
 
@@ -404,7 +404,7 @@ export class TinyLfu implements EvictionPolicy {
     const prev = new Int32Array(capacity);
     const next = new Int32Array(capacity);
     const region = new Uint8Array(capacity);
-    const hashes = new Uint32Array(capacity);
+    const hashes = new Int32Array(capacity);
     prev.set(this.#prev);
     next.set(this.#next);
     region.set(this.#region);
