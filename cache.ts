@@ -353,7 +353,7 @@ export class AsyncLruCache<R> {
    * other processes; the promise resolves once they have been told.
    */
   clear(): void | Promise<void> {
-    this.#tier.dropAll();
+    this.#tier.dropAll(true);
     this.#counters.reset();
     this.#effects.drain();
     return this.#shared?.clear();
@@ -386,7 +386,7 @@ export class AsyncLruCache<R> {
   }
 
   parameters(): CacheParameters {
-    return {
+    const parameters: CacheParameters = {
       maxSize: this.#options.maxSize,
       ttl: this.#options.ttlOf ?? this.#options.ttl,
       jitter: this.#options.jitter,
@@ -398,6 +398,9 @@ export class AsyncLruCache<R> {
         currWeight: this.#entries.weight,
       }),
     };
+    const policy = this.#options.policy;
+    if (policy !== undefined) parameters.policy = policy;
+    return parameters;
   }
 
   stats(): CacheStats {
@@ -673,7 +676,7 @@ export class AsyncLruCache<R> {
   // bound to others.
   #rebind(): void {
     const clock = this.#guard!.rebind(this.#name);
-    this.#tier.dropAll();
+    this.#tier.dropAll(true);
     this.#counters.reset();
     this.#useClock(clock);
   }

@@ -155,10 +155,11 @@ export class EntryTable<W extends Placed> {
    * Adds an entry for `key` whose `work` is in flight, as just used, and
    * points `work` at it. An older entry with the same key (work
    * that called its own cache with its own key makes one, still in flight)
-   * is forgotten, and its work, now detached, returned.
+   * is forgotten, and its work, now detached, returned. `counted` when the
+   * entry is a miss's, a use the policy may learn from.
    */
-  add(key: unknown, work: W): W | undefined {
-    const slot = this.#list.add();
+  add(key: unknown, work: W, counted: boolean): W | undefined {
+    const slot = this.#list.add(key, counted);
     if (slot >= this.#kinds.length) this.#growKinds(slot + 1);
     this.#keys[slot] = key;
     this.#outcomes[slot] = work;
@@ -265,6 +266,11 @@ export class EntryTable<W extends Placed> {
     this.#refreshing = 0;
     if (this.#weights !== undefined) this.#weights = [];
     this.#weight = 0;
+  }
+
+  /** Has the policy forget what it learnt of past use. */
+  forget(): void {
+    this.#list.forget();
   }
 
   /**

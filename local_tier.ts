@@ -22,9 +22,9 @@ import {
   StoreKeying,
 } from "./keying.ts";
 import { type Fallback, GOES, Lifetimes, STAYS } from "./lifetimes.ts";
-import { RecencyList } from "./lru.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
+import { policyOf } from "./eviction.ts";
 import { type CacheEventType, Counters } from "./stats.ts";
 import type { ExpiryQueue } from "./ttl.ts";
 import type { UserCode } from "./user_code.ts";
@@ -84,7 +84,7 @@ export function localTierParts<R>(
   const store = options.store;
   // A miss adds its entry before it evicts: one slot more than maxSize.
   const slots = options.maxSize + 1;
-  const entries = new EntryTable<Flight<R>>(new RecencyList(slots), slots);
+  const entries = new EntryTable<Flight<R>>(policyOf(options), slots);
   const keying: Keying = store !== undefined
     ? new StoreKeying(options.key === undefined ? undefined : user)
     : options.key === undefined
@@ -197,7 +197,7 @@ export class LocalTier<R> {
   ): void {
     const key = this.keying.intern(found, args);
     flight.key = key;
-    const displaced = this.entries.add(key, flight);
+    const displaced = this.entries.add(key, flight, true);
     if (this.#hasStore) this.keying.remember(key, storeKey);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
     this.#evictOverflow();
@@ -221,7 +221,7 @@ export class LocalTier<R> {
     const entries = this.entries;
     const slot = entries.find(key);
     if (slot === undefined) {
-      entries.add(key, flight);
+      entries.add(key, flight, false);
       if (this.#hasStore) this.keying.remember(key, undefined);
       this.#evictOverflow();
     } else if (
@@ -447,8 +447,12 @@ export class LocalTier<R> {
     this.keying.release(key);
   }
 
-  /** Drops every entry and fallback; the counters stay. */
-  dropAll(): void {
+  /**
+   * Drops every entry and fallback; the counters stay. With `forget` (a
+   * clear, a new context), the policy forgets what it learnt of past use.
+   */
+  dropAll(forget = false): void {
+    if (forget) this.entries.forget();
     for (const flight of this.entries.runningWork()) {
       this.#inflight.orphan(flight);
     }

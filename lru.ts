@@ -77,6 +77,9 @@ export class RecencyList implements EvictionPolicy {
     this.#size--;
   }
 
+  /** Nothing to forget: recency is all this policy knows, and it goes with the slots. */
+  forget(): void {}
+
   /** Empties the list; every slot is free again. */
   clear(): void {
     this.#oldest = this.#newest = this.#freeHead = NONE;

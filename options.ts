@@ -7,6 +7,7 @@
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import { rejectUnknownOptions } from "./option_names.ts";
+import { storeOptionsOf } from "./store_options.ts";
 import type { CacheEvent } from "./stats.ts";
 import type { CacheStore } from "./store.ts";
 
@@ -57,11 +58,22 @@ export interface AlruCacheOptions<
    */
   clock?: Clock;
   /**
-   * Source of uniform random numbers in `[0, 1)` for jitter.
+   * Source of uniform random numbers in `[0, 1)` for jitter, and for the
+   * `"tinylfu"` policy's hash seed and rare random admissions.
    *
-   * @default {Math.random}
+   * @default {Math.random for jitter; crypto.getRandomValues for the policy}
    */
   random?: () => number;
+  /**
+   * Which entry goes when the cache is full: `"lru"`, the least recently
+   * used (Python's choice); or `"tinylfu"`, W-TinyLFU, which admits a new
+   * entry into a full cache only if it has been asked for more often than
+   * the entry it would displace, so that one-off keys and scans do not flush
+   * popular ones.
+   *
+   * @default {"lru"}
+   */
+  policy?: "lru" | "tinylfu";
   /**
    * Whether the function takes an `AbortSignal` for the shared work, as an
    * argument after the caller's. It aborts when every caller waiting on the
@@ -192,6 +204,10 @@ export interface ResolvedOptions {
   key: ((...args: unknown[]) => unknown) | undefined;
   clock: Clock | undefined;
   random: () => number;
+  /** The `random` option as given: the policy draws from it only then. */
+  givenRandom: (() => number) | undefined;
+  /** `undefined` when not given, which is `"lru"`. */
+  policy: "lru" | "tinylfu" | undefined;
   signal: boolean;
   ttlOf: ((value: unknown, args: unknown[]) => unknown) | undefined;
   shouldCache: ((value: unknown, args: unknown[]) => unknown) | undefined;
@@ -225,6 +241,7 @@ const OPTION_NAMES: readonly string[] = Object.keys(
     key: true,
     clock: true,
     random: true,
+    policy: true,
     signal: true,
     shouldCache: true,
     errorTtl: true,
@@ -276,21 +293,6 @@ function requireTtl(
   if (value !== undefined && !timed) {
     throw new TypeError(
       `alruCache option "${name}" is set without "ttl" (${name} requires ttl); received ${name} ${value}`,
-    );
-  }
-}
-
-// Options of the shared tier mean nothing without a store.
-function requireStore(
-  name: string,
-  value: unknown,
-  hasStore: boolean,
-): void {
-  if (value !== undefined && !hasStore) {
-    throw new TypeError(
-      `alruCache option "${name}" is set without "store" (${name} requires store); received ${name} ${
-        describe(value)
-      }`,
     );
   }
 }
@@ -375,87 +377,25 @@ function clockOf(value: unknown): Clock | undefined {
   return value as Clock;
 }
 
-// The options only a shared tier reads.
-const STORE_OPTIONS = [
-  "lease",
-  "storeTimeout",
-  "localTtl",
-  "breakerThreshold",
-  "breakerCooldown",
-  "serialize",
-  "deserialize",
-] as const;
+const POLICIES = ["lru", "tinylfu"] as const;
 
-const STORE_METHODS = [
-  "readOrLease",
-  "wait",
-  "write",
-  "renew",
-  "release",
-  "delete",
-  "clear",
-  "subscribe",
-] as const;
-
-function storeOf(value: unknown, timed: boolean): CacheStore | undefined {
+function policyOf(value: unknown): ResolvedOptions["policy"] {
   if (value === undefined) return undefined;
-  const store = value as Partial<CacheStore> | null;
-  const missing: string[] = STORE_METHODS.filter((method) =>
-    typeof store?.[method] !== "function"
-  );
-  if (typeof store?.notifies !== "boolean") missing.push("notifies");
-  if (missing.length > 0) {
+  if (typeof value !== "string") {
     throw new TypeError(
-      `alruCache option "store" must implement CacheStore; received ${
-        describe(value)
-      } without ${missing.join(", ")}`,
-    );
-  }
-  if (!timed) {
-    throw new TypeError(
-      `alruCache option "store" is set without "ttl" (a shared tier requires ttl, so that every process expires a value at the same moment)`,
-    );
-  }
-  return value as CacheStore;
-}
-
-// A duration that must be positive and finite, with a default.
-function positiveDuration(
-  name: string,
-  value: unknown,
-  fallback: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `alruCache option "${name}" must be a number; received ${
+      `alruCache option "policy" must be a string, "lru" or "tinylfu"; received ${
         describe(value)
       }`,
     );
   }
-  if (!(value > 0) || value === Infinity) {
+  if (!(POLICIES as readonly string[]).includes(value)) {
     throw new RangeError(
-      `alruCache option "${name}" must be a positive, finite number of milliseconds; received ${value}`,
-    );
-  }
-  return value;
-}
-
-function breakerThresholdOf(value: unknown): number {
-  if (value === undefined) return 5;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `alruCache option "breakerThreshold" must be a number; received ${
+      `alruCache option "policy" must be "lru" or "tinylfu"; received ${
         describe(value)
       }`,
     );
   }
-  if (!(value >= 1) || !(Number.isInteger(value) || value === Infinity)) {
-    throw new RangeError(
-      `alruCache option "breakerThreshold" must be a positive integer, or Infinity for a breaker that never opens; received ${value}`,
-    );
-  }
-  return value;
+  return value as ResolvedOptions["policy"];
 }
 
 function signalOf(value: unknown): boolean {
@@ -510,20 +450,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   });
   requireTtl("staleIfError", staleIfError, timed);
   const { maxWeight, weigher } = weighingOf(given);
-  const store = storeOf(given.store, timed);
-  const lease = positiveDuration("lease", given.lease, 10_000);
-  const storeTimeout = positiveDuration(
-    "storeTimeout",
-    given.storeTimeout,
-    250,
-  );
-  const localTtl = positiveDuration("localTtl", given.localTtl, 1_000);
-  const breakerThreshold = breakerThresholdOf(given.breakerThreshold);
-  const breakerCooldown = positiveDuration(
-    "breakerCooldown",
-    given.breakerCooldown,
-    5_000,
-  );
+  const {
+    store,
+    lease,
+    storeTimeout,
+    localTtl,
+    breakerThreshold,
+    breakerCooldown,
+  } = storeOptionsOf(given, timed);
   const serialize = optionalFunction<ResolvedOptions["serialize"]>(
     "serialize",
     given.serialize,
@@ -532,9 +466,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     "deserialize",
     given.deserialize,
   );
-  for (const name of STORE_OPTIONS) {
-    requireStore(name, given[name], store !== undefined);
-  }
+  const givenRandom = optionalFunction<() => number>("random", given.random);
   return {
     maxSize,
     ttl,
@@ -560,8 +492,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     deserialize,
     key: optionalFunction("key", given.key),
     clock: clockOf(given.clock),
-    random: optionalFunction<() => number>("random", given.random) ??
-      Math.random,
+    random: givenRandom ?? Math.random,
+    givenRandom,
+    policy: policyOf(given.policy),
     signal: signalOf(given.signal),
   };
 }

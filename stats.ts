@@ -99,6 +99,8 @@ export interface CacheParameters {
   maxWeight?: number;
   /** The total weight of the entries held; present only with `maxWeight`. */
   currWeight?: number;
+  /** The `policy` option, present only when it was given. */
+  policy?: "lru" | "tinylfu";
 }
 
 /**

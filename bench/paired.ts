@@ -13,6 +13,9 @@
  *   is a miss that evicts, beside the abandonable floor: a minimal LRU of
  *   promises (mnemonist's) that hands out a promise of its own, settled by
  *   one reaction on the work, which also drops a rejected entry.
+ * - **hit tinylfu**, **churn over 100 × the cache**: the same hit, and a miss
+ *   that evicts, under `policy: "tinylfu"` beside `"lru"` (SPEC §14 rule 13's
+ *   speed targets).
  *
  * - **weighed**: the same hit and churn on a cache with `maxWeight` and a
  *   `weigher` (this tree only): for the hit, a bound it never reaches; for the
@@ -112,6 +115,11 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
     variants: [
       { name: "bare Map", make: bareMap },
       ...now.hit,
+      {
+        name: "hit tinylfu after",
+        make: () =>
+          after.alruCache(load, { maxSize: CAPACITY, policy: "tinylfu" }),
+      },
       ...(then?.hit ?? []),
       {
         name: "hit weighed after",
@@ -127,7 +135,28 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       ["hit after", "bare Map"],
       ["hit with a store after", "hit after"],
       ["hit weighed after", "hit after"],
+      ["hit tinylfu after", "hit after"],
     ],
+  };
+  // Misses that evict under both policies: a cycle through 100 × the cache,
+  // since on a cycle of twice the cache W-TinyLFU keeps half the keys and
+  // hits them. Here it still hits the 1% its main region holds.
+  const churnWide: Case = {
+    name: "churn over 100 × the cache",
+    keys: 100 * CAPACITY,
+    warm: false,
+    variants: [
+      {
+        name: "churn lru",
+        make: () => after.alruCache(load, { maxSize: CAPACITY }),
+      },
+      {
+        name: "churn tinylfu",
+        make: () =>
+          after.alruCache(load, { maxSize: CAPACITY, policy: "tinylfu" }),
+      },
+    ],
+    ratios: [["churn tinylfu", "churn lru"]],
   };
   const churn: Case = {
     name: "churn",
@@ -164,7 +193,7 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       ["churn after", "churn before"],
     );
   }
-  return await Promise.resolve([hit, churn]);
+  return await Promise.resolve([hit, churn, churnWide]);
 }
 
 function shuffle<T>(items: T[]): T[] {

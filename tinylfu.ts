@@ -1,0 +1,417 @@
+/**
+ * W-TinyLFU (Einziger, Friedman, Manes), as Caffeine lays it out: a small
+ * admission window in LRU order, a main region in segmented LRU order
+ * (probation, then protected), and a frequency sketch that decides, when the
+ * window overflows into a full cache, whether the window's oldest entry (the
+ * candidate) is worth more than the main region's victim. The window's share
+ * adapts by hill climbing on each sample's hit ratio.
+ *
+ * Like `lru.ts`, the order is kept as doubly linked lists over slot numbers
+ * in typed arrays: a hit rewrites a few integers and four sketch counters,
+ * and allocates nothing.
+ *
+ * @module
+ */
+
+import { grownLength } from "./capacity.ts";
+import { type EvictionPolicy, NO_SLOT, type Slot } from "./policy.ts";
+import { FrequencySketch, nextRandom } from "./sketch.ts";
+
+const NONE = NO_SLOT;
+const INITIAL_CAPACITY = 16;
+
+// The regions, which are also the numbers of their lists' sentinel nodes;
+// slot s is node s + SENTINELS.
+const WINDOW = 0;
+const PROBATION = 1;
+const PROTECTED = 2;
+const SENTINELS = 3;
+
+/** The share of the bound the window starts with (at least one entry). */
+export const WINDOW_SHARE = 0.01;
+/** The share of the main region the protected segment may hold. */
+export const PROTECTED_SHARE = 0.8;
+/** Accesses per sample, per unit of the bound: the sketch halves after each. */
+export const SAMPLE_FACTOR = 10;
+// Caffeine's hill climber: a step of 6.25% of the bound, restarted when the
+// hit ratio moves by 5 points or more, otherwise decaying by 2% a sample.
+const STEP_SHARE = 0.0625;
+const RESTART_THRESHOLD = 0.05;
+const STEP_DECAY = 0.98;
+// A candidate this popular may be admitted against the odds, 1 time in 128,
+// so that keys aimed at the victim's counters cannot lock the cache.
+const RANDOM_ADMIT_FROM = 6;
+
+/** The window and protected bounds a policy for `maxSize` starts with. */
+export function startingBounds(
+  maxSize: number,
+): { window: number; protected: number } {
+  const window = Math.max(1, Math.round(maxSize * WINDOW_SHARE));
+  return {
+    window,
+    protected: Math.floor((maxSize - window) * PROTECTED_SHARE),
+  };
+}
+
+/**
+ * How a {@linkcode TinyLfu} hashes keys and draws its rare random
+ * admissions.
+ */
+export interface TinyLfuSeeds {
+  /** The hash of a key under this cache's seed. */
+  hash: (key: unknown) => number;
+  /** The starting state of the random admission's generator. */
+  admission: number;
+}
+
+/**
+ * The W-TinyLFU eviction policy for a cache of `maxSize` entries (at least
+ * one). Every access it is told of (`add` with `counted`, `touch`) counts in
+ * its sketch and in its hit ratio.
+ */
+export class TinyLfu implements EvictionPolicy {
+  #prev: Int32Array;
+  #next: Int32Array;
+  #region: Uint8Array;
+  #hashes: Int32Array;
+  #windowSize = 0;
+  #probationSize = 0;
+  #protectedSize = 0;
+  #windowMax: number;
+  #protectedMax: number;
+  // Freed slots are chained through #next; #fresh is the first never-used slot.
+  #freeHead: Slot = NONE;
+  #fresh = 0;
+  // The entry the window just pushed into a full main region, and the loser
+  // of its contest once victim() has decided it: undone by any removal.
+  #candidate: Slot = NONE;
+  #loser: Slot = NONE;
+  readonly #maxSize: number;
+  readonly #sketch: FrequencySketch;
+  readonly #hash: (key: unknown) => number;
+  readonly #random: Uint32Array;
+  readonly #sampleSize: number;
+  #sampled = 0;
+  #sampleHits = 0;
+  #previousRate = 0;
+  #step: number;
+
+  constructor(maxSize: number, seeds: TinyLfuSeeds) {
+    this.#maxSize = maxSize;
+    this.#sketch = new FrequencySketch(maxSize);
+    this.#hash = seeds.hash;
+    this.#random = Uint32Array.of(seeds.admission);
+    this.#sampleSize = SAMPLE_FACTOR * maxSize;
+    const bounds = startingBounds(maxSize);
+    this.#windowMax = bounds.window;
+    this.#protectedMax = bounds.protected;
+    this.#step = -STEP_SHARE * maxSize;
+    const capacity = Math.min(INITIAL_CAPACITY, maxSize + 1) + SENTINELS;
+    this.#prev = new Int32Array(capacity);
+    this.#next = new Int32Array(capacity);
+    this.#region = new Uint8Array(capacity);
+    this.#hashes = new Int32Array(capacity);
+    this.#emptyLists();
+  }
+
+  /** How many slots are held. */
+  get size(): number {
+    return this.#windowSize + this.#probationSize + this.#protectedSize;
+  }
+
+  /** The window's bound now, and the protected segment's. For tests. */
+  get bounds(): { window: number; protected: number } {
+    return { window: this.#windowMax, protected: this.#protectedMax };
+  }
+
+  /** The sketch's estimate for `key`. For tests. */
+  frequencyOf(key: unknown): number {
+    return this.#sketch.frequency(this.#hash(key));
+  }
+
+  /**
+   * Takes a free slot for a new entry keyed `key`, as the window's most
+   * recent; `counted` when it is a miss, which counts as an access. The
+   * window's oldest entry, if it overflows, moves to the main region, to be
+   * contested by {@linkcode victim} if the cache is over its bound.
+   */
+  add(key: unknown, counted: boolean): Slot {
+    const hash = this.#hash(key);
+    // Before the entry goes in, so that an adaptation never meets a
+    // pending contest.
+    if (counted) this.#access(hash, 0);
+    let slot = this.#freeHead;
+    if (slot !== NONE) {
+      this.#freeHead = this.#next[slot + SENTINELS] as Slot;
+    } else {
+      slot = this.#fresh++ as Slot;
+      if (slot + SENTINELS === this.#prev.length) this.#grow();
+    }
+    const node = slot + SENTINELS;
+    this.#hashes[node] = hash;
+    this.#linkNewest(node, WINDOW);
+    this.#candidate = this.#loser = NONE;
+    if (this.#windowSize > this.#windowMax) {
+      const oldest = this.#next[WINDOW];
+      this.#unlink(oldest);
+      this.#linkNewest(oldest, PROBATION);
+      if (this.size > this.#maxSize) {
+        this.#candidate = oldest - SENTINELS as Slot;
+      }
+    }
+    return slot;
+  }
+
+  /** Counts an access of the entry in `slot` (a hit) and moves it up. */
+  touch(slot: Slot): void {
+    const node = slot + SENTINELS;
+    this.#access(this.#hashes[node], 1);
+    const region = this.#region[node];
+    if (region === PROBATION) {
+      this.#unlink(node);
+      this.#linkNewest(node, PROTECTED);
+      if (this.#protectedSize > this.#protectedMax) this.#demote();
+    } else if (this.#prev[region] !== node) {
+      // Not already its list's newest.
+      this.#unlink(node);
+      this.#linkNewest(node, region);
+    }
+  }
+
+  /** Takes `slot` out of its region and frees it for reuse. */
+  remove(slot: Slot): void {
+    const node = slot + SENTINELS;
+    this.#unlink(node);
+    this.#next[node] = this.#freeHead;
+    this.#freeHead = slot;
+    this.#candidate = this.#loser = NONE;
+  }
+
+  /**
+   * The slot to evict next: after a window overflow into a full cache, the
+   * loser of the candidate's contest with the main region's victim;
+   * otherwise probation's least recent entry, else protected's, else the
+   * window's.
+   */
+  victim(): Slot {
+    if (this.#loser !== NONE) return this.#loser;
+    const candidate = this.#candidate;
+    if (candidate !== NONE) {
+      const rival = this.#mainVictim(candidate + SENTINELS);
+      this.#loser = rival === NONE || !this.#admits(candidate, rival)
+        ? candidate
+        : rival - SENTINELS as Slot;
+      return this.#loser;
+    }
+    let oldest = this.#next[PROBATION];
+    if (oldest === PROBATION) oldest = this.#next[PROTECTED];
+    if (oldest === PROTECTED) oldest = this.#next[WINDOW];
+    return oldest === WINDOW ? NONE : oldest - SENTINELS as Slot;
+  }
+
+  /** Frees every slot; what the sketch learnt stays. */
+  clear(): void {
+    this.#emptyLists();
+    this.#freeHead = this.#candidate = this.#loser = NONE;
+    this.#fresh = 0;
+    this.#windowSize = this.#probationSize = this.#protectedSize = 0;
+  }
+
+  /**
+   * Forgets every frequency and the adapted window: the policy is as new,
+   * but for the slots it holds.
+   */
+  forget(): void {
+    this.#sketch.clear();
+    const bounds = startingBounds(this.#maxSize);
+    this.#windowMax = bounds.window;
+    this.#protectedMax = bounds.protected;
+    this.#step = -STEP_SHARE * this.#maxSize;
+    this.#sampled = this.#sampleHits = this.#previousRate = 0;
+    this.#fit();
+  }
+
+  /**
+   * Yields every held slot in eviction order, without a pending contest:
+   * probation, protected, then the window, each least recent first.
+   */
+  *slots(): IterableIterator<Slot> {
+    for (const region of [PROBATION, PROTECTED, WINDOW]) {
+      for (
+        let node = this.#next[region];
+        node !== region;
+        node = this.#next[node]
+      ) {
+        yield node - SENTINELS as Slot;
+      }
+    }
+  }
+
+  /** Which region holds `slot`: 0 window, 1 probation, 2 protected. For tests. */
+  regionOf(slot: Slot): number {
+    return this.#region[slot + SENTINELS];
+  }
+
+  // One counted access: the sketch, and the hill climber's sample. At the
+  // end of a sample the sketch halves and the window adapts.
+  #access(hash: number, hit: number): void {
+    this.#sketch.increment(hash);
+    this.#sampleHits += hit;
+    if (++this.#sampled >= this.#sampleSize) this.#endSample();
+  }
+
+  #endSample(): void {
+    this.#sketch.halve();
+    const rate = this.#sampleHits / this.#sampled;
+    const change = rate - this.#previousRate;
+    const amount = change >= 0 ? this.#step : -this.#step;
+    this.#step = Math.abs(change) >= RESTART_THRESHOLD
+      ? STEP_SHARE * this.#maxSize * (amount >= 0 ? 1 : -1)
+      : STEP_DECAY * amount;
+    this.#previousRate = rate;
+    this.#sampled = this.#sampleHits = 0;
+    const adjustment = Math.trunc(amount);
+    if (adjustment > 0) this.#growWindow(adjustment);
+    else if (adjustment < 0) this.#shrinkWindow(-adjustment);
+  }
+
+  // Moves up to `wanted` entries from the main region's oldest into the
+  // window. Unlike Caffeine, whose window takes only the protected
+  // segment's room, the window may take all of the main region's but one
+  // entry: on a trace where recency is everything, the probation segment's
+  // admission test would otherwise keep costing hits. Room no entry came for
+  // goes back.
+  #growWindow(wanted: number): void {
+    let quota = Math.min(wanted, this.#maxSize - 1 - this.#windowMax);
+    this.#windowMax += quota;
+    this.#setProtectedMax();
+    while (quota > 0) {
+      let node = this.#next[PROBATION];
+      if (node === PROBATION) node = this.#next[PROTECTED];
+      if (node === PROTECTED) break;
+      this.#unlink(node);
+      this.#linkNewest(node, WINDOW);
+      quota--;
+    }
+    this.#windowMax -= quota;
+    this.#setProtectedMax();
+  }
+
+  // Moves up to `wanted` of the window's oldest entries to probation, giving
+  // their room to the main region; the window keeps one entry's room.
+  #shrinkWindow(wanted: number): void {
+    let quota = Math.min(wanted, this.#windowMax - 1);
+    this.#windowMax -= quota;
+    while (quota > 0) {
+      const node = this.#next[WINDOW];
+      if (node === WINDOW) break;
+      this.#unlink(node);
+      this.#linkNewest(node, PROBATION);
+      quota--;
+    }
+    this.#windowMax += quota;
+    this.#setProtectedMax();
+  }
+
+  // The protected segment's share of the main region, as the window moved.
+  #setProtectedMax(): void {
+    this.#protectedMax = Math.floor(
+      (this.#maxSize - this.#windowMax) * PROTECTED_SHARE,
+    );
+    this.#demote();
+  }
+
+  // After the bounds were reset: the window and protected segment give what
+  // exceeds them to probation.
+  #fit(): void {
+    while (this.#windowSize > this.#windowMax) {
+      const node = this.#next[WINDOW];
+      this.#unlink(node);
+      this.#linkNewest(node, PROBATION);
+    }
+    this.#demote();
+  }
+
+  // Protected's oldest entries go back to probation while it is over its
+  // bound.
+  #demote(): void {
+    while (this.#protectedSize > this.#protectedMax) {
+      const node = this.#next[PROTECTED];
+      this.#unlink(node);
+      this.#linkNewest(node, PROBATION);
+    }
+  }
+
+  // The main region's victim to set against the candidate's node: probation's
+  // oldest entry, else protected's; none when the candidate is alone there.
+  #mainVictim(candidate: number): number {
+    let node = this.#next[PROBATION];
+    if (node === candidate) node = this.#next[node];
+    if (node !== PROBATION) return node;
+    node = this.#next[PROTECTED];
+    return node === PROTECTED ? NONE : node;
+  }
+
+  // Whether the candidate beats the node `rival`: a strictly higher
+  // estimate, or rarely, for a popular one, a draw.
+  #admits(candidate: Slot, rival: number): boolean {
+    const candidateCount = this.#sketch.frequency(
+      this.#hashes[candidate + SENTINELS],
+    );
+    const rivalCount = this.#sketch.frequency(this.#hashes[rival]);
+    if (candidateCount > rivalCount) return true;
+    if (candidateCount < RANDOM_ADMIT_FROM) return false;
+    return (nextRandom(this.#random) & 127) === 0;
+  }
+
+  #emptyLists(): void {
+    for (let region = 0; region < SENTINELS; region++) {
+      this.#prev[region] = this.#next[region] = region;
+    }
+  }
+
+  #linkNewest(node: number, region: number): void {
+    const newest = this.#prev[region];
+    this.#prev[node] = newest;
+    this.#next[node] = region;
+    this.#next[newest] = node;
+    this.#prev[region] = node;
+    this.#region[node] = region;
+    if (region === WINDOW) this.#windowSize++;
+    else if (region === PROBATION) this.#probationSize++;
+    else this.#protectedSize++;
+  }
+
+  #unlink(node: number): void {
+    const prev = this.#prev[node];
+    const next = this.#next[node];
+    this.#next[prev] = next;
+    this.#prev[next] = prev;
+    const region = this.#region[node];
+    if (region === WINDOW) this.#windowSize--;
+    else if (region === PROBATION) this.#probationSize--;
+    else this.#protectedSize--;
+  }
+
+  #grow(): void {
+    // Grows as lru.ts does: to the bound, then only as far as needed.
+    const length = this.#prev.length;
+    const capacity = grownLength(
+      length,
+      length + 1,
+      this.#maxSize + 1 + SENTINELS,
+    );
+    const prev = new Int32Array(capacity);
+    const next = new Int32Array(capacity);
+    const region = new Uint8Array(capacity);
+    const hashes = new Int32Array(capacity);
+    prev.set(this.#prev);
+    next.set(this.#next);
+    region.set(this.#region);
+    hashes.set(this.#hashes);
+    this.#prev = prev;
+    this.#next = next;
+    this.#region = region;
+    this.#hashes = hashes;
+  }
+}
