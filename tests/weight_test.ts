@@ -440,7 +440,7 @@ Deno.test("a decorated method weighs per instance", async () => {
 
 // Both bounds hold at every step user code can see: inside the weigher and
 // onEvent, and after each call and settlement, over random traces.
-Deno.test("maxSize and maxWeight hold at every step of random traces", async () => {
+Deno.test("maxSize and maxWeight hold at every step of random traces, under either policy", async () => {
   const step = fc.oneof(
     fc.record({
       op: fc.constant("call" as const),
@@ -470,7 +470,8 @@ Deno.test("maxSize and maxWeight hold at every step of random traces", async () 
       fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 20 }),
       fc.array(step, { maxLength: 60 }),
-      async (maxSize, maxWeight, steps) => {
+      fc.constantFrom("lru" as const, "tinylfu" as const),
+      async (maxSize, maxWeight, steps, policy) => {
         const clock = new ManualClock();
         const pending: {
           resolve(value: number): void;
@@ -493,6 +494,8 @@ Deno.test("maxSize and maxWeight hold at every step of random traces", async () 
           {
             maxSize,
             maxWeight,
+            policy,
+            random: () => 0.5,
             clock,
             ttl: 100,
             staleWhileRevalidate: 100,
