@@ -45,6 +45,13 @@ const contenders: [name: string, fill: Fill][] = [
     for (let key = 0; key < ENTRIES; key++) await cached(key);
     return cached;
   }],
+  // The sketch (at most 16 bytes per unit of maxSize), the segments and the
+  // hash kept per slot.
+  ["alruCache, policy tinylfu", async () => {
+    const cached = alruCache(load, { maxSize: ENTRIES, policy: "tinylfu" });
+    for (let key = 0; key < ENTRIES; key++) await cached(key);
+    return cached;
+  }],
   ["alruCache with ttl and jitter", async () => {
     const cached = alruCache(load, {
       maxSize: ENTRIES,
