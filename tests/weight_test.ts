@@ -538,3 +538,28 @@ Deno.test("maxSize and maxWeight hold at every step of random traces, under eith
     { numRuns: 150 },
   );
 });
+
+Deno.test("under tinylfu, weight is shed from the main region's probation first: an entry promoted to protected outlives a more recent one on probation", async () => {
+  const shed = async (policy: "lru" | "tinylfu") => {
+    const cached = alruCache((key: string) => Promise.resolve(key), {
+      maxSize: 100,
+      maxWeight: 10,
+      weigher: (value: string) => (value === "k6" ? 4 : 2),
+      policy,
+      random: () => 0.5,
+    });
+    await cached("k1");
+    await cached("k1");
+    await cached("k2");
+    await cached("k1"); // on probation since k2 came: now protected
+    for (const key of ["k3", "k4", "k5"]) await cached(key);
+    await cached("k6"); // weighs 4: two entries of 2 go
+    const held = ["k1", "k2", "k3", "k4", "k5", "k6"].filter((key) =>
+      cached.cacheContains(key)
+    );
+    await cached.cacheClose();
+    return held;
+  };
+  assert.deepEqual(await shed("lru"), ["k3", "k4", "k5", "k6"]);
+  assert.deepEqual(await shed("tinylfu"), ["k1", "k4", "k5", "k6"]);
+});
