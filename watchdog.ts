@@ -234,6 +234,9 @@ export class Watchdog {
     const now = this.#clock().now();
     const late = now - timer.at;
     let nearest = Infinity;
+    // Ended once the watchdog is whole again: ending one tells the breaker,
+    // and through it the cache's onEvent, which may bind a new operation.
+    const ended: [Pending, StoreTimeoutError | undefined][] = [];
     for (const group of this.#groups.values()) {
       if (late * STALL_SHARE >= group.quiet) group.resumed = now;
       for (const pending of group.pending) {
@@ -249,15 +252,17 @@ export class Watchdog {
         if (!timer.grace) return this.#arm(now, true);
         group.pending.delete(pending);
         this.#size--;
-        pending.expire(
+        ended.push([
+          pending,
           group.quiet === Infinity ? undefined : new StoreTimeoutError(
             now - pending.start >= group.cap
               ? `the store took over ${group.cap} ms, answering others meanwhile`
               : `the store answered nothing for ${group.quiet} ms`,
           ),
-        );
+        ]);
       }
     }
     if (nearest !== Infinity) this.#arm(nearest);
+    for (const [pending, error] of ended) pending.expire(error);
   }
 }

@@ -17,7 +17,7 @@ import {
 } from "../mod.ts";
 import { memoryStore } from "../memory.ts";
 import { never, sleepOn, wrapStore } from "./shared/stores.ts";
-import { track } from "./_helpers.ts";
+import { assertWhole, track } from "./_helpers.ts";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -358,4 +358,33 @@ Deno.test("a subscription that failed to open is tried again after breakerCooldo
   await there.cacheInvalidate("c");
   assert.equal(here.cacheContains("c"), false, "the invalidation was lost");
   await Promise.all([here.cacheClose(), there.cacheClose()]);
+});
+
+Deno.test("onEvent may call the cache back when a store timeout opens the breaker: the operation it starts is bound as any other", async () => {
+  const clock = new ManualClock();
+  const { store, state } = switchable(memoryStore({ clock }));
+  let started: Promise<boolean> | undefined;
+  const cached = alruCache((key: string) => Promise.resolve(key), {
+    ttl: TTL,
+    storeTimeout: STORE_TIMEOUT,
+    breakerThreshold: 1,
+    clock,
+    store,
+    key: (key: string) => key,
+    onEvent(event) {
+      if (event.type === "breakerOpen") started = cached.cacheInvalidate("k");
+    },
+  });
+  state.down = true;
+  const call = track(cached("a"));
+  await clock.advanceAsync(STORE_TIMEOUT);
+  assert.equal(call.outcome.state, "fulfilled");
+  assert.ok(started !== undefined, "the breaker did not open");
+  const invalidation = track(started);
+  await clock.advanceAsync(2 * STORE_TIMEOUT - 1);
+  assert.equal(invalidation.outcome.state, "pending");
+  await clock.advanceAsync(1);
+  assert.equal(invalidation.outcome.state, "rejected");
+  assertWhole(cached);
+  await cached.cacheClose();
 });
