@@ -100,41 +100,36 @@ export async function makeShared<V>(
   fn: (key: string) => Promise<V>,
   ttlMs: number,
 ): Promise<Shared<V>> {
+  // alruCache with redisStore on `client`, which `closeClient` closes.
+  const alruOn = (
+    client: object,
+    closeClient: () => Promise<unknown>,
+  ): Shared<V> => {
+    const cached = alruCache(fn, {
+      ttl: ttlMs,
+      store: redisStore(client, { namespace }),
+    });
+    return {
+      call: cached,
+      invalidate: (key) => cached.cacheInvalidate(key),
+      holds: (key) => cached.cacheContains(key),
+      async close() {
+        await cached.cacheClose();
+        await closeClient();
+      },
+    };
+  };
   switch (library) {
     case "alruCache + redisStore (node-redis)": {
       const { createClient } = await import("redis");
       const client = createClient({ url });
       client.on("error", () => {});
       await client.connect();
-      const cached = alruCache(fn, {
-        ttl: ttlMs,
-        store: redisStore(client, { namespace }),
-      });
-      return {
-        call: cached,
-        invalidate: (key) => cached.cacheInvalidate(key),
-        holds: (key) => cached.cacheContains(key),
-        async close() {
-          await cached.cacheClose();
-          await client.close();
-        },
-      };
+      return alruOn(client, () => client.close());
     }
     case "alruCache + redisStore (ioredis)": {
       const redis = await openIoredis(url);
-      const cached = alruCache(fn, {
-        ttl: ttlMs,
-        store: redisStore(redis.client, { namespace }),
-      });
-      return {
-        call: cached,
-        invalidate: (key) => cached.cacheInvalidate(key),
-        holds: (key) => cached.cacheContains(key),
-        async close() {
-          await cached.cacheClose();
-          await redis.close();
-        },
-      };
+      return alruOn(redis.client, () => redis.close());
     }
     case "bentocache (memory L1 + Redis L2 + Redis bus)": {
       const { BentoCache, bentostore } = await import("bentocache");
