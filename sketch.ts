@@ -11,6 +11,8 @@ const MAX_COUNT = 15;
 // Halving a word halves each of its counters: shift right, then drop the bit
 // that crossed into the counter below.
 const HALF_MASK = 0x77777777;
+// The lowest bit of each of a word's eight counters.
+const LOW_BITS = 0x11111111;
 // The table never grows past this many words (256 MiB), however large
 // maxSize is.
 const MAX_WORDS = 1 << 26;
@@ -94,68 +96,88 @@ export function hashList(values: readonly unknown[], seed: number): number {
   return h;
 }
 
-// Adds one to the counter at `index` unless it is saturated, without a
-// branch: the carry out of count + 1 is 1 only at 15.
-function bump(table: Int32Array, index: number): void {
-  const word = index >>> 3;
-  const shift = (index & 7) << 2;
-  const value = table[word];
-  const count = (value >>> shift) & MAX_COUNT;
-  table[word] = (value + ((((count + 1) >>> 4) ^ 1) << shift)) | 0;
+// The low bit of each counter that holds 15: such a counter takes no more.
+function saturated(word: number): number {
+  return word & (word >>> 1) & (word >>> 2) & (word >>> 3) & LOW_BITS;
 }
 
 /**
  * Estimated access counts of hashed keys, from 0 to 15, in a table sized
  * once for `maxSize`: 16 counters per unit of the bound rounded up to a
- * power of two, i.e. at most 16 bytes per unit of `maxSize`.
+ * power of two, i.e. at most 16 bytes per unit of `maxSize`. A key's four
+ * counters lie in two adjacent words, two in each (one in either half of
+ * the word), so that counting an access reads and writes two words, each
+ * in a few operations on all its counters at once.
  */
 export class FrequencySketch {
   // Int32, not Uint32: a word with its top bit set stays a small integer.
   readonly #table: Int32Array;
-  // Counters, less one: the table's counters are a power of two.
-  readonly #mask: number;
+  // Selects the first word of a pair: even indices below the table's length.
+  readonly #pairMask: number;
 
   /** A sketch for a cache of at most `maxSize` entries, `maxSize` ≥ 1. */
   constructor(maxSize: number) {
     let words = 2;
     while (words < 2 * maxSize && words < MAX_WORDS) words *= 2;
     this.#table = new Int32Array(words);
-    this.#mask = words * 8 - 1;
+    this.#pairMask = words - 2;
   }
 
   /**
-   * The index of `hash`'s counter in row `row` (0 to 3): double hashing,
-   * with an odd stride, so that the four counters differ.
+   * The index of `hash`'s counter in row `row` (0 to 3), counting eight
+   * counters to a word: rows 0 and 1 are in the pair's first word, 2 and 3
+   * in its second; even rows in a word's low half, odd rows in its high
+   * half, each at one of four places chosen by the hash's top byte.
    */
   index(hash: number, row: number): number {
-    const stride = mix32(hash ^ 0x3c6ef372) | 1;
-    return (hash + Math.imul(row, stride)) & this.#mask;
+    const word = (hash & this.#pairMask) + (row >>> 1);
+    const place = ((row & 1) << 2) + ((hash >>> (24 + 2 * row)) & 3);
+    return word * 8 + place;
   }
 
   /** Counts one access of `hash`'s key; its counters stop at 15. */
   increment(hash: number): void {
     const table = this.#table;
-    const mask = this.#mask;
-    // The counters of index(), unrolled: this runs on every hit.
-    const stride = mix32(hash ^ 0x3c6ef372) | 1;
-    bump(table, hash & mask);
-    bump(table, (hash + stride) & mask);
-    bump(table, (hash + Math.imul(2, stride)) & mask);
-    bump(table, (hash + Math.imul(3, stride)) & mask);
+    const first = hash & this.#pairMask;
+    const low = table[first];
+    table[first] = low +
+      (((1 << ((hash >>> 22) & 12)) | (1 << (16 + ((hash >>> 24) & 12)))) &
+        ~saturated(low));
+    const high = table[first + 1];
+    table[first + 1] = high +
+      (((1 << ((hash >>> 26) & 12)) | (1 << (16 + ((hash >>> 28) & 12)))) &
+        ~saturated(high));
+  }
+
+  /**
+   * Counts `count` accesses of `hash`'s key at once, as many calls of
+   * {@linkcode increment} would.
+   */
+  add(hash: number, count: number): void {
+    const table = this.#table;
+    for (let row = 0; row < 4; row++) {
+      const index = this.index(hash, row);
+      const word = index >>> 3;
+      const shift = (index & 7) << 2;
+      const value = table[word];
+      const counter = (value >>> shift) & MAX_COUNT;
+      const raised = Math.min(MAX_COUNT, counter + count);
+      table[word] = (value + ((raised - counter) << shift)) | 0;
+    }
   }
 
   /** The estimated count of `hash`'s key: the least of its counters. */
   frequency(hash: number): number {
     const table = this.#table;
-    const mask = this.#mask;
-    const stride = mix32(hash ^ 0x3c6ef372) | 1;
-    let least = MAX_COUNT;
-    for (let row = 0, at = hash; row < 4; row++, at += stride) {
-      const index = at & mask;
-      const count = (table[index >>> 3] >>> ((index & 7) << 2)) & MAX_COUNT;
-      if (count < least) least = count;
-    }
-    return least;
+    const first = hash & this.#pairMask;
+    const low = table[first];
+    const high = table[first + 1];
+    return Math.min(
+      (low >>> ((hash >>> 22) & 12)) & MAX_COUNT,
+      (low >>> (16 + ((hash >>> 24) & 12))) & MAX_COUNT,
+      (high >>> ((hash >>> 26) & 12)) & MAX_COUNT,
+      (high >>> (16 + ((hash >>> 28) & 12))) & MAX_COUNT,
+    );
   }
 
   /** Halves every counter, so that old popularity fades. */
@@ -173,6 +195,6 @@ export class FrequencySketch {
 
   /** How many counters the table holds. */
   get counters(): number {
-    return this.#mask + 1;
+    return this.#table.length * 8;
   }
 }

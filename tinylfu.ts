@@ -7,8 +7,12 @@
  * adapts by hill climbing on each sample's hit ratio.
  *
  * Like `lru.ts`, the order is kept as doubly linked lists over slot numbers
- * in typed arrays: a hit rewrites a few integers and four sketch counters,
- * and allocates nothing.
+ * in typed arrays, and a hit allocates nothing. A hit is recorded in a small
+ * buffer and applied with the next few, before anyone asks the policy
+ * anything; it counts toward its slot's pending hits, which the sketch hears,
+ * summed, before it is read or halved or the slot freed. A key hit many times
+ * between two misses so costs one sketch update, and nothing the policy
+ * answers differs from applying every hit at once.
  *
  * @module
  */
@@ -41,6 +45,8 @@ const STEP_DECAY = 0.98;
 // A candidate this popular may be admitted against the odds, 1 time in 128,
 // so that keys aimed at the victim's counters cannot lock the cache.
 const RANDOM_ADMIT_FROM = 6;
+// Hits recorded before the policy applies them, together.
+const TOUCH_BUFFER = 32;
 
 /** The window and protected bounds a policy for `maxSize` starts with. */
 export function startingBounds(
@@ -74,9 +80,19 @@ export class TinyLfu implements EvictionPolicy {
   #next: Int32Array;
   #region: Uint8Array;
   #hashes: Int32Array;
-  #windowSize = 0;
-  #probationSize = 0;
-  #protectedSize = 0;
+  // Hits not yet added to the sketch, per node, and the nodes that have
+  // some: a hit counts here, and the sketch hears the sum before anyone
+  // reads it, halves it or reuses a node, so its counters are always what
+  // one increment per hit would have made them.
+  #pending: Int32Array;
+  #dirty: Int32Array;
+  #dirtyCount = 0;
+  // Slots hit and not yet applied, oldest first. Every method but touch()
+  // applies them first, so nothing can tell them from hits applied at once.
+  readonly #touches = new Int32Array(TOUCH_BUFFER);
+  #touched = 0;
+  // How many nodes each region's list holds, indexed by region.
+  readonly #sizes = new Int32Array(SENTINELS);
   #windowMax: number;
   #protectedMax: number;
   // Freed slots are chained through #next; #fresh is the first never-used slot.
@@ -92,7 +108,7 @@ export class TinyLfu implements EvictionPolicy {
   readonly #random: Uint32Array;
   readonly #sampleSize: number;
   #sampled = 0;
-  #sampleHits = 0;
+  #sampleMisses = 0;
   #previousRate = 0;
   #step: number;
 
@@ -111,21 +127,27 @@ export class TinyLfu implements EvictionPolicy {
     this.#next = new Int32Array(capacity);
     this.#region = new Uint8Array(capacity);
     this.#hashes = new Int32Array(capacity);
+    this.#pending = new Int32Array(capacity);
+    this.#dirty = new Int32Array(capacity);
     this.#emptyLists();
   }
 
   /** How many slots are held. */
   get size(): number {
-    return this.#windowSize + this.#probationSize + this.#protectedSize;
+    const sizes = this.#sizes;
+    return sizes[WINDOW] + sizes[PROBATION] + sizes[PROTECTED];
   }
 
   /** The window's bound now, and the protected segment's. For tests. */
   get bounds(): { window: number; protected: number } {
+    this.#applyTouches();
     return { window: this.#windowMax, protected: this.#protectedMax };
   }
 
   /** The sketch's estimate for `key`. For tests. */
   frequencyOf(key: unknown): number {
+    this.#applyTouches();
+    this.#addPending();
     return this.#sketch.frequency(this.#hash(key));
   }
 
@@ -137,9 +159,10 @@ export class TinyLfu implements EvictionPolicy {
    */
   add(key: unknown, counted: boolean): Slot {
     const hash = this.#hash(key);
+    this.#applyTouches();
     // Before the entry goes in, so that an adaptation never meets a
     // pending contest.
-    if (counted) this.#access(hash, 0);
+    if (counted) this.#countMiss(hash);
     let slot = this.#freeHead;
     if (slot !== NONE) {
       this.#freeHead = this.#next[slot + SENTINELS] as Slot;
@@ -151,7 +174,7 @@ export class TinyLfu implements EvictionPolicy {
     this.#hashes[node] = hash;
     this.#linkNewest(node, WINDOW);
     this.#candidate = this.#loser = NONE;
-    if (this.#windowSize > this.#windowMax) {
+    if (this.#sizes[WINDOW] > this.#windowMax) {
       const oldest = this.#next[WINDOW];
       this.#unlink(oldest);
       this.#linkNewest(oldest, PROBATION);
@@ -162,24 +185,54 @@ export class TinyLfu implements EvictionPolicy {
     return slot;
   }
 
-  /** Counts an access of the entry in `slot` (a hit) and moves it up. */
+  /**
+   * Counts an access of the entry in `slot` (a hit) and moves it up: at
+   * once to whoever asks the policy anything, in a batch of hits to the
+   * processor, so that a hit's own call stays small enough to inline.
+   */
   touch(slot: Slot): void {
+    const touched = this.#touched;
+    this.#touches[touched] = slot;
+    this.#touched = touched + 1;
+    if (touched + 1 === TOUCH_BUFFER) this.#applyTouches();
+  }
+
+  #applyTouches(): void {
+    const touched = this.#touched;
+    if (touched === 0) return;
+    this.#touched = 0;
+    const touches = this.#touches;
+    for (let i = 0; i < touched; i++) this.#apply(touches[i]);
+  }
+
+  #apply(slot: number): void {
     const node = slot + SENTINELS;
-    this.#access(this.#hashes[node], 1);
+    if (this.#pending[node]++ === 0) this.#dirty[this.#dirtyCount++] = node;
+    if (++this.#sampled >= this.#sampleSize) this.#endSample();
     const region = this.#region[node];
+    // A probation entry moves up to protected; any other moves only when it
+    // is not already its list's newest.
+    if (region === PROBATION || this.#prev[region] !== node) {
+      this.#moveUp(node, region);
+    }
+  }
+
+  #moveUp(node: number, region: number): void {
     if (region === PROBATION) {
       this.#unlink(node);
       this.#linkNewest(node, PROTECTED);
-      if (this.#protectedSize > this.#protectedMax) this.#demote();
-    } else if (this.#prev[region] !== node) {
-      // Not already its list's newest.
-      this.#unlink(node);
-      this.#linkNewest(node, region);
+      if (this.#sizes[PROTECTED] > this.#protectedMax) this.#demote();
+    } else {
+      // Within its region, whose size stays.
+      this.#detach(node);
+      this.#attachNewest(node, region);
     }
   }
 
   /** Takes `slot` out of its region and frees it for reuse. */
   remove(slot: Slot): void {
+    this.#applyTouches();
+    this.#addPending();
     const node = slot + SENTINELS;
     this.#unlink(node);
     this.#next[node] = this.#freeHead;
@@ -194,6 +247,7 @@ export class TinyLfu implements EvictionPolicy {
    * window's.
    */
   victim(): Slot {
+    this.#applyTouches();
     if (this.#loser !== NONE) return this.#loser;
     const candidate = this.#candidate;
     if (candidate !== NONE) {
@@ -211,10 +265,12 @@ export class TinyLfu implements EvictionPolicy {
 
   /** Frees every slot; what the sketch learnt stays. */
   clear(): void {
+    this.#applyTouches();
+    this.#addPending();
     this.#emptyLists();
     this.#freeHead = this.#candidate = this.#loser = NONE;
     this.#fresh = 0;
-    this.#windowSize = this.#probationSize = this.#protectedSize = 0;
+    this.#sizes.fill(0);
   }
 
   /**
@@ -222,12 +278,14 @@ export class TinyLfu implements EvictionPolicy {
    * but for the slots it holds.
    */
   forget(): void {
+    this.#applyTouches();
+    this.#addPending();
     this.#sketch.clear();
     const bounds = startingBounds(this.#maxSize);
     this.#windowMax = bounds.window;
     this.#protectedMax = bounds.protected;
     this.#step = -STEP_SHARE * this.#maxSize;
-    this.#sampled = this.#sampleHits = this.#previousRate = 0;
+    this.#sampled = this.#sampleMisses = this.#previousRate = 0;
     this.#fit();
   }
 
@@ -235,7 +293,12 @@ export class TinyLfu implements EvictionPolicy {
    * Yields every held slot in eviction order, without a pending contest:
    * probation, protected, then the window, each least recent first.
    */
-  *slots(): IterableIterator<Slot> {
+  slots(): IterableIterator<Slot> {
+    this.#applyTouches();
+    return this.#slotsInOrder();
+  }
+
+  *#slotsInOrder(): IterableIterator<Slot> {
     for (const region of [PROBATION, PROTECTED, WINDOW]) {
       for (
         let node = this.#next[region];
@@ -249,27 +312,45 @@ export class TinyLfu implements EvictionPolicy {
 
   /** Which region holds `slot`: 0 window, 1 probation, 2 protected. For tests. */
   regionOf(slot: Slot): number {
+    this.#applyTouches();
     return this.#region[slot + SENTINELS];
   }
 
-  // One counted access: the sketch, and the hill climber's sample. At the
-  // end of a sample the sketch halves and the window adapts.
-  #access(hash: number, hit: number): void {
+  // A miss: the sketch, and the hill climber's sample. At the end of a
+  // sample the sketch halves and the window adapts.
+  #countMiss(hash: number): void {
     this.#sketch.increment(hash);
-    this.#sampleHits += hit;
+    this.#sampleMisses++;
     if (++this.#sampled >= this.#sampleSize) this.#endSample();
   }
 
+  // Tells the sketch of the hits counted per node since it last heard.
+  #addPending(): void {
+    const count = this.#dirtyCount;
+    if (count === 0) return;
+    this.#dirtyCount = 0;
+    const dirty = this.#dirty;
+    const pending = this.#pending;
+    const hashes = this.#hashes;
+    const sketch = this.#sketch;
+    for (let i = 0; i < count; i++) {
+      const node = dirty[i];
+      sketch.add(hashes[node], pending[node]);
+      pending[node] = 0;
+    }
+  }
+
   #endSample(): void {
+    this.#addPending();
     this.#sketch.halve();
-    const rate = this.#sampleHits / this.#sampled;
+    const rate = 1 - this.#sampleMisses / this.#sampled;
     const change = rate - this.#previousRate;
     const amount = change >= 0 ? this.#step : -this.#step;
     this.#step = Math.abs(change) >= RESTART_THRESHOLD
       ? STEP_SHARE * this.#maxSize * (amount >= 0 ? 1 : -1)
       : STEP_DECAY * amount;
     this.#previousRate = rate;
-    this.#sampled = this.#sampleHits = 0;
+    this.#sampled = this.#sampleMisses = 0;
     const adjustment = Math.trunc(amount);
     if (adjustment > 0) this.#growWindow(adjustment);
     else if (adjustment < 0) this.#shrinkWindow(-adjustment);
@@ -324,7 +405,7 @@ export class TinyLfu implements EvictionPolicy {
   // After the bounds were reset: the window and protected segment give what
   // exceeds them to probation.
   #fit(): void {
-    while (this.#windowSize > this.#windowMax) {
+    while (this.#sizes[WINDOW] > this.#windowMax) {
       const node = this.#next[WINDOW];
       this.#unlink(node);
       this.#linkNewest(node, PROBATION);
@@ -335,7 +416,7 @@ export class TinyLfu implements EvictionPolicy {
   // Protected's oldest entries go back to probation while it is over its
   // bound.
   #demote(): void {
-    while (this.#protectedSize > this.#protectedMax) {
+    while (this.#sizes[PROTECTED] > this.#protectedMax) {
       const node = this.#next[PROTECTED];
       this.#unlink(node);
       this.#linkNewest(node, PROBATION);
@@ -355,6 +436,7 @@ export class TinyLfu implements EvictionPolicy {
   // Whether the candidate beats the node `rival`: a strictly higher
   // estimate, or rarely, for a popular one, a draw.
   #admits(candidate: Slot, rival: number): boolean {
+    this.#addPending();
     const candidateCount = this.#sketch.frequency(
       this.#hashes[candidate + SENTINELS],
     );
@@ -371,26 +453,29 @@ export class TinyLfu implements EvictionPolicy {
   }
 
   #linkNewest(node: number, region: number): void {
+    this.#attachNewest(node, region);
+    this.#region[node] = region;
+    this.#sizes[region]++;
+  }
+
+  #unlink(node: number): void {
+    this.#detach(node);
+    this.#sizes[this.#region[node]]--;
+  }
+
+  #attachNewest(node: number, region: number): void {
     const newest = this.#prev[region];
     this.#prev[node] = newest;
     this.#next[node] = region;
     this.#next[newest] = node;
     this.#prev[region] = node;
-    this.#region[node] = region;
-    if (region === WINDOW) this.#windowSize++;
-    else if (region === PROBATION) this.#probationSize++;
-    else this.#protectedSize++;
   }
 
-  #unlink(node: number): void {
+  #detach(node: number): void {
     const prev = this.#prev[node];
     const next = this.#next[node];
     this.#next[prev] = next;
     this.#prev[next] = prev;
-    const region = this.#region[node];
-    if (region === WINDOW) this.#windowSize--;
-    else if (region === PROBATION) this.#probationSize--;
-    else this.#protectedSize--;
   }
 
   #grow(): void {
@@ -405,7 +490,11 @@ export class TinyLfu implements EvictionPolicy {
     const next = new Int32Array(capacity);
     const region = new Uint8Array(capacity);
     const hashes = new Int32Array(capacity);
+    const pending = new Int32Array(capacity);
+    const dirty = new Int32Array(capacity);
     prev.set(this.#prev);
+    pending.set(this.#pending);
+    dirty.set(this.#dirty);
     next.set(this.#next);
     region.set(this.#region);
     hashes.set(this.#hashes);
@@ -413,5 +502,7 @@ export class TinyLfu implements EvictionPolicy {
     this.#next = next;
     this.#region = region;
     this.#hashes = hashes;
+    this.#pending = pending;
+    this.#dirty = dirty;
   }
 }

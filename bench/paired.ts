@@ -71,6 +71,8 @@ interface Variant {
 interface Case {
   name: string;
   keys: number;
+  /** The keys in the order the timed calls make them; else a cycle. */
+  order?: Int32Array;
   warm: boolean;
   variants: Variant[];
   ratios: [numerator: string, denominator: string][];
@@ -158,6 +160,27 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
     ],
     ratios: [["churn tinylfu", "churn lru"]],
   };
+  // The same warm hits, keys drawn by popularity (Zipf α = 0.9) rather than
+  // cycled: the cycle is segmented LRU's worst case, where every hit
+  // promotes its entry from probation and demotes another.
+  const hitSkewed: Case = {
+    name: "hit, zipf 0.9 keys",
+    keys: CAPACITY,
+    order: zipfOrder(CAPACITY, 0.9, 65_536),
+    warm: true,
+    variants: [
+      {
+        name: "skewed hit lru",
+        make: () => after.alruCache(load, { maxSize: CAPACITY }),
+      },
+      {
+        name: "skewed hit tinylfu",
+        make: () =>
+          after.alruCache(load, { maxSize: CAPACITY, policy: "tinylfu" }),
+      },
+    ],
+    ratios: [["skewed hit tinylfu", "skewed hit lru"]],
+  };
   const churn: Case = {
     name: "churn",
     keys: 2 * CAPACITY,
@@ -193,7 +216,7 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
       ["churn after", "churn before"],
     );
   }
-  return await Promise.resolve([hit, churn, churnWide]);
+  return await Promise.resolve([hit, hitSkewed, churn, churnWide]);
 }
 
 function shuffle<T>(items: T[]): T[] {
@@ -205,15 +228,53 @@ function shuffle<T>(items: T[]): T[] {
   return shuffled;
 }
 
-// ns per awaited call over `calls` calls cycling through `keys` keys.
-async function time(call: Load, keys: number, calls: number): Promise<number> {
+// ns per awaited call over `calls` calls cycling through `keys` keys, or
+// through `order` when given.
+async function time(
+  call: Load,
+  keys: number,
+  calls: number,
+  order?: Int32Array,
+): Promise<number> {
   let key = 0;
   const start = performance.now();
-  for (let i = 0; i < calls; i++) {
-    key = key === keys - 1 ? 0 : key + 1;
-    await call(key);
+  if (order !== undefined) {
+    for (let i = 0; i < calls; i++) await call(order[i % order.length]);
+  } else {
+    for (let i = 0; i < calls; i++) {
+      key = key === keys - 1 ? 0 : key + 1;
+      await call(key);
+    }
   }
   return (performance.now() - start) * 1e6 / calls;
+}
+
+// `length` keys below `keys` drawn with probability ∝ 1 / (rank + 1)^alpha,
+// from a seeded generator (mulberry32), so that every run makes the same.
+function zipfOrder(keys: number, alpha: number, length: number): Int32Array {
+  const cumulative = new Float64Array(keys);
+  let total = 0;
+  for (let rank = 0; rank < keys; rank++) {
+    total += 1 / (rank + 1) ** alpha;
+    cumulative[rank] = total;
+  }
+  let state = 0x2545f491;
+  const order = new Int32Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const target = (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * total;
+    let low = 0;
+    let high = keys - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (cumulative[middle] < target) low = middle + 1;
+      else high = middle;
+    }
+    order[i] = low;
+  }
+  return order;
 }
 
 function median(values: number[]): number {
@@ -272,7 +333,7 @@ async function main(): Promise<void> {
       // them), then a few rounds' worth of calls so that V8 has compiled the
       // path before the first timed round.
       await time(call, benchCase.keys, benchCase.keys);
-      await time(call, benchCase.keys, calls);
+      await time(call, benchCase.keys, calls, benchCase.order);
       loads.set(variant.name, call);
     }
     const perRound = new Map<string, number[]>();
@@ -280,7 +341,12 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const measured = new Map<string, number>();
       for (const variant of shuffle(benchCase.variants)) {
-        const ns = await time(loads.get(variant.name)!, benchCase.keys, calls);
+        const ns = await time(
+          loads.get(variant.name)!,
+          benchCase.keys,
+          calls,
+          benchCase.order,
+        );
         measured.set(variant.name, ns);
         perRound.set(variant.name, [...perRound.get(variant.name) ?? [], ns]);
       }

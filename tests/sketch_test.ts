@@ -29,6 +29,40 @@ Deno.test("an estimate is never below the true count (count-min)", () => {
   }
 });
 
+Deno.test("adding a count at once leaves every counter as that many increments do", () => {
+  const one = new FrequencySketch(8);
+  const many = new FrequencySketch(8);
+  let state = 11;
+  for (let i = 0; i < 400; i++) {
+    state = (state * 48271) % 2147483647;
+    const hash = hashValue(state % 40, 3);
+    const count = state % 20;
+    for (let n = 0; n < count; n++) one.increment(hash);
+    many.add(hash, count);
+    if (i % 97 === 0) {
+      one.halve();
+      many.halve();
+    }
+  }
+  for (let key = 0; key < 40; key++) {
+    const hash = hashValue(key, 3);
+    for (let row = 0; row < 4; row++) {
+      assert.equal(many.index(hash, row), one.index(hash, row));
+    }
+    assert.equal(many.frequency(hash), one.frequency(hash), `key ${key}`);
+  }
+});
+
+Deno.test("a key's four counters are four distinct counters", () => {
+  const sketch = new FrequencySketch(1_000);
+  for (let key = 0; key < 1_000; key++) {
+    const hash = hashValue(key, 17);
+    const indices = new Set([0, 1, 2, 3].map((row) => sketch.index(hash, row)));
+    assert.equal(indices.size, 4);
+    for (const index of indices) assert.ok(index < sketch.counters);
+  }
+});
+
 Deno.test("the sketch takes at most 16 bytes per unit of maxSize, and 16 counters", () => {
   for (const maxSize of [1, 2, 3, 5, 100, 1_000, 1_025, 65_537]) {
     const counters = new FrequencySketch(maxSize).counters;

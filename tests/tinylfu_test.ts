@@ -83,6 +83,8 @@ Deno.test("a sequential replay ends with misses = currSize + evictions, and a mi
 // With maxSize 2 the window holds one entry and main one. After `a` is
 // asked for often, then removed, the calls b, a, c push a into a full main
 // region against b: a wins only if its frequency was kept.
+// A sketch this small (four words) lets some seeds give `a` every counter
+// of `b` or `c`, as count-min may; the tests use a seed that does not.
 async function aAgainstB(
   cached: ((key: string) => Promise<string>) & {
     cacheContains(key: string): boolean;
@@ -101,7 +103,7 @@ Deno.test("frequencies survive invalidation, and clear forgets them", async () =
     alruCache((key: string) => Promise.resolve(key), {
       maxSize: 2,
       policy: "tinylfu",
-      random: seeded(5),
+      random: seeded(7),
     });
   // A fresh cache: a and b tie, and ties go to the victim.
   assert.equal(await aAgainstB(make()), false);
@@ -121,7 +123,7 @@ Deno.test("contains, invalidate and cacheRefresh feed nothing to the sketch", as
   const cached = alruCache((key: string) => Promise.resolve(key), {
     maxSize: 2,
     policy: "tinylfu",
-    random: seeded(5),
+    random: seeded(7),
   });
   for (let i = 0; i < 5; i++) {
     await cached.cacheRefresh("a");

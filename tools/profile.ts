@@ -33,6 +33,7 @@ async function loop(scenario: "hit" | "churn"): Promise<void> {
   const keys = scenario === "hit" ? CAPACITY : 2 * CAPACITY;
   const cached = alruCache((key: number) => Promise.resolve(key), {
     maxSize: CAPACITY,
+    policy: Deno.env.get("ALRU_POLICY") === "tinylfu" ? "tinylfu" : "lru",
   });
   for (let key = 0; key < CAPACITY; key++) await cached(key);
   let key = 0;
