@@ -15,6 +15,11 @@
  * - **scan**: zipf 0.9, with a scan of 2 × the cache never-seen keys every
  *   10,000 requests.
  *
+ * `--lirs <dir>` also replays every `*.trace` file in `dir`, one key id per
+ * line (the LIRS traces Caffeine's simulator ships, gunzipped), at caches of
+ * 10% and 25% of each trace's distinct keys; lines that are not a key id (the
+ * `*` checkpoints) are skipped. The traces are not in this repository.
+ *
  * `--requests N` (default 1,000,000, the issue's size) and `--keys N`
  * (default 100,000) set the size. The full run replays 25 million calls
  * and takes seconds, not minutes, so the default is the full size. The
@@ -235,12 +240,68 @@ function percent(ratio: number): string {
   return (100 * ratio).toFixed(1);
 }
 
+// lru, the median of three tinylfu caches (all three), and OPT.
+async function measure(
+  keys: Int32Array,
+  maxSize: number,
+): Promise<{ lru: number; tinylfu: number; runs: number[]; opt: number }> {
+  const lru = await replay(keys, maxSize, "lru", Math.random);
+  const runs: number[] = [];
+  for (const seed of [1, 2, 3]) {
+    runs.push(await replay(keys, maxSize, "tinylfu", generator(seed)));
+  }
+  runs.sort((a, b) => a - b);
+  return { lru, tinylfu: runs[1], runs, opt: optimal(keys, maxSize) };
+}
+
+// The key ids of a LIRS trace file, in order.
+async function readLirsTrace(path: string): Promise<Int32Array> {
+  const text = await Deno.readTextFile(path);
+  const keys: number[] = [];
+  for (const line of text.split("\n")) {
+    const trimmed = line.trim();
+    if (/^\d+$/.test(trimmed)) keys.push(Number(trimmed));
+  }
+  return Int32Array.from(keys);
+}
+
+async function lirsTable(dir: string): Promise<void> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && entry.name.endsWith(".trace")) files.push(entry.name);
+  }
+  if (files.length === 0) throw new Error(`no *.trace files in ${dir}`);
+  files.sort();
+  console.log(
+    "\n| LIRS trace | requests | keys | maxSize | lru | tinylfu (median of 3) | OPT | tinylfu − lru |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const file of files) {
+    const keys = await readLirsTrace(`${dir}/${file}`);
+    const distinct = new Set(keys).size;
+    for (const share of [0.1, 0.25]) {
+      const maxSize = Math.ceil(distinct * share);
+      const { lru, tinylfu, runs, opt } = await measure(keys, maxSize);
+      console.log(
+        `| ${
+          file.replace(/\.trace$/, "")
+        } | ${keys.length} | ${distinct} | ${maxSize} | ${percent(lru)} | ${
+          percent(tinylfu)
+        } (${runs.map(percent).join(", ")}) | ${percent(opt)} | ${
+          (100 * (tinylfu - lru)).toFixed(1)
+        } pp |`,
+      );
+    }
+  }
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       requests: { type: "string" },
       keys: { type: "string", default: "100000" },
+      lirs: { type: "string" },
     },
   });
   const requests = Number(values.requests ?? 1_000_000);
@@ -256,16 +317,10 @@ if (import.meta.main) {
   );
   console.log("|---|---:|---:|---:|---:|---:|---|---|");
   for (const trace of traces(requests, keyCount, 42)) {
-    const lru = await replay(trace.keys, trace.maxSize, "lru", Math.random);
-    const runs: number[] = [];
-    for (const seed of [1, 2, 3]) {
-      runs.push(
-        await replay(trace.keys, trace.maxSize, "tinylfu", generator(seed)),
-      );
-    }
-    runs.sort((a, b) => a - b);
-    const tinylfu = runs[1];
-    const opt = optimal(trace.keys, trace.maxSize);
+    const { lru, tinylfu, runs, opt } = await measure(
+      trace.keys,
+      trace.maxSize,
+    );
     const [target, met] = trace.target({ lru, tinylfu, opt });
     console.log(
       `| ${trace.name} | ${trace.maxSize} | ${percent(lru)} | ${
@@ -275,6 +330,7 @@ if (import.meta.main) {
       } pp | ${target} | ${met ? "yes" : "**no**"} |`,
     );
   }
+  if (values.lirs !== undefined) await lirsTable(values.lirs);
   console.log(
     `\n${((performance.now() - started) / 1000).toFixed(0)} s`,
   );
