@@ -343,7 +343,7 @@ export class TinyLfu implements EvictionPolicy {
   #endSample(): void {
     this.#addPending();
     this.#sketch.halve();
-    const rate = 1 - this.#sampleMisses / this.#sampled;
+    const rate = (this.#sampled - this.#sampleMisses) / this.#sampled;
     const change = rate - this.#previousRate;
     const amount = change >= 0 ? this.#step : -this.#step;
     this.#step = Math.abs(change) >= RESTART_THRESHOLD

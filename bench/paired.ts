@@ -31,7 +31,8 @@
  * ```
  *
  * `--rounds N` (default 21) and `--calls N` (awaited calls per variant per
- * round, default 20,000) set the size.
+ * round, default 20,000) set the size; `--case <text>` runs only the cases
+ * whose name contains it.
  *
  * @module
  */
@@ -316,6 +317,7 @@ async function main(): Promise<void> {
       before: { type: "string" },
       rounds: { type: "string", default: "21" },
       calls: { type: "string", default: "20000" },
+      case: { type: "string", default: "" },
     },
   });
   const rounds = Number(args.values.rounds);
@@ -325,7 +327,9 @@ async function main(): Promise<void> {
     : (await import(new URL(args.values.before, `file://${Deno.cwd()}/`).href))
       .alruCache as AlruCache;
 
+  const only = args.values.case;
   for (const benchCase of await cases(before)) {
+    if (!benchCase.name.includes(only)) continue;
     const loads = new Map<string, Load>();
     for (const variant of benchCase.variants) {
       const call = await variant.make();
