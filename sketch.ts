@@ -101,6 +101,13 @@ function saturated(word: number): number {
   return word & (word >>> 1) & (word >>> 2) & (word >>> 3) & LOW_BITS;
 }
 
+// `word` with its counter at `shift` raised by `count`, to 15 at most.
+function raise(word: number, shift: number, count: number): number {
+  const counter = (word >>> shift) & MAX_COUNT;
+  const raised = Math.min(MAX_COUNT, counter + count);
+  return (word + ((raised - counter) << shift)) | 0;
+}
+
 /**
  * Estimated access counts of hashed keys, from 0 to 15, in a table sized
  * once for `maxSize`: 16 counters per unit of the bound rounded up to a
@@ -155,15 +162,17 @@ export class FrequencySketch {
    */
   add(hash: number, count: number): void {
     const table = this.#table;
-    for (let row = 0; row < 4; row++) {
-      const index = this.index(hash, row);
-      const word = index >>> 3;
-      const shift = (index & 7) << 2;
-      const value = table[word];
-      const counter = (value >>> shift) & MAX_COUNT;
-      const raised = Math.min(MAX_COUNT, counter + count);
-      table[word] = (value + ((raised - counter) << shift)) | 0;
-    }
+    const first = hash & this.#pairMask;
+    table[first] = raise(
+      raise(table[first], (hash >>> 22) & 12, count),
+      16 + ((hash >>> 24) & 12),
+      count,
+    );
+    table[first + 1] = raise(
+      raise(table[first + 1], (hash >>> 26) & 12, count),
+      16 + ((hash >>> 28) & 12),
+      count,
+    );
   }
 
   /** The estimated count of `hash`'s key: the least of its counters. */

@@ -29,7 +29,10 @@ const INITIAL_CAPACITY = 16;
 const WINDOW = 0;
 const PROBATION = 1;
 const PROTECTED = 2;
-const SENTINELS = 3;
+// The lists: the window's, and the main region's, which holds probation's
+// entries, then protected's, each least recent first.
+const MAIN = 1;
+const SENTINELS = 2;
 
 /** The share of the bound the window starts with (at least one entry). */
 export const WINDOW_SHARE = 0.01;
@@ -91,8 +94,13 @@ export class TinyLfu implements EvictionPolicy {
   // applies them first, so nothing can tell them from hits applied at once.
   readonly #touches = new Int32Array(TOUCH_BUFFER);
   #touched = 0;
-  // How many nodes each region's list holds, indexed by region.
-  readonly #sizes = new Int32Array(SENTINELS);
+  #windowSize = 0;
+  #probationSize = 0;
+  #protectedSize = 0;
+  // Protected's least recent node, where probation ends in the main list;
+  // MAIN when protected is empty. Demoting that node to probation so only
+  // moves this mark.
+  #protectedHead = MAIN;
   #windowMax: number;
   #protectedMax: number;
   // Freed slots are chained through #next; #fresh is the first never-used slot.
@@ -134,8 +142,7 @@ export class TinyLfu implements EvictionPolicy {
 
   /** How many slots are held. */
   get size(): number {
-    const sizes = this.#sizes;
-    return sizes[WINDOW] + sizes[PROBATION] + sizes[PROTECTED];
+    return this.#windowSize + this.#probationSize + this.#protectedSize;
   }
 
   /** The window's bound now, and the protected segment's. For tests. */
@@ -174,7 +181,7 @@ export class TinyLfu implements EvictionPolicy {
     this.#hashes[node] = hash;
     this.#linkNewest(node, WINDOW);
     this.#candidate = this.#loser = NONE;
-    if (this.#sizes[WINDOW] > this.#windowMax) {
+    if (this.#windowSize > this.#windowMax) {
       const oldest = this.#next[WINDOW];
       this.#unlink(oldest);
       this.#linkNewest(oldest, PROBATION);
@@ -202,30 +209,66 @@ export class TinyLfu implements EvictionPolicy {
     if (touched === 0) return;
     this.#touched = 0;
     const touches = this.#touches;
-    for (let i = 0; i < touched; i++) this.#apply(touches[i]);
+    // Each hit is one access of the sample. The hit that ends a sample is
+    // counted before the sample ends and moved after, as when hits were
+    // applied one by one.
+    for (let applied = 0; applied < touched;) {
+      const room = this.#sampleSize - this.#sampled;
+      if (touched - applied < room) {
+        this.#sampled += touched - applied;
+        while (applied < touched) this.#apply(touches[applied++]);
+        return;
+      }
+      const last = applied + room - 1;
+      while (applied < last) this.#apply(touches[applied++]);
+      const node = touches[applied++] + SENTINELS;
+      this.#count(node);
+      this.#sampled = this.#sampleSize;
+      this.#endSample();
+      this.#move(node);
+    }
   }
 
   #apply(slot: number): void {
     const node = slot + SENTINELS;
+    this.#count(node);
+    this.#move(node);
+  }
+
+  // A hit's access, told to the sketch later.
+  #count(node: number): void {
     if (this.#pending[node]++ === 0) this.#dirty[this.#dirtyCount++] = node;
-    if (++this.#sampled >= this.#sampleSize) this.#endSample();
+  }
+
+  #move(node: number): void {
     const region = this.#region[node];
     // A probation entry moves up to protected; any other moves only when it
     // is not already its list's newest.
-    if (region === PROBATION || this.#prev[region] !== node) {
+    if (
+      region === PROBATION ||
+      this.#prev[region === WINDOW ? WINDOW : MAIN] !== node
+    ) {
       this.#moveUp(node, region);
     }
   }
 
   #moveUp(node: number, region: number): void {
     if (region === PROBATION) {
-      this.#unlink(node);
-      this.#linkNewest(node, PROTECTED);
-      if (this.#sizes[PROTECTED] > this.#protectedMax) this.#demote();
-    } else {
+      // To protected's newest: a probation node is never #protectedHead.
+      this.#detach(node);
+      this.#attachBefore(node, MAIN);
+      this.#region[node] = PROTECTED;
+      if (this.#protectedHead === MAIN) this.#protectedHead = node;
+      this.#probationSize--;
+      if (++this.#protectedSize > this.#protectedMax) this.#demote();
+    } else if (region === WINDOW) {
       // Within its region, whose size stays.
       this.#detach(node);
-      this.#attachNewest(node, region);
+      this.#attachBefore(node, WINDOW);
+    } else {
+      if (node === this.#protectedHead) this.#protectedHead = this.#next[node];
+      this.#detach(node);
+      this.#attachBefore(node, MAIN);
     }
   }
 
@@ -257,9 +300,8 @@ export class TinyLfu implements EvictionPolicy {
         : rival - SENTINELS as Slot;
       return this.#loser;
     }
-    let oldest = this.#next[PROBATION];
-    if (oldest === PROBATION) oldest = this.#next[PROTECTED];
-    if (oldest === PROTECTED) oldest = this.#next[WINDOW];
+    let oldest = this.#next[MAIN];
+    if (oldest === MAIN) oldest = this.#next[WINDOW];
     return oldest === WINDOW ? NONE : oldest - SENTINELS as Slot;
   }
 
@@ -270,7 +312,7 @@ export class TinyLfu implements EvictionPolicy {
     this.#emptyLists();
     this.#freeHead = this.#candidate = this.#loser = NONE;
     this.#fresh = 0;
-    this.#sizes.fill(0);
+    this.#windowSize = this.#probationSize = this.#protectedSize = 0;
   }
 
   /**
@@ -299,10 +341,10 @@ export class TinyLfu implements EvictionPolicy {
   }
 
   *#slotsInOrder(): IterableIterator<Slot> {
-    for (const region of [PROBATION, PROTECTED, WINDOW]) {
+    for (const list of [MAIN, WINDOW]) {
       for (
-        let node = this.#next[region];
-        node !== region;
+        let node = this.#next[list];
+        node !== list;
         node = this.#next[node]
       ) {
         yield node - SENTINELS as Slot;
@@ -367,9 +409,8 @@ export class TinyLfu implements EvictionPolicy {
     this.#windowMax += quota;
     this.#setProtectedMax();
     while (quota > 0) {
-      let node = this.#next[PROBATION];
-      if (node === PROBATION) node = this.#next[PROTECTED];
-      if (node === PROTECTED) break;
+      const node = this.#next[MAIN];
+      if (node === MAIN) break;
       this.#unlink(node);
       this.#linkNewest(node, WINDOW);
       quota--;
@@ -405,7 +446,7 @@ export class TinyLfu implements EvictionPolicy {
   // After the bounds were reset: the window and protected segment give what
   // exceeds them to probation.
   #fit(): void {
-    while (this.#sizes[WINDOW] > this.#windowMax) {
+    while (this.#windowSize > this.#windowMax) {
       const node = this.#next[WINDOW];
       this.#unlink(node);
       this.#linkNewest(node, PROBATION);
@@ -416,21 +457,21 @@ export class TinyLfu implements EvictionPolicy {
   // Protected's oldest entries go back to probation while it is over its
   // bound.
   #demote(): void {
-    while (this.#sizes[PROTECTED] > this.#protectedMax) {
-      const node = this.#next[PROTECTED];
-      this.#unlink(node);
-      this.#linkNewest(node, PROBATION);
+    while (this.#protectedSize > this.#protectedMax) {
+      const node = this.#protectedHead;
+      this.#region[node] = PROBATION;
+      this.#protectedSize--;
+      this.#probationSize++;
+      this.#protectedHead = this.#next[node];
     }
   }
 
   // The main region's victim to set against the candidate's node: probation's
   // oldest entry, else protected's; none when the candidate is alone there.
   #mainVictim(candidate: number): number {
-    let node = this.#next[PROBATION];
+    let node = this.#next[MAIN];
     if (node === candidate) node = this.#next[node];
-    if (node !== PROBATION) return node;
-    node = this.#next[PROTECTED];
-    return node === PROTECTED ? NONE : node;
+    return node === MAIN ? NONE : node;
   }
 
   // Whether the candidate beats the node `rival`: a strictly higher
@@ -447,28 +488,44 @@ export class TinyLfu implements EvictionPolicy {
   }
 
   #emptyLists(): void {
-    for (let region = 0; region < SENTINELS; region++) {
-      this.#prev[region] = this.#next[region] = region;
+    for (let list = 0; list < SENTINELS; list++) {
+      this.#prev[list] = this.#next[list] = list;
     }
+    this.#protectedHead = MAIN;
   }
 
   #linkNewest(node: number, region: number): void {
-    this.#attachNewest(node, region);
+    if (region === WINDOW) {
+      this.#attachBefore(node, WINDOW);
+    } else if (region === PROBATION) {
+      this.#attachBefore(node, this.#protectedHead);
+    } else {
+      this.#attachBefore(node, MAIN);
+      if (this.#protectedHead === MAIN) this.#protectedHead = node;
+    }
     this.#region[node] = region;
-    this.#sizes[region]++;
+    if (region === WINDOW) this.#windowSize++;
+    else if (region === PROBATION) this.#probationSize++;
+    else this.#protectedSize++;
   }
 
   #unlink(node: number): void {
+    if (node === this.#protectedHead) this.#protectedHead = this.#next[node];
     this.#detach(node);
-    this.#sizes[this.#region[node]]--;
+    const region = this.#region[node];
+    if (region === WINDOW) this.#windowSize--;
+    else if (region === PROBATION) this.#probationSize--;
+    else this.#protectedSize--;
   }
 
-  #attachNewest(node: number, region: number): void {
-    const newest = this.#prev[region];
-    this.#prev[node] = newest;
-    this.#next[node] = region;
-    this.#next[newest] = node;
-    this.#prev[region] = node;
+  // Links `node` in just before `at`, a node or a list's sentinel (before a
+  // sentinel is its list's newest place).
+  #attachBefore(node: number, at: number): void {
+    const before = this.#prev[at];
+    this.#prev[node] = before;
+    this.#next[node] = at;
+    this.#next[before] = node;
+    this.#prev[at] = node;
   }
 
   #detach(node: number): void {
