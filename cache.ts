@@ -416,9 +416,15 @@ export class AsyncLruCache<R> {
     this.#tier.assertConsistent(this.#closed);
   }
 
-  /** Runs {@linkcode assertConsistent} before each call of user code. For tests. */
-  checkEachEntryToUserCode(): void {
-    this.#user.checkEachEntry(() => this.assertConsistent());
+  /**
+   * Runs {@linkcode assertConsistent}, and `also` when given, before each
+   * call of user code. For tests.
+   */
+  checkEachEntryToUserCode(also?: () => void): void {
+    this.#user.checkEachEntry(() => {
+      this.assertConsistent();
+      also?.();
+    });
   }
 
   // The end of a boundary: what the change set off runs, now that the cache

@@ -350,3 +350,32 @@ export class ManualClock implements Clock {
 export function longestDelay(clock: Clock): number {
   return clock instanceof ManualClock ? Number.MAX_VALUE : HOST_LONGEST_DELAY;
 }
+
+type NextTick = (callback: () => void) => void;
+
+// Captured once, as the timers above are: a test that fakes the runtime's
+// timers leaves it alone.
+const nextTick = (globalThis as { process?: { nextTick?: unknown } }).process
+  ?.nextTick as NextTick | undefined;
+
+/**
+ * Runs `callback` once the microtask queue of the current macrotask has run
+ * dry, and before the runtime runs a timer or I/O callback of a later one,
+ * as closely as the runtime lets code tell. See docs/design.md, "When a batch
+ * is sent", for why it is a tick, a microtask and a tick.
+ *
+ * Node, Bun and Deno run the tick queue and the microtask queue in turn
+ * until both are empty, before the next macrotask: a tick queued from the
+ * last microtask runs after every microtask. The first tick and the
+ * microtask move the last tick behind every microtask queued before and
+ * after, whether the runtime drains ticks before microtasks (Node, and Deno
+ * in a timer's callback) or after them (Deno after an I/O callback). Without
+ * ticks (a browser), it is a macrotask of the runtime's own timers.
+ */
+export function afterTurn(callback: () => void): void {
+  if (nextTick === undefined) {
+    (runtimeSetTimeout as HostSetTimeout).call(globalThis, callback, 0);
+    return;
+  }
+  nextTick(() => queueMicrotask(() => nextTick(callback)));
+}

@@ -230,10 +230,12 @@ export interface ResolvedOptions {
 
 const DEFAULT_MAX_SIZE = 128;
 
-// The one list of option names. `satisfies` makes the compiler insist that it
-// names exactly the options of AlruCacheOptions, so a new option is accepted
-// once it is declared there and added here.
-const OPTION_NAMES: readonly string[] = Object.keys(
+/**
+ * The names of the options of {@linkcode AlruCacheOptions}: the one list.
+ * `satisfies` makes the compiler insist that it names exactly those options,
+ * so a new option is accepted once it is declared there and added here.
+ */
+export const OPTION_NAMES: readonly string[] = Object.keys(
   {
     maxSize: true,
     ttl: true,
