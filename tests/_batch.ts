@@ -2,6 +2,7 @@
 
 import { BATCHER } from "../batched_function.ts";
 import { CACHE } from "../cached_function.ts";
+import { afterTurn } from "../clock.ts";
 import { deferred } from "./_helpers.ts";
 
 /** One call of a load function, as it was made. */
@@ -107,4 +108,12 @@ export function checkBatchEachEntry(batched: object): void {
   };
   cache.checkEachEntryToUserCode(() => batcher.assertConsistent());
   batcher.checkEachEntry(check);
+}
+
+/**
+ * Resolves once the batches opened in this macrotask have been sent: the
+ * batcher's own end of the turn, queued after theirs.
+ */
+export function turnEnd(): Promise<void> {
+  return new Promise((resolve) => afterTurn(resolve));
 }
