@@ -14,7 +14,7 @@ import {
   type CachedFunction,
   type SharedCachedFunction,
 } from "./cached_function.ts";
-import { CacheClosedError, describe } from "./errors.ts";
+import { abandonedError, CacheClosedError, describe } from "./errors.ts";
 import { type CloseOptions, closeWaitOf } from "./options.ts";
 import type { CacheParameters } from "./stats.ts";
 
@@ -162,13 +162,23 @@ export function createBatchedFunction<K, V>(
       return key;
     };
   }
+  // Whether the call under way may leave: a run started for a caller with a
+  // signal may be abandoned by its callers, and its key must hear of it. A
+  // plain caller never leaves, so its run needs no listener; with a store
+  // the run starts later, after the store's read, so every run listens.
+  const hasStore = resolved.cache.store !== undefined;
+  let leaving = false;
   const runKey = function (arg: unknown, signal: AbortSignal) {
     const key = keyOf === undefined
       ? arg
       : keyed && Object.is(arg, keyedArg)
       ? keyedKey
       : keyOf(arg);
-    return batcher.request(arg, key, signal);
+    return batcher.request(
+      arg,
+      key,
+      leaving || hasStore ? signal : undefined,
+    );
   };
   Object.defineProperty(runKey, "name", { value: name, configurable: true });
   const cache = new AsyncLruCache<V>(
@@ -192,7 +202,7 @@ export function createBatchedFunction<K, V>(
     }
     closed = true;
     const closing = cache.close(closeOptions);
-    batcher.close(wait);
+    batcher.close(wait, abandonedError(shownName));
     return closing;
   };
 
@@ -224,16 +234,24 @@ export function createBatchedFunction<K, V>(
     cacheClear: { value: () => cache.clear(), enumerable: true },
     cacheClose: { value: close, enumerable: true },
     withSignal: {
-      value: (signal: AbortSignal, key: K) =>
-        isAbortSignal(signal)
-          ? cache.call(undefined, [key], signal)
-          : Promise.reject(
+      value: (signal: AbortSignal, key: K) => {
+        if (!isAbortSignal(signal)) {
+          return Promise.reject(
             new TypeError(
               `withSignal needs an AbortSignal as its first argument; received ${
                 describe(signal)
               }`,
             ),
-          ),
+          );
+        }
+        const outer = leaving;
+        leaving = true;
+        try {
+          return cache.call(undefined, [key], signal);
+        } finally {
+          leaving = outer;
+        }
+      },
       enumerable: true,
     },
     many: {

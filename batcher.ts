@@ -119,17 +119,23 @@ export class Batcher {
   /**
    * Puts `arg`, whose key is `key`, into the open batch (or its place there,
    * if it has one) and returns the promise of its value. `signal` is the
-   * key's run's: when every run that wants the key is aborted, the key
-   * leaves its batch.
+   * key's run's, given when the run may be abandoned by its callers: when
+   * every run that wants the key is aborted, the key leaves its batch. A
+   * run only plain callers started is left only by a close, which
+   * {@linkcode close} handles for every key at once.
    */
-  request(arg: unknown, key: unknown, signal: AbortSignal): Promise<unknown> {
+  request(
+    arg: unknown,
+    key: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new CacheClosedError(this.#name));
     let batch = this.#open;
     if (batch !== undefined) {
       const place = batch.byKey.get(key);
       if (place !== undefined) {
         place.wanted++;
-        signal.addEventListener("abort", place, ONCE);
+        signal?.addEventListener("abort", place, ONCE);
         return place.promise;
       }
     }
@@ -138,7 +144,7 @@ export class Batcher {
     const place = new Place(this, batch, arg, key);
     batch.places.push(place);
     batch.byKey.set(key, place);
-    signal.addEventListener("abort", place, ONCE);
+    signal?.addEventListener("abort", place, ONCE);
     if (++batch.live === this.#maxBatchSize) {
       this.#open = undefined;
       batch.state = FULL;
@@ -181,12 +187,30 @@ export class Batcher {
   }
 
   /**
-   * The cache closes. With `wait`, the open batch is sent now; without, its
-   * keys have left it already, as the close abandoned their runs.
+   * The cache has closed, and `reason` is what it abandoned its runs with.
+   * With `wait`, the open batch is sent now. Without, every key has left:
+   * the open batch is never sent, and every sent batch's signal aborts.
    */
-  close(wait: boolean): void {
+  close(wait: boolean, reason: unknown): void {
     this.#closed = true;
-    if (wait && this.#open !== undefined) this.#send(this.#open);
+    const open = this.#open;
+    if (wait) {
+      if (open !== undefined) this.#send(open);
+      return;
+    }
+    this.#open = undefined;
+    const sent = [...this.#sent];
+    this.#sent.clear();
+    for (const batch of sent) batch.state = DONE;
+    if (open !== undefined) {
+      open.state = DONE;
+      this.#cancelTimer(open);
+    }
+    for (const batch of sent) {
+      const controller = batch.controller;
+      batch.controller = undefined;
+      if (controller !== undefined) this.#user.abort(controller, reason);
+    }
   }
 
   /** Runs `check` before each call of user code from now on. For tests. */
