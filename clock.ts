@@ -353,10 +353,17 @@ export function longestDelay(clock: Clock): number {
 
 type NextTick = (callback: () => void) => void;
 
-// Captured once, as the timers above are: a test that fakes the runtime's
-// timers leaves it alone.
-const nextTick = (globalThis as { process?: { nextTick?: unknown } }).process
-  ?.nextTick as NextTick | undefined;
+// Looked up at the first batch, not when this module loads: a process that
+// batches nothing never touches `process`, which may load a runtime's Node
+// layer. Then kept, as the timers above are, so that a test that fakes the
+// runtime's timers leaves it alone.
+let nextTick: NextTick | null | undefined;
+
+function nextTickOf(): NextTick | null {
+  const found = (globalThis as { process?: { nextTick?: unknown } }).process
+    ?.nextTick;
+  return typeof found === "function" ? found as NextTick : null;
+}
 
 /**
  * Runs `callback` once the microtask queue of the current macrotask has run
@@ -373,9 +380,10 @@ const nextTick = (globalThis as { process?: { nextTick?: unknown } }).process
  * ticks (a browser), it is a macrotask of the runtime's own timers.
  */
 export function afterTurn(callback: () => void): void {
-  if (nextTick === undefined) {
+  const tick = nextTick ??= nextTickOf();
+  if (tick === null) {
     (runtimeSetTimeout as HostSetTimeout).call(globalThis, callback, 0);
     return;
   }
-  nextTick(() => queueMicrotask(() => nextTick(callback)));
+  tick(() => queueMicrotask(() => tick(callback)));
 }
