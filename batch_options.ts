@@ -44,7 +44,10 @@ export interface AlruBatchOptions<K = unknown, V = unknown>
 
 /** The options of `alruBatch` after validation. */
 export interface ResolvedBatchOptions {
-  /** The cache's options; `signal` is always true, for each key's work. */
+  /**
+   * The cache's options; `signal` is always true, for each key's work, and
+   * a store's reads are gathered per turn.
+   */
   cache: ResolvedOptions;
   /** Whether `load` takes the batch's signal. */
   signal: boolean;
@@ -108,6 +111,7 @@ export function resolveBatchOptions(options: unknown): ResolvedBatchOptions {
   const cache = resolveOptions(rest);
   const signal = cache.signal;
   cache.signal = true;
+  cache.readsMany = true;
   return {
     cache,
     signal,

@@ -145,6 +145,7 @@ export class AsyncLruCache<R> {
         }),
         clock: () => user.clock(this.#currentClock()),
         call: (operation) => user.store(operation),
+        readsMany: options.readsMany,
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),
         storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),

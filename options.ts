@@ -226,6 +226,11 @@ export interface ResolvedOptions {
   breakerCooldown: number;
   serialize: ((value: unknown) => string) | undefined;
   deserialize: ((text: string) => unknown) | undefined;
+  /**
+   * Whether a store's reads of a turn are gathered into one call of its
+   * `readOrLeaseMany`: set by `alruBatch`, never an option.
+   */
+  readsMany: boolean;
 }
 
 const DEFAULT_MAX_SIZE = 128;
@@ -498,6 +503,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     givenRandom,
     policy: policyOf(given.policy),
     signal: signalOf(given.signal),
+    readsMany: false,
   };
 }
 

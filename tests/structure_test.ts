@@ -39,6 +39,7 @@ const ORDER = [
   "local_tier",
   "watchdog",
   "breaker",
+  "store_reads",
   "shared_tier",
   "shared_link",
   "runs",
