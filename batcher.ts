@@ -275,7 +275,10 @@ export class Batcher {
   #send(batch: Batch): void {
     if (batch.state !== OPEN && batch.state !== FULL) return;
     if (this.#open === batch) this.#open = undefined;
-    const places = batch.places.filter((place) => !place.left);
+    // Keys leave a batch seldom: most batches are sent as they were made.
+    const places = batch.live === batch.places.length
+      ? batch.places
+      : batch.places.filter((place) => !place.left);
     batch.byKey.clear();
     if (places.length === 0) {
       batch.state = DONE;
@@ -284,7 +287,8 @@ export class Batcher {
     }
     batch.state = SENT;
     batch.places = places;
-    const keys = places.map((place) => place.arg);
+    const keys = new Array<unknown>(places.length);
+    for (let i = 0; i < places.length; i++) keys[i] = places[i].arg;
     const controller = this.#signal ? new AbortController() : undefined;
     batch.controller = controller;
     this.#sent.add(batch);
