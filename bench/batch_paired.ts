@@ -12,7 +12,9 @@
  *   `alruBatch` (no bound, so that nothing is evicted), DataLoader with its
  *   own cache, and the floor, one call of the load function on the 1,000 keys
  *   with nothing around it. A loader's own cost is its time minus the
- *   floor's (target: alruBatch's at most 2 × DataLoader's).
+ *   floor's (target: alruBatch's at most 2 × DataLoader's). Beside them,
+ *   `alruCache` missing the same 1,000 keys one by one: what the cache
+ *   under a batch costs before any batching.
  * - **many of 1,000**: the same keys through `alruBatch`'s `many` and
  *   DataLoader's `loadMany`.
  *
@@ -102,6 +104,17 @@ function batchCase(): Case {
         },
       },
       {
+        name: "alruCache, 1,000 misses",
+        run: async () => {
+          const cached = alruCache((id: number) => Promise.resolve(id * 2), {
+            maxSize: null,
+          });
+          const calls = new Array<Promise<number>>(KEYS);
+          for (let i = 0; i < KEYS; i++) calls[i] = cached(i);
+          await Promise.all(calls);
+        },
+      },
+      {
         name: "DataLoader loadMany",
         run: async () => {
           await new DataLoader(loadMany).loadMany(keys);
@@ -117,6 +130,8 @@ function batchCase(): Case {
     ratios: [
       ["alruBatch", "DataLoader"],
       ["alruBatch many", "DataLoader loadMany"],
+      ["alruBatch", "alruCache, 1,000 misses"],
+      ["alruCache, 1,000 misses", "DataLoader"],
     ],
     overheads: [
       ["alruBatch", "DataLoader", "floor: load(1,000 keys)"],
