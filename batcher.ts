@@ -99,6 +99,9 @@ export class Batcher {
   // Sent batches whose load has not settled.
   readonly #sent = new Set<Batch>();
   #closed = false;
+  // Set by a close without wait: no batch is sent from then on, a full one
+  // waiting for its microtask included.
+  #dropped = false;
 
   constructor(
     load: (keys: unknown[], signal?: AbortSignal) => unknown,
@@ -198,6 +201,7 @@ export class Batcher {
       if (open !== undefined) this.#send(open);
       return;
     }
+    this.#dropped = true;
     this.#open = undefined;
     const sent = [...this.#sent];
     this.#sent.clear();
@@ -275,6 +279,11 @@ export class Batcher {
   #send(batch: Batch): void {
     if (batch.state !== OPEN && batch.state !== FULL) return;
     if (this.#open === batch) this.#open = undefined;
+    if (this.#dropped) {
+      batch.state = DONE;
+      this.#cancelTimer(batch);
+      return;
+    }
     // Keys leave a batch seldom: most batches are sent as they were made.
     const places = batch.live === batch.places.length
       ? batch.places

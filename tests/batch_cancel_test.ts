@@ -177,6 +177,19 @@ Deno.test("closing without wait abandons keys in open and sent batches with an A
   });
 });
 
+Deno.test("closing without wait, a full batch waiting for its microtask is never sent", async () => {
+  await withoutUnhandledRejections(async () => {
+    const { load, calls } = recordingLoad((key: number) => key);
+    const cached = alruBatch(load, { maxBatchSize: 2 });
+    const full = [track(cached(1)), track(cached(2))];
+    await cached.cacheClose();
+    await turnEnd();
+    await flush();
+    for (const call of full) assertAbortError(call);
+    assert.equal(calls.length, 0);
+  });
+});
+
 Deno.test("closing with wait sends open batches at once, resolves once every batch settled, and keeps their values", async () => {
   const clock = new ManualClock();
   const { load, batches } = heldLoad<number, number[]>();
