@@ -148,7 +148,6 @@ Deno.test("batches stay whole, load sees each key once a call, and every call se
           // Each call back is an event of its own, which onEvent hears: a
           // budget ends the chain.
           let budget = 20;
-          let cached: ReturnType<typeof make>;
           // A call made by user code, at most one level deep.
           const callBack = (k: number | undefined) => {
             if (k === undefined || depth > 0 || budget === 0) return;
@@ -196,7 +195,7 @@ Deno.test("batches stay whole, load sees each key once a call, and every call se
               staleWhileRevalidate: options.stale ? 20 : undefined,
               onEvent: () => callBack(hook.onEvent),
             });
-          cached = make();
+          const cached = make();
           checkBatchEachEntry(cached);
           const settle = (pick: number, how: Form) => {
             const batch = held.splice(pick % held.length, 1)[0];
