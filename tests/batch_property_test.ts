@@ -2,8 +2,9 @@
  * Batches, as a property: random sequences of calls, `many`, callers that
  * leave, invalidation, clearing, time, settlements of `load` in every form
  * it may take (values in order, a `Map`, an `Error` per key, a rejection, a
- * wrong length, a synchronous throw) and closing, where `onEvent`, the
- * clock's `setTimeout` and `load` itself may call the batched function back.
+ * wrong length, a synchronous throw) and closing, where `onEvent`, the `key`
+ * option, the clock's `setTimeout` and `load` itself may call the batched
+ * function back.
  *
  * Checked each time the cache or the batcher enters user code, and after
  * every step: both are whole. In every call of `load`: the keys are
@@ -28,7 +29,7 @@ import { assertBatchWhole, checkBatchEachEntry, turnEnd } from "./_batch.ts";
 
 const KEYS = [0, 1, 2, 3, 4, 5];
 
-type Form = "values" | "map" | "errors" | "reject" | "short" | "throw";
+type Form = "values" | "map" | "errors" | "reject" | "short";
 
 type Step =
   | { t: "call"; key: number }
@@ -50,7 +51,6 @@ const form = fc.constantFrom<Form>(
   "errors",
   "reject",
   "short",
-  "throw",
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: key.map((k) => ({ t: "call" as const, key: k })), weight: 4 },
@@ -95,12 +95,17 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 // Which user code calls back, and what it calls.
 const hooks = fc.record({
+  key: fc.option(key, { nil: undefined }),
   onEvent: fc.option(key, { nil: undefined }),
   setTimeout: fc.option(key, { nil: undefined }),
   load: fc.option(key, { nil: undefined }),
 });
 
 const settings = fc.record({
+  // With a key option that maps 0 and 4, 1 and 5 to one cache key.
+  keyed: fc.boolean(),
+  // Whether load throws, synchronously, for a batch that holds key 5.
+  throws: fc.boolean(),
   maxBatchSize: fc.constantFrom(1, 2, 3, Infinity),
   batchDelay: fc.constantFrom(0, 5),
   maxSize: fc.constantFrom(2, 4, 8),
@@ -112,16 +117,19 @@ interface Held {
   result: Deferred<unknown>;
 }
 
-const valueOf = (k: number) => `value ${k}`;
+const cacheKeyOf = (k: number, keyed: boolean) => keyed ? k % 4 : k;
 
-function resultOf(keys: number[], form: Form): unknown {
+const valueOf = (k: number, keyed: boolean) => `value ${cacheKeyOf(k, keyed)}`;
+
+function resultOf(keys: number[], form: Form, keyed: boolean): unknown {
+  const value = (k: number) => valueOf(k, keyed);
   switch (form) {
     case "values":
-      return keys.map(valueOf);
+      return keys.map(value);
     case "map":
-      return new Map(keys.map((k) => [k, valueOf(k)]));
+      return new Map(keys.map((k) => [cacheKeyOf(k, keyed), value(k)]));
     case "errors":
-      return keys.map((k) => k % 2 === 0 ? new Error(`no ${k}`) : valueOf(k));
+      return keys.map((k) => k % 2 === 0 ? new Error(`no ${k}`) : value(k));
     case "short":
       return keys.slice(1);
     default:
@@ -180,6 +188,9 @@ Deno.test("batches stay whole, load sees each key once a call, and every call se
             alruBatch((keys: number[]) => {
               assert.equal(new Set(keys).size, keys.length, `keys ${keys}`);
               callBack(hook.load);
+              if (options.throws && keys.includes(5)) {
+                throw new Error("load threw");
+              }
               const result = deferred<unknown>();
               held.push({ keys: [...keys], result });
               return result.promise as Promise<string[]>;
@@ -194,14 +205,19 @@ Deno.test("batches stay whole, load sees each key once a call, and every call se
               ttl: 50,
               staleWhileRevalidate: options.stale ? 20 : undefined,
               onEvent: () => callBack(hook.onEvent),
+              key: options.keyed
+                ? (k: number) => {
+                  callBack(hook.key);
+                  return cacheKeyOf(k, true);
+                }
+                : undefined,
             });
           const cached = make();
           checkBatchEachEntry(cached);
           const settle = (pick: number, how: Form) => {
             const batch = held.splice(pick % held.length, 1)[0];
             if (how === "reject") batch.result.reject(new Error("load failed"));
-            else if (how === "throw") batch.result.reject(new Error("threw"));
-            else batch.result.resolve(resultOf(batch.keys, how));
+            else batch.result.resolve(resultOf(batch.keys, how, options.keyed));
           };
           for (const s of steps) {
             switch (s.t) {
@@ -267,7 +283,7 @@ Deno.test("batches stay whole, load sees each key once a call, and every call se
           for (const outcome of outcomes) {
             assert.ok(outcome.settled, `a call for ${outcome.key} settled`);
             if (outcome.value !== undefined) {
-              assert.equal(outcome.value, valueOf(outcome.key));
+              assert.equal(outcome.value, valueOf(outcome.key, options.keyed));
             }
           }
         } finally {
