@@ -31,6 +31,9 @@ const DONE = 3;
 
 // A batch's timer while the clock's setTimeout runs, before its handle is in.
 const ARMING: unique symbol = Symbol("arming");
+// A batch's timer when the clock failed to set one: it goes at the end of
+// the turn instead.
+const AT_TURN_END: unique symbol = Symbol("at the turn's end");
 
 // A key in a batch, and the listener of the signals of the runs that want it.
 class Place {
@@ -99,6 +102,7 @@ export class Batcher {
   // Sent batches whose load has not settled.
   readonly #sent = new Set<Batch>();
   #closed = false;
+  #clockFailureReported = false;
   // Set by a close without wait: no batch is sent from then on, a full one
   // waiting for its microtask included.
   #dropped = false;
@@ -259,20 +263,48 @@ export class Batcher {
   #arm(batch: Batch): void {
     batch.timer = ARMING;
     const clock = this.#currentClock();
-    const handle = clock.setTimeout(
-      () => this.#send(batch),
-      this.#batchDelay,
-    );
+    let handle: unknown;
+    try {
+      handle = clock.setTimeout(() => this.#send(batch), this.#batchDelay);
+    } catch (error) {
+      // The keys must go all the same.
+      if (batch.timer === ARMING) {
+        batch.timer = AT_TURN_END;
+        afterTurn(() => this.#send(batch));
+      }
+      this.#reportClockFailure(error);
+      return;
+    }
     if (batch.timer === ARMING) batch.timer = handle;
-    else clock.clearTimeout(handle);
+    else this.#clearTimer(handle);
   }
 
   #cancelTimer(batch: Batch): void {
     const handle = batch.timer;
     batch.timer = undefined;
-    if (handle !== undefined && handle !== ARMING) {
-      this.#currentClock().clearTimeout(handle);
+    if (handle !== undefined && handle !== ARMING && handle !== AT_TURN_END) {
+      this.#clearTimer(handle);
     }
+  }
+
+  #clearTimer(handle: unknown): void {
+    try {
+      this.#currentClock().clearTimeout(handle);
+    } catch (error) {
+      // Its callback finds the batch gone.
+      this.#reportClockFailure(error);
+    }
+  }
+
+  // A clock that throws is the user's to fix; the batches go on without it,
+  // and the first failure is said once.
+  #reportClockFailure(error: unknown): void {
+    if (this.#clockFailureReported) return;
+    this.#clockFailureReported = true;
+    console.error(
+      `alruBatch's clock failed for ${this.#name}; the batch went at the end of the turn instead of its delay, or its timer was left to find it gone, and batching goes on. Later clock failures of this batcher are not reported.`,
+      error,
+    );
   }
 
   // A boundary: the batch's turn or delay has ended, or it is full.

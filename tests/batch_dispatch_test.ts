@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { alruBatch, type CacheEvent, ManualClock } from "../mod.ts";
-import { checkLru, flush, macrotask } from "./_helpers.ts";
+import { checkLru, flush, macrotask, withErrors } from "./_helpers.ts";
 import { heldLoad, range, recordingLoad, turnEnd } from "./_batch.ts";
 
 Deno.test("1,000 calls in one synchronous run make one call of load, with the keys in the order first asked, and none before the run ends", async () => {
@@ -299,4 +299,52 @@ Deno.test("a batch timer is cancelled when its batch is left empty, and none is 
   assert.equal(clock.pending, 0);
   await assert.rejects(pending, { name: "AbortError" });
   assert.equal(calls.length, 0);
+});
+
+Deno.test("a clock whose setTimeout or clearTimeout throws: the batch still goes, at the end of the turn, and the failure is reported once", async () => {
+  await withErrors(async (errors) => {
+    const clock = new ManualClock();
+    const failure = new Error("clock broke");
+    const { load, calls } = recordingLoad((key: number) => key);
+    const cached = alruBatch(load, {
+      clock: {
+        now: () => clock.now(),
+        setTimeout: () => {
+          throw failure;
+        },
+        clearTimeout: (handle) => clock.clearTimeout(handle),
+      },
+      batchDelay: 10,
+    });
+    assert.deepEqual(await Promise.all([cached(1), cached(2)]), [1, 2]);
+    assert.deepEqual(await cached.many([3]), [3]);
+    assert.deepEqual(calls.map((c) => c.keys), [[1, 2], [3]]);
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0][0]), /alruBatch's clock failed/);
+    assert.equal(errors[0][1], failure);
+
+    const { load: other, calls: otherCalls } = recordingLoad((key: number) =>
+      key
+    );
+    const cancelling = alruBatch(other, {
+      clock: {
+        now: () => clock.now(),
+        setTimeout: (callback, delay) => clock.setTimeout(callback, delay),
+        clearTimeout: () => {
+          throw failure;
+        },
+      },
+      batchDelay: 10,
+      maxBatchSize: 2,
+    });
+    assert.deepEqual(await cancelling.many([1, 2]), [1, 2]);
+    assert.deepEqual(otherCalls.map((c) => c.keys), [[1, 2]]);
+    clock.advance(10);
+    assert.equal(
+      otherCalls.length,
+      1,
+      "the timer left behind finds its batch gone",
+    );
+    assert.equal(errors.length, 2);
+  });
 });
