@@ -245,3 +245,26 @@ Deno.test("functions of options get [key], the key option maps the argument to t
   ]]);
   await flush();
 });
+
+Deno.test("the weigher weighs each key's value with [key], and maxWeight bounds the keys' entries", async () => {
+  const weighed: unknown[][] = [];
+  const { load } = recordingLoad((key: string) => key.repeat(2));
+  const cached = alruBatch(load, {
+    maxWeight: 6,
+    weigher: (value, args) => {
+      weighed.push([value, args]);
+      return value.length;
+    },
+  });
+  await cached.many(["a", "bb", "ccc"]);
+  assert.deepEqual(weighed, [["aa", ["a"]], ["bbbb", ["bb"]], [
+    "cccccc",
+    ["ccc"],
+  ]]);
+  assert.deepEqual(["a", "bb", "ccc"].map((k) => cached.cacheContains(k)), [
+    false,
+    false,
+    true,
+  ]);
+  assert.equal(cached.cacheParameters().currWeight, 6);
+});
