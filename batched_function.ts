@@ -140,25 +140,22 @@ export function createBatchedFunction<K, V>(
   const resolved = resolveBatchOptions(options);
   const name = load.name;
   const shownName = name || "anonymous";
+  const keyOf = resolved.cache.key;
   const batcher = new Batcher(load as (keys: unknown[]) => unknown, {
     name: shownName,
     maxBatchSize: resolved.maxBatchSize,
     batchDelay: resolved.batchDelay,
     signal: resolved.signal,
     clock: resolved.cache.clock,
+    key: keyOf,
   });
   // A `Map` from load is read by the `key` option's result, which the cache
-  // has just asked for when it runs a key: kept, it is not asked twice.
-  const keyOf = resolved.cache.key;
-  let keyedArg: unknown;
-  let keyedKey: unknown;
-  let keyed = false;
+  // has just asked for when it runs a key: told to the batcher, it is not
+  // asked twice.
   if (keyOf !== undefined) {
     resolved.cache.key = function (this: unknown, arg: unknown) {
       const key = keyOf.call(this, arg);
-      keyedArg = arg;
-      keyedKey = key;
-      keyed = true;
+      batcher.keyed(arg, key);
       return key;
     };
   }
@@ -169,16 +166,7 @@ export function createBatchedFunction<K, V>(
   const hasStore = resolved.cache.store !== undefined;
   let leaving = false;
   const runKey = function (arg: unknown, signal: AbortSignal) {
-    const key = keyOf === undefined
-      ? arg
-      : keyed && Object.is(arg, keyedArg)
-      ? keyedKey
-      : keyOf(arg);
-    return batcher.request(
-      arg,
-      key,
-      leaving || hasStore ? signal : undefined,
-    );
+    return batcher.request(arg, leaving || hasStore ? signal : undefined);
   };
   Object.defineProperty(runKey, "name", { value: name, configurable: true });
   const cache = new AsyncLruCache<V>(

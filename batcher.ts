@@ -87,6 +87,8 @@ export interface BatcherSettings {
   signal: boolean;
   /** The cache's clock, when one was given. */
   clock: Clock | undefined;
+  /** The `key` option, by whose result a `Map` from `load` is read. */
+  key: ((...args: unknown[]) => unknown) | undefined;
 }
 
 /** The open and sent batches of one `alruBatch`. */
@@ -101,6 +103,11 @@ export class Batcher {
   #open: Batch | undefined = undefined;
   // Sent batches whose load has not settled.
   readonly #sent = new Set<Batch>();
+  readonly #hasKey: boolean;
+  // The key option's last result, for the argument it was asked of.
+  #knownArg: unknown = undefined;
+  #knownKey: unknown = undefined;
+  #known = false;
   #closed = false;
   #clockFailureReported = false;
   // Set by a close without wait: no batch is sent from then on, a full one
@@ -115,8 +122,9 @@ export class Batcher {
     this.#user = new UserCode(
       load as (...args: unknown[]) => unknown,
       settings.name,
-      { key: undefined, keeping: undefined, onEvent: undefined },
+      { key: settings.key, keeping: undefined, onEvent: undefined },
     );
+    this.#hasKey = settings.key !== undefined;
     this.#maxBatchSize = settings.maxBatchSize;
     this.#batchDelay = settings.batchDelay;
     this.#signal = settings.signal;
@@ -124,19 +132,26 @@ export class Batcher {
   }
 
   /**
-   * Puts `arg`, whose key is `key`, into the open batch (or its place there,
-   * if it has one) and returns the promise of its value. `signal` is the
+   * The cache has just asked the key option for `arg`'s key, `key`: kept,
+   * so that the request that follows for `arg` does not ask again.
+   */
+  keyed(arg: unknown, key: unknown): void {
+    this.#knownArg = arg;
+    this.#knownKey = key;
+    this.#known = true;
+  }
+
+  /**
+   * Puts `arg` into the open batch (or its key's place there, if it has
+   * one) and returns the promise of its value. `signal` is the
    * key's run's, given when the run may be abandoned by its callers: when
    * every run that wants the key is aborted, the key leaves its batch. A
    * run only plain callers started is left only by a close, which
    * {@linkcode close} handles for every key at once.
    */
-  request(
-    arg: unknown,
-    key: unknown,
-    signal: AbortSignal | undefined,
-  ): Promise<unknown> {
+  request(arg: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     if (this.#closed) return Promise.reject(new CacheClosedError(this.#name));
+    const key = this.#keyOf(arg);
     let batch = this.#open;
     if (batch !== undefined) {
       const place = batch.byKey.get(key);
@@ -250,6 +265,15 @@ export class Batcher {
     for (const batch of this.#sent) {
       if (batch.state !== SENT) throw new Error("a settled batch is kept");
     }
+  }
+
+  // The key by which load's Map is read: the key option's result (asked
+  // again only if the cache asked it of another argument since), or the
+  // argument itself.
+  #keyOf(arg: unknown): unknown {
+    if (!this.#hasKey) return arg;
+    if (this.#known && Object.is(arg, this.#knownArg)) return this.#knownKey;
+    return this.#user.key(undefined, [arg]);
   }
 
   #currentClock(): Clock {

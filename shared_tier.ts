@@ -126,7 +126,7 @@ export class SharedTier {
     this.#settings = settings;
     this.#reads =
       settings.readsMany && typeof store.readOrLeaseMany === "function"
-        ? new GatheredReads(store, settings.lease, settings.call)
+        ? new GatheredReads(store, settings)
         : undefined;
     this.#watchdog = new Watchdog(settings.clock, (error) => {
       // A store that made the change but whose processes were slow to say

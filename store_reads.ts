@@ -28,12 +28,14 @@ export class GatheredReads {
    */
   constructor(
     store: CacheStore,
-    lease: number,
-    call: <T>(operation: () => Promise<T>) => Promise<T>,
+    settings: {
+      lease: number;
+      call: <T>(operation: () => Promise<T>) => Promise<T>;
+    },
   ) {
     this.#store = store;
-    this.#lease = lease;
-    this.#call = call;
+    this.#lease = settings.lease;
+    this.#call = settings.call;
   }
 
   /** `readOrLease(key)`, answered by the turn's one `readOrLeaseMany`. */

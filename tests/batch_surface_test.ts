@@ -268,3 +268,24 @@ Deno.test("the weigher weighs each key's value with [key], and maxWeight bounds 
   ]);
   assert.equal(cached.cacheParameters().currWeight, 6);
 });
+
+Deno.test("the key option is asked once a call, a miss included; a Map is read by its result", async () => {
+  let asked = 0;
+  const cached = alruBatch(
+    (users: { id: number }[]) => new Map(users.map((u) => [u.id, u.id * 2])),
+    {
+      key: (user) => {
+        asked++;
+        return user.id;
+      },
+    },
+  );
+  assert.deepEqual(await cached.many([{ id: 1 }, { id: 2 }, { id: 1 }]), [
+    2,
+    4,
+    2,
+  ]);
+  assert.equal(asked, 3);
+  assert.equal(await cached({ id: 2 }), 4);
+  assert.equal(asked, 4);
+});
