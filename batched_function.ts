@@ -175,6 +175,7 @@ export function createBatchedFunction<K, V>(
   );
   const argumentKeys = cache.usesArgumentKeys;
   let closed = false;
+  let abandoned = false;
 
   const batched = function (key: K): Promise<V> {
     return argumentKeys
@@ -189,8 +190,11 @@ export function createBatchedFunction<K, V>(
       return Promise.reject(error);
     }
     closed = true;
+    // Once a close has abandoned the keys, a close with wait made from
+    // inside it (by code its aborts run) sends no batch.
+    if (!wait) abandoned = true;
     const closing = cache.close(closeOptions);
-    batcher.close(wait, abandonedError(shownName));
+    batcher.close(!abandoned, abandonedError(shownName));
     return closing;
   };
 

@@ -7,6 +7,8 @@ import {
   assertAbortError,
   checkLru,
   flush,
+  hookedClock,
+  once,
   rejectionOf,
   track,
   withoutUnhandledRejections,
@@ -228,4 +230,33 @@ Deno.test("after closing, every call rejects with CacheClosedError, many and cac
     String(await rejectionOf(cached.cacheClose({ wait: 1 } as never))),
     /"wait"/,
   );
+});
+
+Deno.test("a close with wait made from inside a close without wait sends no batch; closing twice is harmless", async () => {
+  await withoutUnhandledRejections(async () => {
+    const clock = new ManualClock();
+    const hooks: { clearTimeout?: () => void } = {};
+    const { load, calls } = recordingLoad((key: number) => key);
+    const cached = alruBatch(load, {
+      clock: hookedClock(clock, hooks),
+      ttl: 1_000,
+    });
+    await cached(9); // its expiry timer, which the close cancels
+    let inner: Promise<void> | undefined;
+    hooks.clearTimeout = once(() => {
+      inner = cached.cacheClose({ wait: true });
+    });
+    const controller = new AbortController();
+    const plain = track(cached(1));
+    const leaving = track(cached.withSignal(controller.signal, 2));
+    await cached.cacheClose();
+    assert.ok(inner, "the inner close ran");
+    await inner;
+    await cached.cacheClose({ wait: true });
+    await turnEnd();
+    await flush();
+    assertAbortError(plain);
+    assertAbortError(leaving);
+    assert.deepEqual(calls.map((c) => c.keys), [[9]]);
+  });
 });
