@@ -106,8 +106,8 @@ Deno.test("with a store, invalidating and clearing return promises, and stats co
 });
 
 Deno.test("alruBatch: a key's value comes from load's items or Map values, awaited, without the Errors", async () => {
-  const fromArray = alruBatch(async (ids: number[]) =>
-    ids.map((id) => id > 0 ? { id } : new Error(`no ${id}`))
+  const fromArray = alruBatch((ids: number[]) =>
+    Promise.resolve(ids.map((id) => id > 0 ? { id } : new Error(`no ${id}`)))
   );
   assertType<IsExact<Parameters<typeof fromArray>, [key: number]>>(true);
   assertType<
