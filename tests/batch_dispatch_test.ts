@@ -348,3 +348,13 @@ Deno.test("a clock whose setTimeout or clearTimeout throws: the batch still goes
     assert.equal(errors.length, 2);
   });
 });
+
+Deno.test("with maxSize 0 every call is a miss and nothing is kept, but a key asked twice while its batch is open is loaded once", async () => {
+  const { load, calls } = recordingLoad((key: number) => ({ key }));
+  const cached = alruBatch(load, { maxSize: 0 });
+  const [a, b, c] = await Promise.all([cached(1), cached(1), cached(2)]);
+  assert.equal(a, b, "the place in the batch is shared");
+  assert.deepEqual(c, { key: 2 });
+  assert.deepEqual(calls.map((call) => call.keys), [[1, 2]]);
+  checkLru(cached, { hits: 0, misses: 3, currSize: 0, tasks: 0, maxSize: 0 });
+});
