@@ -65,11 +65,11 @@ Deno.test("a batch opened in a timer's callback is sent before a timer due at th
         for (let i = 0; i < 100; i++) await null;
         void cached(2);
       })();
-    }, 1);
+    }, 0);
     setTimeout(() => {
       seen.push(calls.length);
       done();
-    }, 1);
+    }, 0);
   });
   assert.deepEqual(seen, [1]);
   assert.deepEqual(calls.map((c) => c.keys), [[1, 2]]);
