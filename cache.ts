@@ -145,6 +145,7 @@ export class AsyncLruCache<R> {
         }),
         clock: () => user.clock(this.#currentClock()),
         call: (operation) => user.store(operation),
+        readsMany: options.readsMany,
       }, {
         storeCleared: () => this.#drained(this.#tier.dropAll()),
         storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
@@ -416,9 +417,15 @@ export class AsyncLruCache<R> {
     this.#tier.assertConsistent(this.#closed);
   }
 
-  /** Runs {@linkcode assertConsistent} before each call of user code. For tests. */
-  checkEachEntryToUserCode(): void {
-    this.#user.checkEachEntry(() => this.assertConsistent());
+  /**
+   * Runs {@linkcode assertConsistent}, and `also` when given, before each
+   * call of user code. For tests.
+   */
+  checkEachEntryToUserCode(also?: () => void): void {
+    this.#user.checkEachEntry(() => {
+      this.assertConsistent();
+      also?.();
+    });
   }
 
   // The end of a boundary: what the change set off runs, now that the cache

@@ -350,3 +350,40 @@ export class ManualClock implements Clock {
 export function longestDelay(clock: Clock): number {
   return clock instanceof ManualClock ? Number.MAX_VALUE : HOST_LONGEST_DELAY;
 }
+
+type NextTick = (callback: () => void) => void;
+
+// Looked up at the first batch, not when this module loads: a process that
+// batches nothing never touches `process`, which may load a runtime's Node
+// layer. Then kept, as the timers above are, so that a test that fakes the
+// runtime's timers leaves it alone.
+let nextTick: NextTick | null | undefined;
+
+function nextTickOf(): NextTick | null {
+  const found = (globalThis as { process?: { nextTick?: unknown } }).process
+    ?.nextTick;
+  return typeof found === "function" ? found as NextTick : null;
+}
+
+/**
+ * Runs `callback` once the microtask queue of the current macrotask has run
+ * dry, and before the runtime runs a timer or I/O callback of a later one,
+ * as closely as the runtime lets code tell. See docs/design.md, "When a batch
+ * is sent", for why it is a tick, a microtask and a tick.
+ *
+ * Node, Bun and Deno run the tick queue and the microtask queue in turn
+ * until both are empty, before the next macrotask: a tick queued from the
+ * last microtask runs after every microtask. The first tick and the
+ * microtask move the last tick behind every microtask queued before and
+ * after, whether the runtime drains ticks before microtasks (Node, and Deno
+ * in a timer's callback) or after them (Deno after an I/O callback). Without
+ * ticks (a browser), it is a macrotask of the runtime's own timers.
+ */
+export function afterTurn(callback: () => void): void {
+  const tick = nextTick ??= nextTickOf();
+  if (tick === null) {
+    (runtimeSetTimeout as HostSetTimeout).call(globalThis, callback, 0);
+    return;
+  }
+  tick(() => queueMicrotask(() => tick(callback)));
+}

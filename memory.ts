@@ -123,18 +123,26 @@ class MemoryStore implements CacheStore {
   }
 
   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease> {
+    return Promise.resolve(this.#readOrLease(key, leaseMs, this.#clock.now()));
+  }
+
+  readOrLeaseMany(keys: string[], leaseMs: number): Promise<ReadOrLease[]> {
     const now = this.#clock.now();
+    return Promise.resolve(
+      keys.map((key) => this.#readOrLease(key, leaseMs, now)),
+    );
+  }
+
+  #readOrLease(key: string, leaseMs: number, now: number): ReadOrLease {
     const value = this.#live(this.#values, key, now);
     if (value !== undefined) {
-      return Promise.resolve({
+      return {
         status: "value",
         value: { text: value.text, ttl: value.until - now },
-      });
+      };
     }
     const held = this.#live(this.#leases, key, now);
-    if (held !== undefined) {
-      return Promise.resolve({ status: "busy", ttl: held.until - now });
-    }
+    if (held !== undefined) return { status: "busy", ttl: held.until - now };
     const lease: Lease = {
       token: crypto.randomUUID(),
       generation: this.#generation,
@@ -144,7 +152,7 @@ class MemoryStore implements CacheStore {
       until: now + leaseMs,
       generation: lease.generation,
     });
-    return Promise.resolve({ status: "leased", lease });
+    return { status: "leased", lease };
   }
 
   wait(

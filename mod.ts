@@ -48,6 +48,15 @@ import {
 } from "./method.ts";
 import { describe } from "./errors.ts";
 import { type AlruCacheOptions, resolveOptions } from "./options.ts";
+import type { AlruBatchOptions } from "./batch_options.ts";
+import {
+  type BatchedFunction,
+  type BatchLoad,
+  type BatchResult,
+  type BatchValue,
+  createBatchedFunction,
+  type SharedBatchedFunction,
+} from "./batched_function.ts";
 
 export type { Clock } from "./clock.ts";
 export { ManualClock } from "./clock.ts";
@@ -77,6 +86,15 @@ export type {
   StoreSubscription,
 } from "./store.ts";
 export type { AlruCacheDecorator, CachedMethod } from "./method.ts";
+export type { AlruBatchOptions } from "./batch_options.ts";
+export type {
+  BatchedFunction,
+  BatchLoad,
+  BatchParameters,
+  BatchResult,
+  BatchValue,
+  SharedBatchedFunction,
+} from "./batched_function.ts";
 
 /**
  * Wraps an async function (or any function returning a value, a promise or a
@@ -369,4 +387,80 @@ export function cacheOf<A extends unknown[], R>(
     );
   }
   return cached as unknown as CachedFunction<A, Awaited<R>>;
+}
+
+/**
+ * Batches the loading of single keys, with a cache under it: calls for keys
+ * neither cached nor in flight, made in the same macrotask (including after
+ * any number of awaits on settled promises), go into one call of `load`,
+ * and each key is then an entry of its own, with every option of
+ * {@linkcode alruCache} acting per key. Keys in flight are joined and cached
+ * keys are hits, so a key is never loaded twice at once.
+ *
+ * `load(keys, signal?)` returns (or resolves to) the values in the order of
+ * `keys`, or a `Map` from key to value; a value that is an `Error` rejects
+ * only its key. See {@linkcode AlruBatchOptions} for `maxBatchSize` and
+ * `batchDelay`.
+ *
+ * @example Two calls, one load; a hit and a miss in the next
+ * ```ts
+ * import { alruBatch } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const loads: number[][] = [];
+ * const user = alruBatch(async (ids: number[]) => {
+ *   loads.push(ids);
+ *   return ids.map((id) => ({ id, name: `user ${id}` }));
+ * }, { maxSize: 10_000, maxBatchSize: 100 });
+ *
+ * const [a, b] = await Promise.all([user(1), user(2)]);
+ * assert.deepEqual(loads, [[1, 2]]);
+ * const three = await user.many([1, 2, 3]);
+ * assert.deepEqual(loads, [[1, 2], [3]]);
+ * assert.equal(three[0], a);
+ * assert.equal(three[1], b);
+ * ```
+ *
+ * @typeParam K A key.
+ * @typeParam R What `load` returns; a key's value is {@linkcode BatchValue}.
+ * @param load Loads many keys at once.
+ * @param options The options of {@linkcode alruCache}, per key, and the
+ * bounds of a batch.
+ * @returns The batched function of one key.
+ * @throws {TypeError} If `load` is not a function, or an option is unknown
+ * or has the wrong type.
+ * @throws {RangeError} If a numeric option is out of range.
+ */
+export function alruBatch<
+  K,
+  R extends BatchResult<unknown> | PromiseLike<BatchResult<unknown>>,
+>(
+  load: (keys: K[], signal: AbortSignal) => R,
+  options: AlruBatchOptions<NoInfer<K>, BatchValue<NoInfer<R>>> & {
+    store: CacheStore;
+  },
+): SharedBatchedFunction<K, BatchValue<R>>;
+/**
+ * Batches the loading of single keys, with a cache under it; see the
+ * overload above.
+ *
+ * @typeParam K A key.
+ * @typeParam R What `load` returns; a key's value is {@linkcode BatchValue}.
+ * @param load Loads many keys at once.
+ * @param options The options of {@linkcode alruCache}, per key, and the
+ * bounds of a batch.
+ * @returns The batched function of one key.
+ */
+export function alruBatch<
+  K,
+  R extends BatchResult<unknown> | PromiseLike<BatchResult<unknown>>,
+>(
+  load: (keys: K[], signal: AbortSignal) => R,
+  options?: AlruBatchOptions<NoInfer<K>, BatchValue<NoInfer<R>>>,
+): BatchedFunction<K, BatchValue<R>>;
+export function alruBatch(
+  load: BatchLoad<unknown, unknown>,
+  options?: AlruBatchOptions,
+): BatchedFunction<unknown, unknown> | SharedBatchedFunction<unknown, unknown> {
+  return createBatchedFunction(load, options);
 }

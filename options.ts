@@ -226,14 +226,21 @@ export interface ResolvedOptions {
   breakerCooldown: number;
   serialize: ((value: unknown) => string) | undefined;
   deserialize: ((text: string) => unknown) | undefined;
+  /**
+   * Whether a store's reads of a turn are gathered into one call of its
+   * `readOrLeaseMany`: set by `alruBatch`, never an option.
+   */
+  readsMany: boolean;
 }
 
 const DEFAULT_MAX_SIZE = 128;
 
-// The one list of option names. `satisfies` makes the compiler insist that it
-// names exactly the options of AlruCacheOptions, so a new option is accepted
-// once it is declared there and added here.
-const OPTION_NAMES: readonly string[] = Object.keys(
+/**
+ * The names of the options of {@linkcode AlruCacheOptions}: the one list.
+ * `satisfies` makes the compiler insist that it names exactly those options,
+ * so a new option is accepted once it is declared there and added here.
+ */
+export const OPTION_NAMES: readonly string[] = Object.keys(
   {
     maxSize: true,
     ttl: true,
@@ -496,6 +503,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     givenRandom,
     policy: policyOf(given.policy),
     signal: signalOf(given.signal),
+    readsMany: false,
   };
 }
 

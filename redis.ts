@@ -266,6 +266,14 @@ class RedisStore implements CacheStore {
     return this.#reads.readOrLease(key, leaseMs);
   }
 
+  // The reads of a turn already share one MGET per 512 keys, then the read
+  // script for the keys without a value: asked together, they go together.
+  readOrLeaseMany(keys: string[], leaseMs: number): Promise<ReadOrLease[]> {
+    return Promise.all(
+      keys.map((key) => this.#reads.readOrLease(key, leaseMs)),
+    );
+  }
+
   wait(
     key: string,
     options: { timeoutMs: number; signal: AbortSignal },

@@ -20,6 +20,7 @@ import {
   type StoreSubscription,
   UnacknowledgedNoticeError,
 } from "./store.ts";
+import { GatheredReads } from "./store_reads.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /**
@@ -67,6 +68,11 @@ export interface SharedTierSettings {
   onError(key: string | undefined, error: unknown): void;
   /** Told when the circuit breaker opens (`true`) and closes (`false`). */
   onBreaker(open: boolean): void;
+  /**
+   * Whether the reads of a turn go to the store's `readOrLeaseMany` in one
+   * call, when it has one (as `alruBatch` asks).
+   */
+  readsMany?: boolean;
 }
 
 /**
@@ -112,10 +118,16 @@ export class SharedTier {
   // When a miss may try again to subscribe after a failure; NaN for now.
   #resubscribeAt = NaN;
   readonly #breaker: CircuitBreaker;
+  // Absent unless reads are gathered.
+  readonly #reads: GatheredReads | undefined;
 
   constructor(store: CacheStore, settings: SharedTierSettings) {
     this.#store = store;
     this.#settings = settings;
+    this.#reads =
+      settings.readsMany && typeof store.readOrLeaseMany === "function"
+        ? new GatheredReads(store, settings)
+        : undefined;
     this.#watchdog = new Watchdog(settings.clock, (error) => {
       // A store that made the change but whose processes were slow to say
       // so has not failed.
@@ -178,7 +190,8 @@ export class SharedTier {
       if (work?.aborted) throw work.reason;
       if (this.#closing.signal.aborted) throw CLOSED;
       let found: ReadOrLease;
-      const reading = this.#call(() => this.#store.readOrLease(key, lease));
+      const reading = this.#reads?.read(key) ??
+        this.#call(() => this.#store.readOrLease(key, lease));
       try {
         found = await this.#bounded(reading);
       } catch (error) {

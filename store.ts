@@ -182,6 +182,14 @@ export interface CacheStore {
    */
   readOrLease(key: string, leaseMs: number): Promise<ReadOrLease>;
   /**
+   * Optional: {@linkcode readOrLease} for each of `keys` at once, each with
+   * its own contract, the answers in the order of `keys`. A key may appear
+   * more than once: the first takes the lease, the others find it held.
+   * `alruBatch` reads a batch's keys with it in one call; a store without
+   * it is read key by key.
+   */
+  readOrLeaseMany?(keys: string[], leaseMs: number): Promise<ReadOrLease[]>;
+  /**
    * Resolves when `key`'s lease may have been released or its value written,
    * or after `timeoutMs` at the latest, or at once when `signal` aborts,
    * leaving nothing behind. A store that cannot notify polls, with backoff.

@@ -129,6 +129,22 @@ export class UserCode {
     return Promise.resolve(value);
   }
 
+  /**
+   * What `result` yields, in order, or `undefined` when it is not iterable:
+   * reading its iterator and iterating it run its code, which may throw.
+   */
+  items(result: unknown): unknown[] | undefined {
+    if (this.#check !== undefined) this.#check();
+    if (
+      result === null ||
+      (typeof result !== "object" && typeof result !== "function") ||
+      typeof (result as Iterable<unknown>)[Symbol.iterator] !== "function"
+    ) {
+      return undefined;
+    }
+    return Array.from(result as Iterable<unknown>);
+  }
+
   /** See {@linkcode KeepPolicy.lifetimeOf}: `shouldCache`, the `ttl` function, jitter. */
   lifetimeOf(value: unknown, args: readonly unknown[]): number {
     if (this.#check !== undefined) this.#check();

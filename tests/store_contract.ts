@@ -118,6 +118,34 @@ export function storeContract(backend: ContractBackend): void {
   // Lets messages in flight arrive before a test says none came.
   const quiet = (place: ContractPlace) => place.pass(exact ? 0 : 150);
 
+  test("readOrLeaseMany, where the store has it, answers each key as readOrLease would, in order, a repeated key finding its lease held", async (place) => {
+    const { store, other } = place;
+    const readMany = store.readOrLeaseMany?.bind(store) ??
+      ((keys: string[], ms: number) =>
+        Promise.all(keys.map((key) => store.readOrLease(key, ms))));
+    const written = leaseOf(await other.readOrLease("a", LONG));
+    await other.write("a", { text: "A", ttl: LONG }, written);
+    const found = await readMany(["a", "b", "b", "c"], LONG);
+    const statuses = found.map((answer) => answer.status);
+    // Read key by key, concurrently, either read of "b" may win its lease.
+    const [first, second] = store.readOrLeaseMany === undefined
+      ? [statuses[1], statuses[2]].sort().reverse()
+      : [statuses[1], statuses[2]];
+    assert.deepEqual([statuses[0], first, second, statuses[3]], [
+      "value",
+      "leased",
+      "busy",
+      "leased",
+    ]);
+    assert.equal((found[0] as { value: { text: string } }).value.text, "A");
+    assert.equal((await other.readOrLease("c", LONG)).status, "busy");
+    const b = found.find((answer, i) =>
+      i > 0 && i < 3 && answer.status === "leased"
+    )!;
+    assert.equal(await store.release("b", leaseOf(b)), undefined);
+    assert.equal((await other.readOrLease("b", LONG)).status, "leased");
+  });
+
   test("a busy key tells what is left of its lease, as the store measures it, and a renewal sets it back to the lease's length", async (place) => {
     const { store, other } = place;
     const lease = leaseOf(await store.readOrLease("k", LONG));

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  alruBatch,
   alruCache,
   cacheOf,
   type CacheStats,
@@ -102,4 +103,49 @@ Deno.test("with a store, invalidating and clearing return promises, and stats co
   assertType<IsExact<ReturnType<typeof plain.cacheClear>, void>>(true);
   assert.equal(typeof make, "function");
   assert.equal(plain.cacheInvalidate(1), false);
+});
+
+Deno.test("alruBatch: a key's value comes from load's items or Map values, awaited, without the Errors", async () => {
+  const fromArray = alruBatch((ids: number[]) =>
+    Promise.resolve(ids.map((id) => id > 0 ? { id } : new Error(`no ${id}`)))
+  );
+  assertType<IsExact<Parameters<typeof fromArray>, [key: number]>>(true);
+  assertType<
+    IsExact<ReturnType<typeof fromArray>, Promise<{ id: number }>>
+  >(true);
+  assertType<
+    IsExact<ReturnType<typeof fromArray.many>, Promise<{ id: number }[]>>
+  >(true);
+  const fromMap = alruBatch((names: string[]) =>
+    new Map(names.map((name) => [name, name.length]))
+  );
+  assertType<IsExact<ReturnType<typeof fromMap>, Promise<number>>>(true);
+  const fromPromises = alruBatch((ids: number[]) =>
+    ids.map((id) => Promise.resolve(String(id)))
+  );
+  assertType<IsExact<ReturnType<typeof fromPromises>, Promise<string>>>(true);
+  const timed = alruBatch((ids: number[]) => ids.map((id) => ({ id })), {
+    ttl: (value, args) => {
+      assertType<IsExact<typeof value, { id: number }>>(true);
+      assertType<IsExact<typeof args, [number]>>(true);
+      return 1_000;
+    },
+    key: (id) => id % 10,
+    clock: new ManualClock(),
+  });
+  assert.deepEqual(await timed.many([1, 11]), [{ id: 1 }, { id: 1 }]);
+  assertType<IsExact<ReturnType<typeof timed.cacheInvalidate>, boolean>>(
+    true,
+  );
+  // The store overload, picked by the options' type alone.
+  const shared = (store: CacheStore) =>
+    alruBatch((ids: number[]) => ids, { ttl: 1_000, store });
+  type Shared = ReturnType<typeof shared>;
+  assertType<
+    IsExact<ReturnType<Shared["cacheInvalidate"]>, Promise<boolean>>
+  >(true);
+  assertType<IsExact<ReturnType<Shared["many"]>, Promise<number[]>>>(true);
+  assert.equal(await fromMap("abc"), 3);
+  assert.equal((await fromArray(2)).id, 2);
+  assert.equal(await fromPromises(4), "4");
 });

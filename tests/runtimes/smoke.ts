@@ -16,6 +16,7 @@
  */
 
 import {
+  alruBatch,
   alruCache,
   CacheClosedError,
   cacheOf,
@@ -439,6 +440,34 @@ const CHECKS: ReadonlyArray<readonly [string, () => Promise<void> | void]> = [
     await Promise.all([here.cacheClose(), there.cacheClose()]);
     expect(clock.pending, 0, "no timer left");
   }],
+
+  [
+    "alruBatch: keys asked for after awaits in one macrotask share a load",
+    async () => {
+      const loads: number[][] = [];
+      const user = alruBatch((ids: number[]) => {
+        loads.push(ids);
+        return Promise.resolve(ids.map((id) => `user ${id}`));
+      }, { maxBatchSize: 3 });
+      const resolver = async (id: number, awaits: number) => {
+        for (let i = 0; i < awaits; i++) await Promise.resolve();
+        return await user(id);
+      };
+      const values = await Promise.all([resolver(1, 0), resolver(2, 50)]);
+      expect(values, ["user 1", "user 2"], "values");
+      expect(loads, [[1, 2]], "one load for both");
+      await sleep(0);
+      expect(await user.many([2, 3, 4, 5, 6]), [
+        "user 2",
+        "user 3",
+        "user 4",
+        "user 5",
+        "user 6",
+      ], "many");
+      expect(loads, [[1, 2], [3, 4, 5], [6]], "a hit, then batches of 3");
+      await user.cacheClose();
+    },
+  ],
 ];
 
 /** The names of the checks, in the order {@linkcode smoke} runs them. */
