@@ -30,6 +30,7 @@
 import { parseArgs } from "node:util";
 import DataLoader from "dataloader";
 import { alruBatch, alruCache } from "../mod.ts";
+import { printTable, shuffle } from "./rounds.ts";
 
 const KEYS = 1_000;
 const keys = Array.from({ length: KEYS }, (_, i) => i);
@@ -140,51 +141,11 @@ function batchCase(): Case {
   };
 }
 
-function shuffle<T>(items: T[]): T[] {
-  const shuffled = items.slice();
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-  }
-  return shuffled;
-}
-
 // ns per key over `reps` repetitions of 1,000 keys.
 async function time(variant: Variant, reps: number): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < reps; i++) await variant.run();
   return (performance.now() - start) * 1e6 / (reps * KEYS);
-}
-
-function median(values: number[]): number {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function quartiles(values: number[]): [number, number] {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.round(q * (sorted.length - 1))];
-  return [at(0.25), at(0.75)];
-}
-
-function printTable(
-  heading: string,
-  rows: Map<string, number[]>,
-  digits: number,
-): void {
-  console.log(`| ${heading} | quartiles |`);
-  console.log("| --- | ---: | --- |");
-  for (const [name, values] of rows) {
-    const [low, high] = quartiles(values);
-    console.log(
-      `| ${name} | ${median(values).toFixed(digits)} | ${low.toFixed(digits)}–${
-        high.toFixed(digits)
-      } |`,
-    );
-  }
 }
 
 async function main(): Promise<void> {

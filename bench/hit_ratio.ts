@@ -35,8 +35,8 @@
 import { parseArgs } from "node:util";
 import { alruCache } from "../mod.ts";
 
-// A seeded generator of uniform numbers in [0, 1) (mulberry32).
-function generator(seed: number): () => number {
+/** A seeded generator of uniform numbers in [0, 1) (mulberry32). */
+export function generator(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -47,9 +47,11 @@ function generator(seed: number): () => number {
   };
 }
 
-// Ranks 0 … keys − 1 drawn with probability ∝ 1 / (rank + 1)^alpha, by
-// binary search of the cumulative weights.
-function zipf(
+/**
+ * Ranks 0 … keys − 1 drawn with probability ∝ 1 / (rank + 1)^alpha, by
+ * binary search of the cumulative weights.
+ */
+export function zipf(
   keys: number,
   alpha: number,
   random: () => number,

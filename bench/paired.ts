@@ -39,6 +39,8 @@
 import { parseArgs } from "node:util";
 import * as after from "../mod.ts";
 import { bareMap, floor, type Load, load } from "./floors.ts";
+import { generator, zipf } from "./hit_ratio.ts";
+import { printTable, shuffle } from "./rounds.ts";
 
 type AlruCache = typeof after.alruCache;
 
@@ -220,15 +222,6 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
   return await Promise.resolve([hit, hitSkewed, churn, churnWide]);
 }
 
-function shuffle<T>(items: T[]): T[] {
-  const shuffled = items.slice();
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-  }
-  return shuffled;
-}
-
 // ns per awaited call over `calls` calls cycling through `keys` keys, or
 // through `order` when given.
 async function time(
@@ -251,63 +244,10 @@ async function time(
 }
 
 // `length` keys below `keys` drawn with probability ∝ 1 / (rank + 1)^alpha,
-// from a seeded generator (mulberry32), so that every run makes the same.
+// from a seeded generator, so that every run makes the same.
 function zipfOrder(keys: number, alpha: number, length: number): Int32Array {
-  const cumulative = new Float64Array(keys);
-  let total = 0;
-  for (let rank = 0; rank < keys; rank++) {
-    total += 1 / (rank + 1) ** alpha;
-    cumulative[rank] = total;
-  }
-  let state = 0x2545f491;
-  const order = new Int32Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const target = (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * total;
-    let low = 0;
-    let high = keys - 1;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (cumulative[middle] < target) low = middle + 1;
-      else high = middle;
-    }
-    order[i] = low;
-  }
-  return order;
-}
-
-function median(values: number[]): number {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function quartiles(values: number[]): [number, number] {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.round(q * (sorted.length - 1))];
-  return [at(0.25), at(0.75)];
-}
-
-// A Markdown table of each row's median and quartiles.
-function printTable(
-  heading: string,
-  rows: Map<string, number[]>,
-  digits: number,
-): void {
-  console.log(`| ${heading} | quartiles |`);
-  console.log("| --- | ---: | --- |");
-  for (const [name, values] of rows) {
-    const [low, high] = quartiles(values);
-    console.log(
-      `| ${name} | ${median(values).toFixed(digits)} | ${low.toFixed(digits)}–${
-        high.toFixed(digits)
-      } |`,
-    );
-  }
+  const next = zipf(keys, alpha, generator(0x2545f491));
+  return Int32Array.from({ length }, next);
 }
 
 async function main(): Promise<void> {

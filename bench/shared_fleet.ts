@@ -16,6 +16,7 @@
 import { once } from "node:events";
 import { alruCache } from "../mod.ts";
 import { redisStore } from "../redis.ts";
+export { median, quartiles } from "./rounds.ts";
 
 /** A library under test, as every process sets it up. */
 export const LIBRARIES = [
@@ -347,22 +348,6 @@ export async function startFleet<R>(
 export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = values.toSorted((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** The first and third quartiles of `values`. */
-export function quartiles(values: number[]): [number, number] {
-  const sorted = values.toSorted((a, b) => a - b);
-  const at = (q: number) => sorted[Math.round(q * (sorted.length - 1))];
-  return [at(0.25), at(0.75)];
 }
 
 /** The positive integer given as `--name=N`, or `fallback`. */

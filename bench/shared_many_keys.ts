@@ -33,6 +33,7 @@ import { once } from "node:events";
 import { alruCache } from "../mod.ts";
 import { redisStore } from "../redis.ts";
 import { redisCommand, type RedisServer, startRedis } from "../tools/redis.ts";
+import { median } from "./rounds.ts";
 
 type Client = "node-redis" | "ioredis";
 type Mode = "leader" | "together";
@@ -301,14 +302,6 @@ function option(args: string[], name: string, fallback: number): number {
     throw new Error(`--${name} takes a whole number; received ${given}`);
   }
   return value;
-}
-
-function median(values: number[]): number {
-  const sorted = values.toSorted((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function parent(args: string[]): Promise<void> {

@@ -62,6 +62,7 @@ import {
   sleep,
   startFleet,
 } from "./shared_fleet.ts";
+import { shuffle } from "./rounds.ts";
 
 const CASES = ["stampede", "warm", "invalidate", "outage"] as const;
 type CaseName = typeof CASES[number];
@@ -575,15 +576,6 @@ async function time({ subject, raw }: Variant): Promise<number> {
     }
   }
   return (performance.now() - start) * 1_000 / keys.length;
-}
-
-function shuffle<T>(items: T[]): T[] {
-  const shuffled = items.slice();
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-  }
-  return shuffled;
 }
 
 async function warmCase(

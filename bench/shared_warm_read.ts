@@ -41,6 +41,7 @@ import * as mod from "../mod.ts";
 import * as redis from "../redis.ts";
 import { encodeKey } from "../store_key.ts";
 import { type RedisServer, startRedis } from "../tools/redis.ts";
+import { median, quartiles, shuffle } from "./rounds.ts";
 
 type Client = "node-redis" | "ioredis";
 type AlruCache = typeof mod.alruCache;
@@ -86,29 +87,6 @@ interface Variant {
   // The tree whose store writes its keys, when not this one: a value's
   // format may differ between the trees.
   before?: boolean;
-}
-
-function shuffle<T>(items: T[]): T[] {
-  const shuffled = items.slice();
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-  }
-  return shuffled;
-}
-
-function median(values: number[]): number {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function quartiles(values: number[]): [number, number] {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.round(q * (sorted.length - 1))];
-  return [at(0.25), at(0.75)];
 }
 
 function load(key: number): Promise<number> {
