@@ -31,9 +31,11 @@ import {
   STALE_SHARED,
   VALUE,
 } from "./entries.ts";
+import { eventsHeard } from "./channels.ts";
 import { CacheClosedError } from "./errors.ts";
 import type { Flight, InflightRegistry } from "./inflight.ts";
 import { KeepPolicy } from "./keeping.ts";
+import type { Loads } from "./loads.ts";
 import type { ArgumentsKeys } from "./key.ts";
 import { ABSENT, isPlainPrimitive } from "./keying.ts";
 import {
@@ -77,6 +79,7 @@ export class AsyncLruCache<R> {
   readonly #watched: boolean;
   readonly #user: UserCode;
   readonly #runs: Runs<R>;
+  readonly #loads: Loads;
   readonly #tier: LocalTier<R>;
   // The parts the hot paths use, held here to save a load.
   readonly #entries: EntryTable<Flight<R>>;
@@ -93,7 +96,7 @@ export class AsyncLruCache<R> {
   #closed = false;
 
   constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
-    this.#name = fn.name || "anonymous";
+    this.#name = options.name ?? (fn.name || "anonymous");
     this.#options = options;
     const keeping = options.ttl !== undefined || options.ttlOf !== undefined ||
         options.shouldCache !== undefined || options.errorTtl !== undefined ||
@@ -125,8 +128,10 @@ export class AsyncLruCache<R> {
         keeping,
         watched: this.#watched,
         hasStore: store !== undefined,
+        clock: () => this.#currentClock(),
       },
     );
+    this.#loads = this.#runs.loads;
     this.#tier = this.#runs.tier;
     this.#inflight = this.#runs.registry;
     this.#entries = entries;
@@ -224,7 +229,7 @@ export class AsyncLruCache<R> {
     const controller = this.#options.signal ? new AbortController() : undefined;
     let result: unknown;
     try {
-      result = this.#user.runShort(thisArg, arity, first, second, controller);
+      result = this.#loads.runShort(thisArg, arity, first, second, controller);
     } catch (error) {
       return this.#drained(Promise.reject(error));
     }
@@ -300,7 +305,7 @@ export class AsyncLruCache<R> {
     const controller = this.#newController();
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "refresh");
     } catch (error) {
       return this.#drained(Promise.reject(error));
     }
@@ -392,6 +397,9 @@ export class AsyncLruCache<R> {
       jitter: this.#options.jitter,
       tasks: this.#entries.running,
       closed: this.#closed,
+      name: this.#name,
+      softTimeout: this.#options.softTimeout,
+      hardTimeout: this.#options.hardTimeout,
       // Shown only when set, so that a cache without it shows Python's shape.
       ...(this.#options.maxWeight === undefined ? {} : {
         maxWeight: this.#options.maxWeight,
@@ -441,7 +449,7 @@ export class AsyncLruCache<R> {
   // is stale or a kept failure.
   #hit(slot: Slot, signal: AbortSignal | undefined): Promise<R> | undefined {
     const kind = this.#entries.kind(slot);
-    if (kind > SHARED || this.#watched) return undefined;
+    if (kind > SHARED || this.#watched || eventsHeard()) return undefined;
     this.#counters.hits++;
     this.#entries.touch(slot);
     if (kind === SHARED) return this.#entries.outcome(slot) as Promise<R>;
@@ -526,7 +534,7 @@ export class AsyncLruCache<R> {
     const controller = this.#newController();
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "refresh");
     } catch (error) {
       // The caller has its stale value; the failure is the refresh's.
       result = Promise.reject(error);
@@ -553,7 +561,7 @@ export class AsyncLruCache<R> {
     }
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "miss");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -582,7 +590,7 @@ export class AsyncLruCache<R> {
     // the work's own signal, and then lets its lease go.
     const result = this.#shared!.miss(
       storeKey,
-      () => this.#user.run(thisArg, args, controller),
+      () => this.#loads.runDetached(thisArg, args, controller, key),
       (value) => this.#user.lifetimeOf(value, args),
       controller?.signal,
     );

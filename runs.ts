@@ -18,6 +18,8 @@ import {
   InflightRegistry,
 } from "./inflight.ts";
 import type { KeepPolicy } from "./keeping.ts";
+import type { Clock } from "./clock.ts";
+import { Loads } from "./loads.ts";
 import {
   FORCED,
   isMiss,
@@ -42,6 +44,8 @@ export interface RunSettings {
   /** Whether onEvent watches. */
   watched: boolean;
   hasStore: boolean;
+  /** The clock in effect, which times loads. */
+  clock: () => Clock;
 }
 
 /** The running work of one cache. */
@@ -58,6 +62,8 @@ export class Runs<R> {
   readonly registry: InflightRegistry<R, Runs<R>>;
   /** The entries the work fills. */
   readonly tier: LocalTier<R>;
+  /** The calls of the function, counted, timed and traced. */
+  readonly loads: Loads;
   readonly #user: UserCode;
   readonly #effects: Effects;
   readonly #name: string;
@@ -82,6 +88,11 @@ export class Runs<R> {
       Runs.#events as FlightEvents<Runs<R>, R>,
     );
     this.tier = new LocalTier({ ...parts, inflight: this.registry }, settings);
+    this.loads = new Loads(user, this.tier.counters, {
+      name: settings.name,
+      clock: settings.clock,
+      shown: (found, args) => this.tier.shown(found, args).shown,
+    });
     this.#user = user;
     this.#effects = parts.effects;
     this.#name = settings.name;
@@ -108,6 +119,8 @@ export class Runs<R> {
   ): Promise<R> {
     const flight = this.registry.start(controller);
     flight.purpose = purpose;
+    // A shared miss's work is the shared tier's, which times its own load.
+    if (purpose === MISS) this.#loaded(flight);
     if (this.#closed) {
       this.registry.orphan(flight);
       this.tier.record("miss", this.tier.shown(found, args ?? [found]));
@@ -144,6 +157,7 @@ export class Runs<R> {
   ): Promise<R> | undefined {
     const flight = this.registry.start(controller);
     flight.purpose = purpose;
+    this.#loaded(flight);
     const waiting = purpose === FORCED
       ? this.registry.join(flight, undefined)
       : undefined;
@@ -209,8 +223,15 @@ export class Runs<R> {
     ];
   }
 
+  // The load the function's call just started is `flight`'s work.
+  #loaded(flight: Flight<R>): void {
+    flight.startedAt = this.loads.startedAt;
+    flight.trace = this.loads.trace;
+  }
+
   // A boundary: the work of `flight` resolved.
   #fulfilled(flight: Flight<R>, value: R): void {
+    this.loads.finish(flight.startedAt, false);
     if (flight.settled) return;
     if (this.#keeping === undefined && flight.purpose === MISS) {
       const slot = flight.slot;
@@ -276,9 +297,11 @@ export class Runs<R> {
 
   // A boundary: the work of `flight` rejected.
   #rejected(flight: Flight<R>, reason: unknown): void {
+    this.loads.finish(flight.startedAt, true);
     if (flight.settled) return;
     if (
-      this.#keeping === undefined && flight.purpose === MISS && !this.#watched
+      this.#keeping === undefined && flight.purpose === MISS &&
+      !this.tier.watching()
     ) {
       this.tier.counters.runFailures++;
       this.tier.dropRun(flight, reason);
