@@ -129,6 +129,9 @@ export class AsyncLruCache<R> {
         watched: this.#watched,
         hasStore: store !== undefined,
         clock: () => this.#currentClock(),
+        softTimeout: options.softTimeout,
+        hardTimeout: options.hardTimeout,
+        signal: options.signal,
       },
     );
     this.#loads = this.#runs.loads;
@@ -453,12 +456,7 @@ export class AsyncLruCache<R> {
     this.#counters.hits++;
     this.#entries.touch(slot);
     if (kind === SHARED) return this.#entries.outcome(slot) as Promise<R>;
-    if (kind === RUNNING) {
-      return this.#inflight.join(
-        this.#entries.outcome(slot) as Flight<R>,
-        signal,
-      );
-    }
+    if (kind === RUNNING) return this.#joinRunning(slot, signal);
     return this.#share(slot);
   }
 
@@ -505,8 +503,16 @@ export class AsyncLruCache<R> {
     return kind === SHARED
       ? entries.outcome(slot) as Promise<R>
       : kind === RUNNING
-      ? this.#inflight.join(entries.outcome(slot) as Flight<R>, signal)
+      ? this.#joinRunning(slot, signal)
       : this.#share(slot);
+  }
+
+  // A hit on the running work in `slot`.
+  #joinRunning(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
+    const flight = this.#entries.outcome(slot) as Flight<R>;
+    return this.#runs.deadlines === undefined
+      ? this.#inflight.join(flight, signal)
+      : this.#runs.joinRunning(flight, signal);
   }
 
   // The first hit since the entry in `slot` settled: it makes the promise
@@ -621,6 +627,7 @@ export class AsyncLruCache<R> {
         clockFailure = { error };
       }
       this.#tier.expire(expiry, now);
+      this.#runs.deadlines?.fire(now);
       if (clockFailure !== undefined) {
         this.#user.reportClockFailure(clockFailure.error);
       }

@@ -14,6 +14,7 @@ import {
   tracingHeard,
 } from "./channels.ts";
 import type { Clock } from "./clock.ts";
+import { ABSENT } from "./keying.ts";
 import type { Counters } from "./stats.ts";
 import type { UserCode } from "./user_code.ts";
 
@@ -93,7 +94,9 @@ export class Loads {
   ): unknown {
     if (tracingHeard()) {
       const args = arity === 1 ? [first] : arity === 0 ? [] : [first, second];
-      return this.run(thisArg, args, controller, first, "miss");
+      // Argument keys: one argument is its own key; a list shows as itself.
+      const found = arity === 1 ? first : ABSENT;
+      return this.run(thisArg, args, controller, found, "miss");
     }
     const start = this.#begin();
     let result: unknown;

@@ -85,7 +85,8 @@ export function localTierParts<R>(
     ? new ArgumentKeying()
     : new OptionKeying(user);
   const lifetimes = new Lifetimes(entries, {
-    timed: keeping?.timed === true,
+    // Callers' deadlines share the expiry timer.
+    timed: keeping?.timed === true || options.hardTimeout !== undefined,
     keepsFailures: keeping?.keepsFailures === true,
     staleWhileRevalidate: options.staleWhileRevalidate ?? 0,
     staleIfError: options.staleIfError ?? 0,

@@ -20,6 +20,7 @@ import {
 import type { KeepPolicy } from "./keeping.ts";
 import type { Clock } from "./clock.ts";
 import { Loads } from "./loads.ts";
+import { Deadlines } from "./deadlines.ts";
 import {
   FORCED,
   isMiss,
@@ -46,6 +47,10 @@ export interface RunSettings {
   hasStore: boolean;
   /** The clock in effect, which times loads. */
   clock: () => Clock;
+  softTimeout: number | undefined;
+  hardTimeout: number | undefined;
+  /** The `signal` option: callers that time out may abandon their work. */
+  signal: boolean;
 }
 
 /** The running work of one cache. */
@@ -64,6 +69,8 @@ export class Runs<R> {
   readonly tier: LocalTier<R>;
   /** The calls of the function, counted, timed and traced. */
   readonly loads: Loads;
+  /** The callers' and runs' deadlines; absent without the timeouts. */
+  readonly deadlines: Deadlines | undefined;
   readonly #user: UserCode;
   readonly #effects: Effects;
   readonly #name: string;
@@ -93,6 +100,11 @@ export class Runs<R> {
       clock: settings.clock,
       shown: (found, args) => this.tier.shown(found, args).shown,
     });
+    if (
+      settings.hardTimeout !== undefined || settings.softTimeout !== undefined
+    ) {
+      this.deadlines = this.#deadlinesOf(settings);
+    }
     this.#user = user;
     this.#effects = parts.effects;
     this.#name = settings.name;
@@ -128,7 +140,8 @@ export class Runs<R> {
       if (this.#needsArguments) flight.args = Array.from(args!);
       this.tier.enter(found, args, flight, storeKey);
     }
-    const promise = this.registry.join(flight, signal);
+    const promise = this.join(flight, signal);
+    if (this.deadlines !== undefined && !this.#closed) this.#started(flight);
     if (this.#abandoning) {
       this.tier.abandon(flight, abandonedError(this.#name));
     } else if (
@@ -159,7 +172,7 @@ export class Runs<R> {
     flight.purpose = purpose;
     this.#loaded(flight);
     const waiting = purpose === FORCED
-      ? this.registry.join(flight, undefined)
+      ? this.join(flight, undefined)
       : undefined;
     if (this.#closed) {
       this.tier.record("refresh", this.tier.shown(found, args));
@@ -181,7 +194,7 @@ export class Runs<R> {
    * fallback, its caller gets the failure.
    */
   joinForRefresh(flight: Flight<R>): Promise<R> {
-    const promise = this.registry.join(flight, undefined);
+    const promise = this.join(flight, undefined);
     if (
       this.tier.lifetimes.fallbacks === undefined || flight.purpose === FORCED
     ) {
@@ -190,6 +203,75 @@ export class Runs<R> {
     return promise.then((value) => {
       if (!this.#answeredWithFallback.has(flight)) return value;
       throw this.#answeredWithFallback.get(flight);
+    });
+  }
+
+  /**
+   * The promise of a caller waiting on unsettled `flight`, through
+   * `signal` if it gave one: with a hard deadline, when the cache has one.
+   */
+  join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
+    const deadlines = this.deadlines;
+    if (deadlines === undefined) return this.registry.join(flight, signal);
+    let now: number;
+    try {
+      now = this.#user.now(this.tier.lifetimes.expiry!);
+    } catch (error) {
+      // A caller the clock cannot time waits without a deadline.
+      this.#user.reportClockFailure(error);
+      return this.registry.join(flight, signal);
+    }
+    return deadlines.wait(this.registry, flight, flight.key, signal, now);
+  }
+
+  /**
+   * A hit on running `flight`: past its soft deadline, a stale hit answered
+   * with the last good value while it lasts; else a caller that joins it.
+   */
+  joinRunning(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
+    if (this.deadlines!.pastSoft(flight)) {
+      const fallbacks = this.tier.lifetimes.fallbacks!;
+      const key = flight.key;
+      const fallback = fallbacks.has(key)
+        ? fallbacks.peek(key, this.#user.now(this.tier.lifetimes.expiry!))
+        : undefined;
+      if (fallback !== undefined) {
+        this.tier.record("stale", key);
+        return Promise.resolve(fallback.value as R);
+      }
+    }
+    return this.join(flight, signal);
+  }
+
+  // A miss's run just started: it gets a soft deadline if its key has a
+  // last good value.
+  #started(flight: Flight<R>): void {
+    const key = flight.key;
+    if (this.tier.lifetimes.fallbacks?.has(key) !== true) return;
+    let now: number;
+    try {
+      now = this.#user.now(this.tier.lifetimes.expiry!);
+    } catch (error) {
+      this.#user.reportClockFailure(error);
+      return;
+    }
+    this.deadlines!.started(flight, key, now);
+  }
+
+  #deadlinesOf(settings: RunSettings): Deadlines {
+    const lifetimes = this.tier.lifetimes;
+    return new Deadlines({
+      name: settings.name,
+      softTimeout: settings.softTimeout,
+      hardTimeout: settings.hardTimeout,
+      abandons: settings.signal,
+    }, {
+      now: () => this.#user.now(lifetimes.expiry!),
+      nearest: (time) => lifetimes.expiry?.setOther(time),
+      sync: () => this.#effects.drain(),
+      fallback: (key, now) => lifetimes.fallbacks?.peek(key, now),
+      stale: (key) => this.tier.record("stale", key),
+      abort: (controller, reason) => this.#user.abort(controller, reason),
     });
   }
 

@@ -44,6 +44,7 @@ const ORDER = [
   "shared_tier",
   "shared_link",
   "loads",
+  "deadlines",
   "runs",
   "scheduler_guard",
   "cache",
