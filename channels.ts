@@ -88,7 +88,28 @@ function use(module: unknown): void {
     typeof dc.channel !== "function" || typeof dc.tracingChannel !== "function"
   ) return;
   eventsChannel = dc.channel(EVENTS_CHANNEL);
-  tracingChannel = dc.tracingChannel(TRACING_CHANNEL);
+  const tracing = dc.tracingChannel(TRACING_CHANNEL);
+  tracingChannel = typeof tracing.hasSubscribers === "boolean"
+    ? tracing
+    : heardThroughParts(tracing);
+}
+
+// A tracing channel without hasSubscribers of its own (Bun's, and Node's
+// before 22) is heard when any of its channels is.
+function heardThroughParts(tracing: TracingChannel): TracingChannel {
+  const { start, end, asyncStart, asyncEnd, error } = tracing;
+  return {
+    get hasSubscribers() {
+      return start.hasSubscribers || end.hasSubscribers ||
+        asyncStart.hasSubscribers || asyncEnd.hasSubscribers ||
+        error.hasSubscribers;
+    },
+    start,
+    end,
+    asyncStart,
+    asyncEnd,
+    error,
+  };
 }
 
 function load(): void {
