@@ -33,7 +33,7 @@ import {
 } from "./entries.ts";
 import { eventsHeard } from "./channels.ts";
 import { CacheClosedError } from "./errors.ts";
-import type { Flight, InflightRegistry } from "./inflight.ts";
+import type { Flight } from "./inflight.ts";
 import { KeepPolicy } from "./keeping.ts";
 import type { Loads } from "./loads.ts";
 import type { ArgumentsKeys } from "./key.ts";
@@ -53,6 +53,7 @@ import {
   closeWaitOf,
   type ResolvedOptions,
 } from "./options.ts";
+import { parametersOf } from "./parameters.ts";
 import type { Slot } from "./policy.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
 import { jsonSerializer } from "./serializer.ts";
@@ -85,7 +86,6 @@ export class AsyncLruCache<R> {
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentLists: ArgumentsKeys | undefined;
   readonly #counters: Counters;
-  readonly #inflight: InflightRegistry<R, Runs<R>>;
   readonly #effects: Effects;
   // Absent without a store.
   readonly #shared: SharedLink | undefined;
@@ -134,9 +134,8 @@ export class AsyncLruCache<R> {
         signal: options.signal,
       },
     );
-    this.#loads = this.#runs.loads;
     this.#tier = this.#runs.tier;
-    this.#inflight = this.#runs.registry;
+    this.#loads = this.#runs.loads;
     this.#entries = entries;
     this.#argumentLists = keying.argumentLists;
     this.#counters = this.#tier.counters;
@@ -214,6 +213,9 @@ export class AsyncLruCache<R> {
     key: unknown,
     slot: Slot | undefined,
   ): Promise<R> {
+    if (slot !== undefined && this.#entries.kind(slot) <= SHARED) {
+      return this.#drained(this.#watchedHit(slot, undefined));
+    }
     const args = arity === 1 ? undefined : listOf(arity, first, second);
     if (slot !== undefined) {
       return this.#drained(
@@ -251,7 +253,7 @@ export class AsyncLruCache<R> {
 
   /**
    * Answers a call with `args` made on `thisArg`. A caller that gives
-   * `signal` stops waiting when it aborts; see {@linkcode InflightRegistry.join}.
+   * `signal` stops waiting when it aborts; see `InflightRegistry.join`.
    */
   call(
     thisArg: unknown,
@@ -394,24 +396,12 @@ export class AsyncLruCache<R> {
   }
 
   parameters(): CacheParameters {
-    const parameters: CacheParameters = {
-      maxSize: this.#options.maxSize,
-      ttl: this.#options.ttlOf ?? this.#options.ttl,
-      jitter: this.#options.jitter,
+    return parametersOf(this.#options, {
+      name: this.#name,
       tasks: this.#entries.running,
       closed: this.#closed,
-      name: this.#name,
-      softTimeout: this.#options.softTimeout,
-      hardTimeout: this.#options.hardTimeout,
-      // Shown only when set, so that a cache without it shows Python's shape.
-      ...(this.#options.maxWeight === undefined ? {} : {
-        maxWeight: this.#options.maxWeight,
-        currWeight: this.#entries.weight,
-      }),
-    };
-    const policy = this.#options.policy;
-    if (policy !== undefined) parameters.policy = policy;
-    return parameters;
+      currWeight: this.#entries.weight,
+    });
   }
 
   stats(): CacheStats {
@@ -471,6 +461,7 @@ export class AsyncLruCache<R> {
     const entries = this.#entries;
     const tier = this.#tier;
     const kind = entries.kind(slot);
+    if (kind <= SHARED) return this.#watchedHit(slot, signal);
     const key = entries.key(slot);
     tier.record("hit", key);
     entries.touch(slot);
@@ -500,6 +491,16 @@ export class AsyncLruCache<R> {
       }
       return promise;
     }
+    return this.#share(slot);
+  }
+
+  // A hit on a fresh or running entry while someone listens: a plain hit
+  // that tells of itself.
+  #watchedHit(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
+    const entries = this.#entries;
+    this.#tier.record("hit", entries.key(slot));
+    entries.touch(slot);
+    const kind = entries.kind(slot);
     return kind === SHARED
       ? entries.outcome(slot) as Promise<R>
       : kind === RUNNING
@@ -510,9 +511,7 @@ export class AsyncLruCache<R> {
   // A hit on the running work in `slot`.
   #joinRunning(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
     const flight = this.#entries.outcome(slot) as Flight<R>;
-    return this.#runs.deadlines === undefined
-      ? this.#inflight.join(flight, signal)
-      : this.#runs.joinRunning(flight, signal);
+    return this.#runs.joinRunning(flight, signal);
   }
 
   // The first hit since the entry in `slot` settled: it makes the promise

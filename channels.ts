@@ -211,10 +211,10 @@ export function traceCall<T>(context: TraceContext, call: () => T): T {
  *
  * @example
  * ```ts
- * import { traceSettlement } from "./channels.ts";
+ * import { type TraceContext, traceSettlement } from "./channels.ts";
  * import assert from "node:assert/strict";
  *
- * const context = { name: "f", key: 1, args: [1], kind: "miss" as const };
+ * const context: TraceContext = { name: "f", key: 1, args: [1], kind: "miss" };
  * assert.equal(await traceSettlement(Promise.resolve(2), context), 2);
  * assert.equal(context.result, 2);
  * ```

@@ -195,10 +195,11 @@ export class LocalTier<R> {
     const displaced = this.entries.add(key, flight, true);
     if (this.#hasStore) this.keying.remember(key, storeKey);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
-    this.#evictOverflow();
-    // Counted here, not through record: misses and evictions are hot.
+    // Asked once for the miss and its evictions: they are hot.
+    const watching = this.watching();
+    this.#evictOverflow(watching);
     this.counters.misses++;
-    if (this.watching()) this.#recorder.tell("miss", key);
+    if (watching) this.#recorder.tell("miss", key);
   }
 
   /**
@@ -218,7 +219,7 @@ export class LocalTier<R> {
     if (slot === undefined) {
       entries.add(key, flight, false);
       if (this.#hasStore) this.keying.remember(key, undefined);
-      this.#evictOverflow();
+      this.#evictOverflow(this.watching());
     } else if (
       entries.kind(slot) !== RUNNING && entries.refreshOf(slot) === undefined
     ) {
@@ -543,16 +544,16 @@ export class LocalTier<R> {
   }
 
   #evict(slot: Slot): void {
-    this.#recorder.recordEviction(slot);
+    this.#recorder.recordEviction(slot, this.watching());
     this.removeEntry(slot);
   }
 
   // Drops the entries the eviction policy names while there are more than
-  // maxSize.
-  #evictOverflow(): void {
+  // maxSize; `watching` says whether their events would be heard.
+  #evictOverflow(watching: boolean): void {
     while (this.entries.size > this.#maxSize) {
       const slot = this.entries.victim();
-      this.#recorder.recordEviction(slot);
+      this.#recorder.recordEviction(slot, watching);
       this.removeEntry(slot);
     }
   }

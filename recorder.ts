@@ -95,7 +95,10 @@ export class Recorder {
    * it changes; unread when nobody would hear.
    */
   heldValue(slot: Slot): unknown {
-    if (!this.watching()) return NO_VALUE;
+    return this.watching() ? this.#held(slot) : NO_VALUE;
+  }
+
+  #held(slot: Slot): unknown {
     const entries = this.#entries;
     const kind = entries.kind(slot);
     if (kind === VALUE || kind === STALE) return entries.outcome(slot);
@@ -118,15 +121,18 @@ export class Recorder {
     if (this.watching()) this.#tell(type, key, undefined, held);
   }
 
-  /** Counts the eviction of the entry in `slot`, about to go. */
-  recordEviction(slot: Slot): void {
+  /**
+   * Counts the eviction of the entry in `slot`, about to go, and tells of
+   * it if `watching` (what {@linkcode watching} said).
+   */
+  recordEviction(slot: Slot, watching: boolean): void {
     this.counters.evictions++;
-    if (this.watching()) {
+    if (watching) {
       this.#tell(
         "evict",
         this.#entries.key(slot),
         undefined,
-        this.heldValue(slot),
+        this.#held(slot),
       );
     }
   }

@@ -229,7 +229,9 @@ export class Runs<R> {
    * with the last good value while it lasts; else a caller that joins it.
    */
   joinRunning(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
-    if (this.deadlines!.pastSoft(flight)) {
+    const deadlines = this.deadlines;
+    if (deadlines === undefined) return this.registry.join(flight, signal);
+    if (deadlines.pastSoft(flight)) {
       const fallbacks = this.tier.lifetimes.fallbacks!;
       const key = flight.key;
       const fallback = fallbacks.has(key)

@@ -31,6 +31,7 @@ const ORDER = [
   "store_options",
   "watch_options",
   "options",
+  "parameters",
   "keeping",
   "user_code",
   "effects",
