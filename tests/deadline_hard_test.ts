@@ -285,3 +285,22 @@ Deno.test("hardTimeout and softTimeout are checked, and shown in cacheParameters
     7,
   );
 });
+
+Deno.test("a close with wait waits for the work, not the deadlines: a caller may time out while it waits", async () => {
+  const clock = new ManualClock();
+  const { cached, runs } = slowCache(clock);
+  const call = track(cached("a"));
+  const closing = track(cached.cacheClose({ wait: true }));
+  assert.equal(clock.pending, 1, "the caller keeps its deadline");
+  clock.advance(100);
+  await flush();
+  assert.equal(
+    (call.outcome as unknown as { reason: DOMException }).reason.name,
+    "TimeoutError",
+  );
+  assert.equal(closing.outcome.state, "pending", "the work still runs");
+  runs[0].resolve("v");
+  await flush();
+  assert.equal(closing.outcome.state, "fulfilled");
+  assert.equal(clock.pending, 0);
+});

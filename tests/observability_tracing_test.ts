@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import dc from "node:diagnostics_channel";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { alruCache, ManualClock } from "../mod.ts";
-import { deferred, flush } from "./_helpers.ts";
+import {
+  assertWhole,
+  checkEachEntryToUserCode,
+  deferred,
+  flush,
+} from "./_helpers.ts";
 
 interface Context {
   name: string;
@@ -185,4 +190,46 @@ Deno.test("no module of the package imports a node: module statically", async ()
     );
     assert.doesNotMatch(text, /import\(\s*["']node:/, entry.name);
   }
+});
+
+Deno.test("work the cache detached or abandoned is still traced to its end", async () => {
+  await tracing(async (seen) => {
+    const runs: ReturnType<typeof deferred<number>>[] = [];
+    const cached = alruCache((_key: number) => {
+      const run = deferred<number>();
+      runs.push(run);
+      return run.promise;
+    });
+    const detached = cached(1);
+    cached.cacheInvalidate(1);
+    runs[0].resolve(1);
+    assert.equal(await detached, 1);
+    const abandoned = cached(2);
+    await cached.cacheClose();
+    await assert.rejects(abandoned, { name: "AbortError" });
+    runs[1].resolve(2);
+    await flush();
+    const ends = seen.filter(([name]) => name === "asyncEnd");
+    assert.deepEqual(ends.map(([, context]) => context.result), [1, 2]);
+  });
+});
+
+Deno.test("a tracing subscriber may call the cache back, and runs while the cache is whole", async () => {
+  const cached = alruCache((key: number) => Promise.resolve(key), {
+    maxSize: 2,
+  });
+  checkEachEntryToUserCode(cached);
+  let reentered = 0;
+  await tracing(async () => {
+    await cached(1);
+    await cached(2);
+    await cached(3);
+  }, (name) => {
+    assertWhole(cached);
+    if (name === "start" && reentered++ === 0) cached.cacheInvalidate(1);
+    if (name === "asyncEnd") void cached(1);
+  });
+  await flush();
+  assertWhole(cached);
+  assert.ok(reentered > 0);
 });
