@@ -17,6 +17,7 @@ import {
   checkEachEntryToUserCode,
   deferred,
   flush,
+  macrotask,
   track,
 } from "./_helpers.ts";
 
@@ -284,4 +285,35 @@ Deno.test("a subscriber may call the cache back, and is called only while the ca
   assert.ok(seen.includes("evict 1"));
   assert.ok(seen.includes("invalidate 3"));
   assertWhole(cached);
+});
+
+Deno.test("a subscriber that throws changes no outcome, counter or entry; diagnostics_channel reports the error on a later turn", async () => {
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    reported.push(event.error);
+    event.preventDefault();
+  };
+  globalThis.addEventListener("error", onError);
+  const boom = new Error("boom");
+  const throwing = () => {
+    throw boom;
+  };
+  dc.subscribe(CHANNEL, throwing);
+  try {
+    const cached = alruCache((key: number) => Promise.resolve(key * 2));
+    assert.equal(await cached(1), 2);
+    assert.equal(await cached(1), 2);
+    assert.deepEqual(cached.cacheInfo(), {
+      hits: 1,
+      misses: 1,
+      maxSize: 128,
+      currSize: 1,
+    });
+    assertWhole(cached);
+    await macrotask();
+  } finally {
+    dc.unsubscribe(CHANNEL, throwing);
+    globalThis.removeEventListener("error", onError);
+  }
+  assert.deepEqual(reported, [boom, boom]);
 });
