@@ -22,6 +22,8 @@ import type { Fallback } from "./lifetimes.ts";
 export interface DeadlineHost {
   /** The time on the cache's clock. May throw. */
   now(): number;
+  /** The clock threw `error`. */
+  clockFailed(error: unknown): void;
   /** The nearest deadline changed to `time` (`Infinity`: none). */
   nearest(time: number): void;
   /** A boundary outside the cache's own: brings the timer in line. */
@@ -102,15 +104,16 @@ export class Deadlines {
   }
 
   /**
-   * The promise of a caller, calling at `now`, that waits on unsettled
-   * `flight` of `key`; `signal`, its own, aborts its wait.
+   * The promise of a caller that waits on unsettled `flight` of `key`;
+   * `signal`, its own, aborts its wait. The caller joins the work first and
+   * the clock is read after: the clock may change the cache, even settle
+   * the work, which the caller then hears of as any other would.
    */
   wait<R>(
     registry: InflightRegistry<R, unknown>,
     flight: Flight<R>,
     key: unknown,
     signal: AbortSignal | undefined,
-    now: number,
   ): Promise<R> {
     const hard = this.#settings.hardTimeout;
     let controller: AbortController | undefined;
@@ -135,7 +138,20 @@ export class Deadlines {
       };
     });
     run.waiters.add(waiter);
-    if (hard !== undefined) {
+    inner.then(
+      (value) => this.#settled(waiter, value, false),
+      (reason) => this.#settled(waiter, reason, true),
+    );
+    if (hard === undefined) return promise;
+    let now: number;
+    try {
+      now = this.#host.now();
+    } catch (error) {
+      // A caller the clock cannot time waits without a deadline.
+      this.#host.clockFailed(error);
+      return promise;
+    }
+    if (!waiter.done) {
       waiter.timed = this.#add({
         at: now + hard,
         index: -1,
@@ -143,10 +159,6 @@ export class Deadlines {
         run: undefined,
       });
     }
-    inner.then(
-      (value) => this.#settled(waiter, value, false),
-      (reason) => this.#settled(waiter, reason, true),
-    );
     return promise;
   }
 

@@ -213,15 +213,7 @@ export class Runs<R> {
   join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
     const deadlines = this.deadlines;
     if (deadlines === undefined) return this.registry.join(flight, signal);
-    let now: number;
-    try {
-      now = this.#user.now(this.tier.lifetimes.expiry!);
-    } catch (error) {
-      // A caller the clock cannot time waits without a deadline.
-      this.#user.reportClockFailure(error);
-      return this.registry.join(flight, signal);
-    }
-    return deadlines.wait(this.registry, flight, flight.key, signal, now);
+    return deadlines.wait(this.registry, flight, flight.key, signal);
   }
 
   /**
@@ -257,7 +249,8 @@ export class Runs<R> {
       this.#user.reportClockFailure(error);
       return;
     }
-    this.deadlines!.started(flight, key, now);
+    // The clock may have settled the run.
+    if (!flight.settled) this.deadlines!.started(flight, key, now);
   }
 
   #deadlinesOf(settings: RunSettings): Deadlines {
@@ -269,6 +262,7 @@ export class Runs<R> {
       abandons: settings.signal,
     }, {
       now: () => this.#user.now(lifetimes.expiry!),
+      clockFailed: (error) => this.#user.reportClockFailure(error),
       nearest: (time) => lifetimes.expiry?.setOther(time),
       sync: () => this.#effects.drain(),
       fallback: (key, now) => lifetimes.fallbacks?.peek(key, now),
