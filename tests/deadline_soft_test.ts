@@ -166,3 +166,20 @@ Deno.test("soft and hard deadlines together: the soft answers first; callers wit
   await flush();
   assertWhole(cached);
 });
+
+Deno.test("a run that fails after its soft deadline is handled as usual: kept for errorTtl, answered with the fallback", async () => {
+  const clock = new ManualClock();
+  const soft = softCache(clock, { errorTtl: 500 });
+  const { cached, runs } = soft;
+  await expired(clock, soft);
+  const miss = track(cached("a"));
+  clock.advance(50);
+  await flush();
+  assert.deepEqual(miss.outcome, { state: "fulfilled", value: "a0" });
+  runs[1].reject(new Error("down"));
+  await flush();
+  assert.equal(statsOf(cached).runFailures, 1);
+  assert.equal(await cached("a"), "a0", "the kept failure's fallback");
+  assert.equal(runs.length, 2, "no new run while the failure is kept");
+  assertWhole(cached);
+});

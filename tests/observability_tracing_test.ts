@@ -233,3 +233,28 @@ Deno.test("a tracing subscriber may call the cache back, and runs while the cach
   assertWhole(cached);
   assert.ok(reentered > 0);
 });
+
+Deno.test("a shared-tier miss that runs the function here is traced as a miss; one read from the store is not", async () => {
+  const { memoryStore } = await import("../memory.ts");
+  const clock = new ManualClock();
+  const store = memoryStore({ clock });
+  const make = () =>
+    alruCache((key: string) => Promise.resolve(key.length), {
+      clock,
+      ttl: 1_000,
+      store,
+      name: "shared",
+    });
+  const here = make();
+  const there = make();
+  await tracing(async (seen) => {
+    assert.equal(await here("abc"), 3);
+    assert.equal(await there("abc"), 3, "read from the store");
+    assert.deepEqual(names(seen), ["start", "end", "asyncStart", "asyncEnd"]);
+    assert.deepEqual(seen[0][1].kind, "miss");
+    assert.deepEqual(seen[0][1].args, ["abc"]);
+    assert.equal(seen[0][1].name, "shared");
+  });
+  await here.cacheClose();
+  await there.cacheClose();
+});
