@@ -232,8 +232,8 @@ export class UserCode {
   tell(event: CacheEvent): void {
     if (this.#check !== undefined) this.#check();
     if (this.#onEvent !== undefined) this.#tellOnEvent(event);
-    const channel = eventsChannel;
-    if (channel !== undefined && channel.hasSubscribers) channel.publish(event);
+    // Publishing on a channel nobody hears does nothing: no check needed.
+    eventsChannel?.publish(event);
   }
 
   #tellOnEvent(event: CacheEvent): void {
