@@ -304,3 +304,36 @@ Deno.test("a close with wait waits for the work, not the deadlines: a caller may
   assert.equal(closing.outcome.state, "fulfilled");
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("with a store, waiting for another process's lease is waiting: the caller times out", async () => {
+  const { memoryStore } = await import("../memory.ts");
+  const clock = new ManualClock();
+  const store = memoryStore({ clock });
+  const slow = deferred<number>();
+  const holder = alruCache((_key: string) => slow.promise, {
+    clock,
+    ttl: 10_000,
+    store,
+  });
+  const waiter = alruCache((_key: string) => Promise.resolve(2), {
+    clock,
+    ttl: 10_000,
+    store,
+    hardTimeout: 100,
+  });
+  const first = track(holder("k"));
+  await flush();
+  const second = track(waiter("k"));
+  await flush();
+  clock.advance(100);
+  await flush();
+  assert.equal(
+    (second.outcome as unknown as { reason: DOMException }).reason.name,
+    "TimeoutError",
+  );
+  slow.resolve(1);
+  await flush();
+  assert.deepEqual(first.outcome, { state: "fulfilled", value: 1 });
+  await holder.cacheClose();
+  await waiter.cacheClose();
+});
