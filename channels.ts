@@ -42,8 +42,8 @@ interface DiagnosticsChannel {
 
 /** The events channel, once the runtime has given it. */
 export let eventsChannel: Channel | undefined;
-/** The tracing channel, once the runtime has given it. */
-export let tracingChannel: TracingChannel | undefined;
+// The tracing channel, once the runtime has given it.
+let tracingChannel: TracingChannel | undefined;
 
 /**
  * Whether anyone hears the events channel now: one check of its

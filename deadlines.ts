@@ -98,11 +98,6 @@ export class Deadlines {
     this.#host = host;
   }
 
-  /** How many deadlines are set. */
-  get size(): number {
-    return this.#heap.length;
-  }
-
   /**
    * The promise of a caller that waits on unsettled `flight` of `key`;
    * `signal`, its own, aborts its wait. The caller joins the work first and

@@ -183,3 +183,27 @@ Deno.test("a run that fails after its soft deadline is handled as usual: kept fo
   assert.equal(runs.length, 2, "no new run while the failure is kept");
   assertWhole(cached);
 });
+
+Deno.test("ttl: 0 keeps no fallback, so softTimeout never acts; hardTimeout still bounds the callers sharing a run", async () => {
+  const clock = new ManualClock();
+  const runs: Deferred<string>[] = [];
+  const cached = alruCache((_key: string) => {
+    const run = deferred<string>();
+    runs.push(run);
+    return run.promise;
+  }, { clock, ttl: 0, staleIfError: 1_000, softTimeout: 50, hardTimeout: 80 });
+  const first = cached("a");
+  runs[0].resolve("0");
+  assert.equal(await first, "0");
+  const shared = [track(cached("a")), track(cached("a"))];
+  assert.equal(runs.length, 2, "nothing kept: a miss, shared");
+  clock.advance(50);
+  await flush();
+  assert.ok(shared.every((call) => call.outcome.state === "pending"));
+  clock.advance(30);
+  await flush();
+  assert.ok(shared.every((call) => call.outcome.state === "rejected"));
+  runs[1].resolve("1");
+  await flush();
+  assert.equal(clock.pending, 0);
+});
