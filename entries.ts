@@ -243,6 +243,7 @@ export class EntryTable<W extends Placed> {
     const work = this.#refreshes![slot]!;
     this.#refreshes![slot] = undefined;
     this.#refreshing--;
+    this.#unshare(slot);
     this.#outcomes[slot] = work;
     this.#kinds[slot] = RUNNING;
     this.#running++;
