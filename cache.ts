@@ -364,6 +364,7 @@ export class AsyncLruCache<R> {
    */
   clear(): void | Promise<void> {
     this.#tier.dropAll(true);
+    this.#runs.deadlines?.dropSoft();
     this.#counters.reset();
     this.#effects.drain();
     return this.#shared?.clear();

@@ -175,6 +175,20 @@ export class Deadlines {
     return this.#pastSoft.has(flight);
   }
 
+  /**
+   * Forgets every soft deadline, as a clear or a close does: the fallbacks
+   * they would answer with are forgotten, or no timer may be left.
+   */
+  dropSoft(): void {
+    for (const run of [...this.#runs.values()]) {
+      if (run.soft === undefined) continue;
+      this.#remove(run.soft);
+      run.soft = undefined;
+      this.#forget(run);
+    }
+    this.#update();
+  }
+
   /** Runs every deadline due at or before `now`. */
   fire(now: number): void {
     const heap = this.#heap;

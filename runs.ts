@@ -278,6 +278,7 @@ export class Runs<R> {
    */
   close(wait: boolean): void {
     this.#closed = true;
+    this.deadlines?.dropSoft();
     if (wait) return;
     this.#abandoning = true;
     for (const flight of this.#unsettled()) {

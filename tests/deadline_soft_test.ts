@@ -207,3 +207,29 @@ Deno.test("ttl: 0 keeps no fallback, so softTimeout never acts; hardTimeout stil
   await flush();
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("cacheClear and a close with wait drop soft deadlines: no timer is left for them", async () => {
+  const clock = new ManualClock();
+  const soft = softCache(clock);
+  const { cached, runs } = soft;
+  await expired(clock, soft);
+  const miss = track(cached("a"));
+  assert.equal(clock.pending, 1, "the soft deadline");
+  cached.cacheClear();
+  assert.equal(clock.pending, 0);
+  runs[1].resolve("1");
+  await flush();
+  assert.deepEqual(miss.outcome, { state: "fulfilled", value: "a1" });
+  // The cleared run was detached: a value of its own again, then expired.
+  const fresh = cached("a");
+  runs[2].resolve("2");
+  assert.equal(await fresh, "a2");
+  clock.advance(10);
+  const again = track(cached("a"));
+  assert.equal(clock.pending, 1, "a soft deadline again");
+  const closing = cached.cacheClose({ wait: true });
+  assert.equal(clock.pending, 0);
+  runs[3].resolve("3");
+  await closing;
+  assert.deepEqual(again.outcome, { state: "fulfilled", value: "a3" });
+});
