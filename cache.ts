@@ -31,9 +31,11 @@ import {
   STALE_SHARED,
   VALUE,
 } from "./entries.ts";
+import { eventsHeard } from "./channels.ts";
 import { CacheClosedError } from "./errors.ts";
-import type { Flight, InflightRegistry } from "./inflight.ts";
+import type { Flight } from "./inflight.ts";
 import { KeepPolicy } from "./keeping.ts";
+import type { Loads } from "./loads.ts";
 import type { ArgumentsKeys } from "./key.ts";
 import { ABSENT, isPlainPrimitive } from "./keying.ts";
 import {
@@ -51,6 +53,7 @@ import {
   closeWaitOf,
   type ResolvedOptions,
 } from "./options.ts";
+import { parametersOf } from "./parameters.ts";
 import type { Slot } from "./policy.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
 import { jsonSerializer } from "./serializer.ts";
@@ -77,12 +80,12 @@ export class AsyncLruCache<R> {
   readonly #watched: boolean;
   readonly #user: UserCode;
   readonly #runs: Runs<R>;
+  readonly #loads: Loads;
   readonly #tier: LocalTier<R>;
   // The parts the hot paths use, held here to save a load.
   readonly #entries: EntryTable<Flight<R>>;
   readonly #argumentLists: ArgumentsKeys | undefined;
   readonly #counters: Counters;
-  readonly #inflight: InflightRegistry<R, Runs<R>>;
   readonly #effects: Effects;
   // Absent without a store.
   readonly #shared: SharedLink | undefined;
@@ -93,7 +96,7 @@ export class AsyncLruCache<R> {
   #closed = false;
 
   constructor(fn: (...args: unknown[]) => unknown, options: ResolvedOptions) {
-    this.#name = fn.name || "anonymous";
+    this.#name = options.name ?? (fn.name || "anonymous");
     this.#options = options;
     const keeping = options.ttl !== undefined || options.ttlOf !== undefined ||
         options.shouldCache !== undefined || options.errorTtl !== undefined ||
@@ -125,10 +128,14 @@ export class AsyncLruCache<R> {
         keeping,
         watched: this.#watched,
         hasStore: store !== undefined,
+        clock: () => this.#currentClock(),
+        softTimeout: options.softTimeout,
+        hardTimeout: options.hardTimeout,
+        signal: options.signal,
       },
     );
     this.#tier = this.#runs.tier;
-    this.#inflight = this.#runs.registry;
+    this.#loads = this.#runs.loads;
     this.#entries = entries;
     this.#argumentLists = keying.argumentLists;
     this.#counters = this.#tier.counters;
@@ -207,6 +214,9 @@ export class AsyncLruCache<R> {
     key: unknown,
     slot: Slot | undefined,
   ): Promise<R> {
+    if (slot !== undefined && this.#entries.kind(slot) <= SHARED) {
+      return this.#drained(this.#watchedHit(slot, undefined));
+    }
     const args = arity === 1 ? undefined : listOf(arity, first, second);
     if (slot !== undefined) {
       return this.#drained(
@@ -225,7 +235,7 @@ export class AsyncLruCache<R> {
     const controller = this.#options.signal ? new AbortController() : undefined;
     let result: unknown;
     try {
-      result = this.#user.runShort(thisArg, arity, first, second, controller);
+      result = this.#loads.runShort(thisArg, arity, first, second, controller);
     } catch (error) {
       return this.#drained(Promise.reject(error));
     }
@@ -244,7 +254,7 @@ export class AsyncLruCache<R> {
 
   /**
    * Answers a call with `args` made on `thisArg`. A caller that gives
-   * `signal` stops waiting when it aborts; see {@linkcode InflightRegistry.join}.
+   * `signal` stops waiting when it aborts; see `InflightRegistry.join`.
    */
   call(
     thisArg: unknown,
@@ -301,7 +311,7 @@ export class AsyncLruCache<R> {
     const controller = this.#newController();
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "refresh");
     } catch (error) {
       return this.#drained(Promise.reject(error));
     }
@@ -355,6 +365,7 @@ export class AsyncLruCache<R> {
    */
   clear(): void | Promise<void> {
     this.#tier.dropAll(true);
+    this.#runs.deadlines?.dropSoft();
     this.#counters.reset();
     this.#effects.drain();
     return this.#shared?.clear();
@@ -387,21 +398,12 @@ export class AsyncLruCache<R> {
   }
 
   parameters(): CacheParameters {
-    const parameters: CacheParameters = {
-      maxSize: this.#options.maxSize,
-      ttl: this.#options.ttlOf ?? this.#options.ttl,
-      jitter: this.#options.jitter,
+    return parametersOf(this.#options, {
+      name: this.#name,
       tasks: this.#entries.running,
       closed: this.#closed,
-      // Shown only when set, so that a cache without it shows Python's shape.
-      ...(this.#options.maxWeight === undefined ? {} : {
-        maxWeight: this.#options.maxWeight,
-        currWeight: this.#entries.weight,
-      }),
-    };
-    const policy = this.#options.policy;
-    if (policy !== undefined) parameters.policy = policy;
-    return parameters;
+      currWeight: this.#entries.weight,
+    });
   }
 
   stats(): CacheStats {
@@ -448,16 +450,11 @@ export class AsyncLruCache<R> {
   // is stale or a kept failure.
   #hit(slot: Slot, signal: AbortSignal | undefined): Promise<R> | undefined {
     const kind = this.#entries.kind(slot);
-    if (kind > SHARED || this.#watched) return undefined;
+    if (kind > SHARED || this.#watched || eventsHeard()) return undefined;
     this.#counters.hits++;
     this.#entries.touch(slot);
     if (kind === SHARED) return this.#entries.outcome(slot) as Promise<R>;
-    if (kind === RUNNING) {
-      return this.#inflight.join(
-        this.#entries.outcome(slot) as Flight<R>,
-        signal,
-      );
-    }
+    if (kind === RUNNING) return this.#joinRunning(slot, signal);
     return this.#share(slot);
   }
 
@@ -472,6 +469,7 @@ export class AsyncLruCache<R> {
     const entries = this.#entries;
     const tier = this.#tier;
     const kind = entries.kind(slot);
+    if (kind <= SHARED) return this.#watchedHit(slot, signal);
     const key = entries.key(slot);
     tier.record("hit", key);
     entries.touch(slot);
@@ -501,11 +499,27 @@ export class AsyncLruCache<R> {
       }
       return promise;
     }
+    return this.#share(slot);
+  }
+
+  // A hit on a fresh or running entry while someone listens: a plain hit
+  // that tells of itself.
+  #watchedHit(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
+    const entries = this.#entries;
+    this.#tier.record("hit", entries.key(slot));
+    entries.touch(slot);
+    const kind = entries.kind(slot);
     return kind === SHARED
       ? entries.outcome(slot) as Promise<R>
       : kind === RUNNING
-      ? this.#inflight.join(entries.outcome(slot) as Flight<R>, signal)
+      ? this.#joinRunning(slot, signal)
       : this.#share(slot);
+  }
+
+  // A hit on the running work in `slot`.
+  #joinRunning(slot: Slot, signal: AbortSignal | undefined): Promise<R> {
+    const flight = this.#entries.outcome(slot) as Flight<R>;
+    return this.#runs.joinRunning(flight, signal);
   }
 
   // The first hit since the entry in `slot` settled: it makes the promise
@@ -533,7 +547,7 @@ export class AsyncLruCache<R> {
     const controller = this.#newController();
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "refresh");
     } catch (error) {
       // The caller has its stale value; the failure is the refresh's.
       result = Promise.reject(error);
@@ -560,7 +574,7 @@ export class AsyncLruCache<R> {
     }
     let result: unknown;
     try {
-      result = this.#user.run(thisArg, args, controller);
+      result = this.#loads.run(thisArg, args, controller, key, "miss");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -589,7 +603,7 @@ export class AsyncLruCache<R> {
     // the work's own signal, and then lets its lease go.
     const result = this.#shared!.miss(
       storeKey,
-      () => this.#user.run(thisArg, args, controller),
+      () => this.#loads.runDetached(thisArg, args, controller, key),
       (value) => this.#user.lifetimeOf(value, args),
       controller?.signal,
     );
@@ -620,6 +634,7 @@ export class AsyncLruCache<R> {
         clockFailure = { error };
       }
       this.#tier.expire(expiry, now);
+      this.#runs.deadlines?.fire(now);
       if (clockFailure !== undefined) {
         this.#user.reportClockFailure(clockFailure.error);
       }

@@ -13,9 +13,18 @@
 import type { CacheEvent } from "./stats.ts";
 import type { UserCode } from "./user_code.ts";
 
-type Effect =
-  | { controller: AbortController; reason: unknown; event?: undefined }
-  | { event: CacheEvent };
+// An abort to run; an event is queued as it is, with no record around it,
+// since a watched hit queues one.
+class Abort {
+  readonly controller: AbortController;
+  readonly reason: unknown;
+  constructor(controller: AbortController, reason: unknown) {
+    this.controller = controller;
+    this.reason = reason;
+  }
+}
+
+type Effect = Abort | CacheEvent;
 
 /** The upkeep of the expiry timer, done when the queue is empty. */
 export interface TimerUpkeep {
@@ -29,6 +38,10 @@ export interface TimerUpkeep {
 export class Effects {
   readonly #user: UserCode;
   readonly #upkeep: TimerUpkeep;
+  // The queue's head, when it has one; the rest wait in #queue. Most
+  // boundaries set off one effect (a watched hit's event), which then costs
+  // no array growing and shrinking.
+  #first: Effect | undefined = undefined;
   readonly #queue: Effect[] = [];
   #draining = false;
 
@@ -39,12 +52,12 @@ export class Effects {
 
   /** Queues the abort of `controller`'s signal with `reason`. */
   abort(controller: AbortController, reason: unknown): void {
-    this.#queue.push({ controller, reason });
+    this.#enqueue(new Abort(controller, reason));
   }
 
   /** Queues `event` for `onEvent`. */
   tell(event: CacheEvent): void {
-    this.#queue.push({ event });
+    this.#enqueue(event);
   }
 
   /**
@@ -53,9 +66,14 @@ export class Effects {
    * boundary reached from inside it only queues.
    */
   drain(): void {
-    if (this.#queue.length !== 0 || this.#upkeep.timerOutOfDate) {
+    if (this.#first !== undefined || this.#upkeep.timerOutOfDate) {
       this.#run();
     }
+  }
+
+  #enqueue(effect: Effect): void {
+    if (this.#first === undefined) this.#first = effect;
+    else this.#queue.push(effect);
   }
 
   #run(): void {
@@ -63,14 +81,16 @@ export class Effects {
     this.#draining = true;
     try {
       for (;;) {
-        const effect = this.#queue.shift();
+        const effect = this.#first;
+        const queue = this.#queue;
+        this.#first = queue.length === 0 ? undefined : queue.shift();
         if (effect === undefined) {
           if (!this.#upkeep.timerOutOfDate) return;
           this.#upkeep.syncTimer();
-        } else if (effect.event === undefined) {
+        } else if (effect instanceof Abort) {
           this.#user.abort(effect.controller, effect.reason);
         } else {
-          this.#user.tell(effect.event);
+          this.#user.tell(effect);
         }
       }
     } finally {

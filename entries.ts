@@ -67,6 +67,8 @@ export class EntryTable<W extends Placed> {
   // flight and kept failures weigh 0.
   #weights: number[] | undefined = undefined;
   #weight = 0;
+  // Per shared slot, the value its promise holds; made on the first share.
+  #sharedValues: unknown[] | undefined = undefined;
 
   /**
    * `policy` hands out the slots and orders them for eviction;
@@ -141,6 +143,11 @@ export class EntryTable<W extends Placed> {
     return this.#outcomes[slot];
   }
 
+  /** The value behind the promise a shared entry in `slot` hands out. */
+  sharedValue(slot: Slot): unknown {
+    return this.#sharedValues![slot];
+  }
+
   /** The key of the entry in `slot`. */
   key(slot: Slot): unknown {
     return this.#keys[slot];
@@ -190,12 +197,14 @@ export class EntryTable<W extends Placed> {
 
   /** Stores `value` in `slot`, whatever it held, as a fresh value. */
   replace(slot: Slot, value: unknown): void {
+    this.#unshare(slot);
     this.#outcomes[slot] = value;
     this.#kinds[slot] = VALUE;
   }
 
   /** Keeps `reason` in `slot`, whatever it held, as a kept failure. */
   replaceWithFailure(slot: Slot, reason: unknown): void {
+    this.#unshare(slot);
     this.#outcomes[slot] = reason;
     this.#kinds[slot] = FAILED;
     if (this.#weights !== undefined) this.setWeight(slot, 0);
@@ -234,6 +243,7 @@ export class EntryTable<W extends Placed> {
     const work = this.#refreshes![slot]!;
     this.#refreshes![slot] = undefined;
     this.#refreshing--;
+    this.#unshare(slot);
     this.#outcomes[slot] = work;
     this.#kinds[slot] = RUNNING;
     this.#running++;
@@ -242,6 +252,8 @@ export class EntryTable<W extends Placed> {
 
   /** Keeps `promise`, of the value in `slot`, as what every later hit hands out. */
   share(slot: Slot, promise: Promise<unknown>): void {
+    // The value stays at hand for the events of the entry leaving.
+    (this.#sharedValues ??= [])[slot] = this.#outcomes[slot];
     this.#outcomes[slot] = promise;
     this.#kinds[slot] = this.#kinds[slot] === STALE ? STALE_SHARED : SHARED;
   }
@@ -264,6 +276,7 @@ export class EntryTable<W extends Placed> {
     this.#running = 0;
     this.#refreshes = undefined;
     this.#refreshing = 0;
+    this.#sharedValues = undefined;
     if (this.#weights !== undefined) this.#weights = [];
     this.#weight = 0;
   }
@@ -351,6 +364,7 @@ export class EntryTable<W extends Placed> {
   }
 
   #free(slot: Slot): void {
+    this.#unshare(slot);
     if (this.#kinds[slot] === RUNNING) this.#detach(slot);
     if (this.#refreshes?.[slot] !== undefined) this.endRefresh(slot);
     this.#keys[slot] = undefined;
@@ -358,6 +372,14 @@ export class EntryTable<W extends Placed> {
     this.#kinds[slot] = FREE;
     if (this.#weights !== undefined) this.setWeight(slot, 0);
     this.#list.remove(slot);
+  }
+
+  // Lets go of the value a shared entry in `slot` held beside its promise.
+  #unshare(slot: Slot): void {
+    const kind = this.#kinds[slot];
+    if (kind === SHARED || kind === STALE_SHARED) {
+      this.#sharedValues![slot] = undefined;
+    }
   }
 
   #detach(slot: Slot): void {

@@ -45,3 +45,17 @@ export function describe(value: unknown): string {
   }
   return String(value);
 }
+
+/**
+ * The reason a caller of the cache of `functionName` gets when it has waited
+ * `timeout` ms (`hardTimeout`) on running work.
+ */
+export function timeoutError(
+  functionName: string,
+  timeout: number,
+): DOMException {
+  return new DOMException(
+    `alruCache's call of ${functionName} waited hardTimeout ${timeout} ms for its work, which goes on`,
+    "TimeoutError",
+  );
+}

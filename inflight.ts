@@ -118,6 +118,10 @@ export class Flight<R> {
   purpose = 0;
   /** The owner's key of the work; the registry never reads it. */
   key: unknown = undefined;
+  /** When the work's function was called, as the owner times loads; the registry never reads it. */
+  startedAt: number | undefined = undefined;
+  /** The work's trace, when it is traced; the registry never reads it. */
+  trace: object | undefined = undefined;
   /** The arguments the work was started with, when the owner keeps them. */
   args: readonly unknown[] | undefined = undefined;
 

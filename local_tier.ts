@@ -25,7 +25,8 @@ import { type Fallback, GOES, Lifetimes, STAYS } from "./lifetimes.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { NO_SLOT, type Slot } from "./policy.ts";
 import { policyOf } from "./eviction.ts";
-import { type CacheEventType, Counters } from "./stats.ts";
+import type { CacheEventType, Counters } from "./stats.ts";
+import { CallKey, Recorder } from "./recorder.ts";
 import type { ExpiryQueue } from "./ttl.ts";
 import type { UserCode } from "./user_code.ts";
 
@@ -41,6 +42,8 @@ export const FORCED = 2;
  */
 export const SHARED_MISS = 3;
 
+export { CallKey };
+
 /** Whether work started for `purpose` is a miss's. */
 export function isMiss(purpose: number): boolean {
   return purpose === MISS || purpose === SHARED_MISS;
@@ -49,15 +52,6 @@ export function isMiss(purpose: number): boolean {
 /** Whether an entry of `kind` is stale. */
 export function isStale(kind: number | undefined): boolean {
   return kind === STALE || kind === STALE_SHARED;
-}
-
-/** How events show a call that has no entry: what its key would show. */
-export class CallKey {
-  /** The key, as events show it. */
-  readonly shown: unknown;
-  constructor(shown: unknown) {
-    this.shown = shown;
-  }
 }
 
 /** The parts a {@linkcode LocalTier} changes together. */
@@ -91,7 +85,8 @@ export function localTierParts<R>(
     ? new ArgumentKeying()
     : new OptionKeying(user);
   const lifetimes = new Lifetimes(entries, {
-    timed: keeping?.timed === true,
+    // Callers' deadlines share the expiry timer.
+    timed: keeping?.timed === true || options.hardTimeout !== undefined,
     keepsFailures: keeping?.keepsFailures === true,
     staleWhileRevalidate: options.staleWhileRevalidate ?? 0,
     staleIfError: options.staleIfError ?? 0,
@@ -122,18 +117,19 @@ export class LocalTier<R> {
   /** The entries' times and the fallbacks. */
   readonly lifetimes: Lifetimes;
   /** What the cache has counted. */
-  readonly counters: Counters = new Counters();
+  readonly counters: Counters;
+  readonly #recorder: Recorder;
   readonly #inflight: InflightRegistry<R, unknown>;
   readonly #effects: Effects;
   readonly #maxSize: number;
   // Infinity when values are not weighed: no weight ever exceeds it.
   readonly #maxWeight: number;
-  readonly #watched: boolean;
   readonly #hasStore: boolean;
 
   constructor(
     parts: LocalTierParts<R>,
     settings: {
+      name: string;
       maxSize: number;
       maxWeight: number | undefined;
       watched: boolean;
@@ -147,8 +143,12 @@ export class LocalTier<R> {
     this.#effects = parts.effects;
     this.#maxSize = settings.maxSize;
     this.#maxWeight = settings.maxWeight ?? Infinity;
-    this.#watched = settings.watched;
     this.#hasStore = settings.hasStore;
+    this.#recorder = new Recorder(parts.entries, parts.keying, parts.effects, {
+      name: settings.name,
+      watched: settings.watched,
+    });
+    this.counters = this.#recorder.counters;
   }
 
   /**
@@ -157,17 +157,12 @@ export class LocalTier<R> {
    * `onEvent` if it watches. `error` goes with a `"storeError"`.
    */
   record(type: CacheEventType, key: unknown, error?: unknown): void {
-    this.counters.count(type);
-    if (this.#watched) this.#tell(type, key, error);
+    this.#recorder.record(type, key, error);
   }
 
-  #tell(type: CacheEventType, key: unknown, error?: unknown): void {
-    const shown = key instanceof CallKey ? key.shown : this.keying.display(key);
-    this.#effects.tell(
-      type === "storeError"
-        ? { type, key: shown, error }
-        : { type, key: shown },
-    );
+  /** See {@linkcode Recorder.watching}. */
+  watching(): boolean {
+    return this.#recorder.watching();
   }
 
   /**
@@ -200,10 +195,11 @@ export class LocalTier<R> {
     const displaced = this.entries.add(key, flight, true);
     if (this.#hasStore) this.keying.remember(key, storeKey);
     if (displaced !== undefined) this.#inflight.orphan(displaced);
-    this.#evictOverflow();
-    // Counted here, not through record: misses and evictions are hot.
+    // Asked once for the miss and its evictions: they are hot.
+    const watching = this.watching();
+    this.#evictOverflow(watching);
     this.counters.misses++;
-    if (this.#watched) this.#tell("miss", key);
+    if (watching) this.#recorder.tell("miss", key);
   }
 
   /**
@@ -223,7 +219,7 @@ export class LocalTier<R> {
     if (slot === undefined) {
       entries.add(key, flight, false);
       if (this.#hasStore) this.keying.remember(key, undefined);
-      this.#evictOverflow();
+      this.#evictOverflow(this.watching());
     } else if (
       entries.kind(slot) !== RUNNING && entries.refreshOf(slot) === undefined
     ) {
@@ -356,9 +352,10 @@ export class LocalTier<R> {
       slot !== NO_SLOT;
       slot = expiry.takeDue(time)
     ) {
+      const held = this.#recorder.heldValue(slot);
       const next = this.lifetimes.advance(slot, time);
       if (next === STAYS) continue;
-      this.record("expire", this.entries.key(slot));
+      this.#recorder.recordLeaving("expire", this.entries.key(slot), held);
       if (next !== GOES) continue;
       if (this.entries.refreshOf(slot) === undefined) this.removeEntry(slot);
       else this.#refreshTakesOver(slot);
@@ -376,8 +373,12 @@ export class LocalTier<R> {
 
   /** Removes the entry for `key` and forgets its fallback; says whether there was an entry. */
   invalidate(key: unknown): boolean {
+    const slot = this.entries.find(key);
+    const held = slot === undefined
+      ? undefined
+      : this.#recorder.heldValue(slot);
     const removed = this.#forgetKey(key);
-    if (removed) this.record("invalidate", key);
+    if (removed) this.#recorder.recordLeaving("invalidate", key, held);
     return removed;
   }
 
@@ -543,18 +544,16 @@ export class LocalTier<R> {
   }
 
   #evict(slot: Slot): void {
-    this.counters.evictions++;
-    if (this.#watched) this.#tell("evict", this.entries.key(slot));
+    this.#recorder.recordEviction(slot, this.watching());
     this.removeEntry(slot);
   }
 
   // Drops the entries the eviction policy names while there are more than
-  // maxSize.
-  #evictOverflow(): void {
+  // maxSize; `watching` says whether their events would be heard.
+  #evictOverflow(watching: boolean): void {
     while (this.entries.size > this.#maxSize) {
       const slot = this.entries.victim();
-      this.counters.evictions++;
-      if (this.#watched) this.#tell("evict", this.entries.key(slot));
+      this.#recorder.recordEviction(slot, watching);
       this.removeEntry(slot);
     }
   }

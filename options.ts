@@ -8,6 +8,7 @@ import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import { rejectUnknownOptions } from "./option_names.ts";
 import { storeOptionsOf } from "./store_options.ts";
+import { watchOptionsOf } from "./watch_options.ts";
 import type { CacheEvent } from "./stats.ts";
 import type { CacheStore } from "./store.ts";
 
@@ -194,6 +195,27 @@ export interface AlruCacheOptions<
    * @default {JSON, with undefined kept}
    */
   deserialize?(text: string): unknown;
+  /**
+   * Names the cache in `cacheParameters()`, its events, its traces and its
+   * errors' messages. Not empty.
+   *
+   * @default {the function's name, else "anonymous"}
+   */
+  name?: string;
+  /**
+   * Milliseconds after which the callers of a miss still waiting get the
+   * key's last good value (its `staleIfError` fallback), while the run goes
+   * on and stores its value when it comes. Needs `staleIfError`; less than
+   * `hardTimeout`.
+   */
+  softTimeout?: number | null;
+  /**
+   * Most milliseconds a caller waits on running work, from its own call;
+   * then it alone rejects with a `DOMException` named `"TimeoutError"`. The
+   * work goes on for the others; with `signal: true`, its signal aborts once
+   * no caller waits any more.
+   */
+  hardTimeout?: number | null;
 }
 
 /** Options after validation, with defaults applied. */
@@ -231,6 +253,9 @@ export interface ResolvedOptions {
    * `readOrLeaseMany`: set by `alruBatch`, never an option.
    */
   readsMany: boolean;
+  name: string | undefined;
+  softTimeout: number | undefined;
+  hardTimeout: number | undefined;
 }
 
 const DEFAULT_MAX_SIZE = 128;
@@ -265,6 +290,9 @@ export const OPTION_NAMES: readonly string[] = Object.keys(
     breakerCooldown: true,
     serialize: true,
     deserialize: true,
+    name: true,
+    softTimeout: true,
+    hardTimeout: true,
   } satisfies Record<keyof AlruCacheOptions, true>,
 );
 
@@ -474,7 +502,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     given.deserialize,
   );
   const givenRandom = optionalFunction<() => number>("random", given.random);
+  const watch = watchOptionsOf(
+    given,
+    staleIfError !== undefined && staleIfError > 0,
+  );
   return {
+    ...watch,
     maxSize,
     ttl,
     ttlOf,

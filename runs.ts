@@ -18,6 +18,9 @@ import {
   InflightRegistry,
 } from "./inflight.ts";
 import type { KeepPolicy } from "./keeping.ts";
+import type { Clock } from "./clock.ts";
+import { Loads } from "./loads.ts";
+import { Deadlines } from "./deadlines.ts";
 import {
   FORCED,
   isMiss,
@@ -42,6 +45,12 @@ export interface RunSettings {
   /** Whether onEvent watches. */
   watched: boolean;
   hasStore: boolean;
+  /** The clock in effect, which times loads. */
+  clock: () => Clock;
+  softTimeout: number | undefined;
+  hardTimeout: number | undefined;
+  /** The `signal` option: callers that time out may abandon their work. */
+  signal: boolean;
 }
 
 /** The running work of one cache. */
@@ -58,6 +67,10 @@ export class Runs<R> {
   readonly registry: InflightRegistry<R, Runs<R>>;
   /** The entries the work fills. */
   readonly tier: LocalTier<R>;
+  /** The calls of the function, counted, timed and traced. */
+  readonly loads: Loads;
+  /** The callers' and runs' deadlines; absent without the timeouts. */
+  readonly deadlines: Deadlines | undefined;
   readonly #user: UserCode;
   readonly #effects: Effects;
   readonly #name: string;
@@ -82,6 +95,16 @@ export class Runs<R> {
       Runs.#events as FlightEvents<Runs<R>, R>,
     );
     this.tier = new LocalTier({ ...parts, inflight: this.registry }, settings);
+    this.loads = new Loads(user, this.tier.counters, {
+      name: settings.name,
+      clock: settings.clock,
+      shown: (found, args) => this.tier.shown(found, args).shown,
+    });
+    if (
+      settings.hardTimeout !== undefined || settings.softTimeout !== undefined
+    ) {
+      this.deadlines = this.#deadlinesOf(settings);
+    }
     this.#user = user;
     this.#effects = parts.effects;
     this.#name = settings.name;
@@ -108,6 +131,8 @@ export class Runs<R> {
   ): Promise<R> {
     const flight = this.registry.start(controller);
     flight.purpose = purpose;
+    // A shared miss's work is the shared tier's, which times its own load.
+    if (purpose === MISS) this.#loaded(flight);
     if (this.#closed) {
       this.registry.orphan(flight);
       this.tier.record("miss", this.tier.shown(found, args ?? [found]));
@@ -115,7 +140,8 @@ export class Runs<R> {
       if (this.#needsArguments) flight.args = Array.from(args!);
       this.tier.enter(found, args, flight, storeKey);
     }
-    const promise = this.registry.join(flight, signal);
+    const promise = this.join(flight, signal);
+    if (this.deadlines !== undefined && !this.#closed) this.#started(flight);
     if (this.#abandoning) {
       this.tier.abandon(flight, abandonedError(this.#name));
     } else if (
@@ -144,8 +170,9 @@ export class Runs<R> {
   ): Promise<R> | undefined {
     const flight = this.registry.start(controller);
     flight.purpose = purpose;
+    this.#loaded(flight);
     const waiting = purpose === FORCED
-      ? this.registry.join(flight, undefined)
+      ? this.join(flight, undefined)
       : undefined;
     if (this.#closed) {
       this.tier.record("refresh", this.tier.shown(found, args));
@@ -167,7 +194,7 @@ export class Runs<R> {
    * fallback, its caller gets the failure.
    */
   joinForRefresh(flight: Flight<R>): Promise<R> {
-    const promise = this.registry.join(flight, undefined);
+    const promise = this.join(flight, undefined);
     if (
       this.tier.lifetimes.fallbacks === undefined || flight.purpose === FORCED
     ) {
@@ -180,12 +207,78 @@ export class Runs<R> {
   }
 
   /**
+   * The promise of a caller waiting on unsettled `flight`, through
+   * `signal` if it gave one: with a hard deadline, when the cache has one.
+   */
+  join(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
+    const deadlines = this.deadlines;
+    if (deadlines === undefined) return this.registry.join(flight, signal);
+    return deadlines.wait(this.registry, flight, flight.key, signal);
+  }
+
+  /**
+   * A hit on running `flight`: past its soft deadline, a stale hit answered
+   * with the last good value while it lasts; else a caller that joins it.
+   */
+  joinRunning(flight: Flight<R>, signal: AbortSignal | undefined): Promise<R> {
+    const deadlines = this.deadlines;
+    if (deadlines === undefined) return this.registry.join(flight, signal);
+    if (deadlines.pastSoft(flight)) {
+      const fallbacks = this.tier.lifetimes.fallbacks!;
+      const key = flight.key;
+      const fallback = fallbacks.has(key)
+        ? fallbacks.peek(key, this.#user.now(this.tier.lifetimes.expiry!))
+        : undefined;
+      if (fallback !== undefined) {
+        this.tier.record("stale", key);
+        return Promise.resolve(fallback.value as R);
+      }
+    }
+    return this.join(flight, signal);
+  }
+
+  // A miss's run just started: it gets a soft deadline if its key has a
+  // last good value.
+  #started(flight: Flight<R>): void {
+    const key = flight.key;
+    if (this.tier.lifetimes.fallbacks?.has(key) !== true) return;
+    let now: number;
+    try {
+      now = this.#user.now(this.tier.lifetimes.expiry!);
+    } catch (error) {
+      this.#user.reportClockFailure(error);
+      return;
+    }
+    // The clock may have settled the run.
+    if (!flight.settled) this.deadlines!.started(flight, key, now);
+  }
+
+  #deadlinesOf(settings: RunSettings): Deadlines {
+    const lifetimes = this.tier.lifetimes;
+    return new Deadlines({
+      name: settings.name,
+      softTimeout: settings.softTimeout,
+      hardTimeout: settings.hardTimeout,
+      abandons: settings.signal,
+    }, {
+      now: () => this.#user.now(lifetimes.expiry!),
+      clockFailed: (error) => this.#user.reportClockFailure(error),
+      nearest: (time) => lifetimes.expiry?.setOther(time),
+      sync: () => this.#effects.drain(),
+      fallback: (key, now) => lifetimes.fallbacks?.peek(key, now),
+      stale: (key) => this.tier.record("stale", key),
+      abort: (controller, reason) => this.#user.abort(controller, reason),
+    });
+  }
+
+  /**
    * The cache closes: work started from now on gets no entry. Without
    * `wait`, every unsettled run is abandoned, its callers rejected with an
    * `AbortError`, and so is every run started later.
    */
   close(wait: boolean): void {
     this.#closed = true;
+    this.deadlines?.dropSoft();
     if (wait) return;
     this.#abandoning = true;
     for (const flight of this.#unsettled()) {
@@ -209,8 +302,15 @@ export class Runs<R> {
     ];
   }
 
+  // The load the function's call just started is `flight`'s work.
+  #loaded(flight: Flight<R>): void {
+    flight.startedAt = this.loads.startedAt;
+    flight.trace = this.loads.trace;
+  }
+
   // A boundary: the work of `flight` resolved.
   #fulfilled(flight: Flight<R>, value: R): void {
+    this.loads.finish(flight.startedAt, false);
     if (flight.settled) return;
     if (this.#keeping === undefined && flight.purpose === MISS) {
       const slot = flight.slot;
@@ -276,9 +376,11 @@ export class Runs<R> {
 
   // A boundary: the work of `flight` rejected.
   #rejected(flight: Flight<R>, reason: unknown): void {
+    this.loads.finish(flight.startedAt, true);
     if (flight.settled) return;
     if (
-      this.#keeping === undefined && flight.purpose === MISS && !this.#watched
+      this.#keeping === undefined && flight.purpose === MISS &&
+      !this.tier.watching()
     ) {
       this.tier.counters.runFailures++;
       this.tier.dropRun(flight, reason);

@@ -64,6 +64,14 @@ export interface CacheEvent {
    * breaker), `undefined`.
    */
   key: unknown;
+  /** The cache's name: the `name` option, else the function's name. */
+  name: string;
+  /**
+   * For `"evict"`, `"expire"` and `"invalidate"` of an entry that held a
+   * value (fresh or stale): that value, `undefined` included. Absent when
+   * the entry was running work or a kept failure.
+   */
+  value?: unknown;
   /** For `"storeError"`: what the store threw, or the timeout. */
   error?: unknown;
 }
@@ -95,6 +103,12 @@ export interface CacheParameters {
   tasks: number;
   /** Whether `cacheClose()` has been called. */
   closed: boolean;
+  /** The cache's name: the `name` option, else the function's name. */
+  name: string;
+  /** The configured `softTimeout`, `undefined` when unset. */
+  softTimeout: number | undefined;
+  /** The configured `hardTimeout`, `undefined` when unset. */
+  hardTimeout: number | undefined;
   /** The configured `maxWeight`; present only when it is set. */
   maxWeight?: number;
   /** The total weight of the entries held; present only with `maxWeight`. */
@@ -128,6 +142,15 @@ export interface CacheStats {
   expirations: number;
   /** `"invalidate"`: entries removed by `cacheInvalidate`. */
   invalidations: number;
+  /** Calls of the function the cache made: misses and refreshes, a throw included. */
+  loads: number;
+  /** Those calls that threw or rejected. */
+  loadFailures: number;
+  /**
+   * Milliseconds on the cache's clock the settled calls took, from just
+   * before the function was called to their outcome's arrival.
+   */
+  loadTime: number;
   /** `"storeError"`, with a `store` only: store operations that failed or timed out. */
   storeErrors?: number;
   /** `"storeGap"`, with a `store` only: times the store's notifications were lost and back, and every local copy went. */
@@ -157,6 +180,9 @@ export class Counters {
   storeGaps = 0;
   breakerOpenings = 0;
   breakerClosings = 0;
+  loads = 0;
+  loadFailures = 0;
+  loadTime = 0;
 
   /** Counts one event of `type` on its counter. */
   count(type: CacheEventType): void {
@@ -217,6 +243,7 @@ export class Counters {
     this.evictions = 0;
     this.expirations = this.invalidations = this.storeErrors = 0;
     this.storeGaps = this.breakerOpenings = this.breakerClosings = 0;
+    this.loads = this.loadFailures = this.loadTime = 0;
   }
 
   /** The counters as `cacheStats()` returns them; the store's only `withStore`. */
@@ -232,6 +259,9 @@ export class Counters {
       evictions: this.evictions,
       expirations: this.expirations,
       invalidations: this.invalidations,
+      loads: this.loads,
+      loadFailures: this.loadFailures,
+      loadTime: this.loadTime,
     };
     if (withStore) {
       stats.storeErrors = this.storeErrors;

@@ -41,6 +41,8 @@ export class ExpiryQueue {
   #size = 0;
   readonly #capacityLimit: number;
 
+  // The nearest deadline the owner keeps outside the heap.
+  #other = Infinity;
   #timer: unknown = undefined;
   // The callback of the armed timer, to tell its firing from a stale one's.
   #armedCallback: (() => void) | undefined = undefined;
@@ -118,6 +120,18 @@ export class ExpiryQueue {
     this.#positions[slot] = this.#size + 1;
     this.#siftUp(this.#size++);
     if (deadline < this.#armedFor) this.#timerOutOfDate = true;
+  }
+
+  /**
+   * Makes the timer serve `deadline` too, the nearest of the owner's
+   * deadlines that are not slots' (callers' deadlines); `Infinity` for none.
+   * {@linkcode clear} and {@linkcode rebind} leave it.
+   */
+  setOther(deadline: number): void {
+    this.#other = deadline;
+    if (deadline < this.#armedFor || deadline === Infinity) {
+      this.#timerOutOfDate = true;
+    }
   }
 
   /** Forgets `slot` if it is scheduled. */
@@ -257,7 +271,8 @@ export class ExpiryQueue {
   }
 
   #nearest(): number {
-    return this.#size === 0 ? Infinity : this.#deadlines[this.#heap[0]];
+    const slots = this.#size === 0 ? Infinity : this.#deadlines[this.#heap[0]];
+    return slots < this.#other ? slots : this.#other;
   }
 
   // Whether the timer fires no later than the nearest deadline, and exists

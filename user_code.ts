@@ -14,6 +14,11 @@
  * @module
  */
 
+import {
+  eventsChannel,
+  type TraceContext,
+  traceSettlement,
+} from "./channels.ts";
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import type { KeepPolicy } from "./keeping.ts";
@@ -117,7 +122,11 @@ export class UserCode {
     result: unknown,
   ): void {
     if (this.#check !== undefined) this.#check();
-    registry.watch(flight, result);
+    const trace = flight.trace as TraceContext | undefined;
+    registry.watch(
+      flight,
+      trace === undefined ? result : traceSettlement(result, trace),
+    );
   }
 
   /**
@@ -198,6 +207,21 @@ export class UserCode {
     return -1;
   }
 
+  /**
+   * The clock's `now()`, for timing a load: `NaN` if the clock throws or
+   * gives anything but a finite number, which loses the load its time only.
+   * `clock` gives the clock, bound first if need be.
+   */
+  timeOf(clock: () => Clock): number {
+    if (this.#check !== undefined) this.#check();
+    try {
+      const now = clock().now();
+      return typeof now === "number" && now - now === 0 ? now : NaN;
+    } catch {
+      return NaN;
+    }
+  }
+
   /** The time deadlines are measured from: the clock's `now()`. */
   now(expiry: ExpiryQueue): number {
     if (this.#check !== undefined) this.#check();
@@ -217,11 +241,18 @@ export class UserCode {
   }
 
   /**
-   * Tells `onEvent` of `event`. An `onEvent` that throws is the user's to
-   * fix: the cache goes on, and reports the first failure.
+   * Tells `onEvent` of `event`, then the events channel's subscribers. An
+   * `onEvent` that throws is the user's to fix: the cache goes on, and
+   * reports the first failure; the channel reports its subscribers' own.
    */
   tell(event: CacheEvent): void {
     if (this.#check !== undefined) this.#check();
+    if (this.#onEvent !== undefined) this.#tellOnEvent(event);
+    // Publishing on a channel nobody hears does nothing: no check needed.
+    eventsChannel?.publish(event);
+  }
+
+  #tellOnEvent(event: CacheEvent): void {
     try {
       this.#onEvent!(event);
     } catch (error) {

@@ -21,6 +21,10 @@
  *   `weigher` (this tree only): for the hit, a bound it never reaches; for the
  *   churn, half the capacity's weight, so that each settlement sheds weight.
  *
+ * - **subscribed**: the same hit and churn while a subscriber that does
+ *   nothing listens on both of the package's channels (this tree only),
+ *   subscribed just for that variant's timing.
+ *
  * `--before <path to another tree's mod.ts>` adds that tree's `alruCache` to
  * every round, for a before/after comparison of the same cases in the same
  * process:
@@ -36,6 +40,7 @@
  *
  * @module
  */
+import dc from "node:diagnostics_channel";
 import { parseArgs } from "node:util";
 import * as after from "../mod.ts";
 import { bareMap, floor, type Load, load } from "./floors.ts";
@@ -69,6 +74,32 @@ function idleStore(): after.CacheStore {
 interface Variant {
   name: string;
   make(): Load | Promise<Load>;
+  /** Set up just before each of the variant's timings, and undone after. */
+  around?: { start(): void; stop(): void };
+}
+
+// Subscribers that do nothing on both of the package's channels, for the
+// length of one variant's timing: the other variants run unheard.
+function subscribed(): { start(): void; stop(): void } {
+  const ignore = () => {};
+  const handlers = {
+    start: ignore,
+    end: ignore,
+    asyncStart: ignore,
+    asyncEnd: ignore,
+    error: ignore,
+  };
+  const tracing = dc.tracingChannel("async-lru");
+  return {
+    start() {
+      dc.subscribe("async-lru:events", ignore);
+      tracing.subscribe(handlers);
+    },
+    stop() {
+      dc.unsubscribe("async-lru:events", ignore);
+      tracing.unsubscribe(handlers);
+    },
+  };
 }
 
 interface Case {
@@ -135,9 +166,15 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
             weigher: () => 1,
           }),
       },
+      {
+        name: "hit subscribed after",
+        make: () => after.alruCache(load, { maxSize: CAPACITY }),
+        around: subscribed(),
+      },
     ],
     ratios: [
       ["hit after", "bare Map"],
+      ["hit subscribed after", "hit after"],
       ["hit with a store after", "hit after"],
       ["hit weighed after", "hit after"],
       ["hit tinylfu after", "hit after"],
@@ -201,9 +238,15 @@ async function cases(before: AlruCache | undefined): Promise<Case[]> {
             weigher: () => 1,
           }),
       },
+      {
+        name: "churn subscribed after",
+        make: () => after.alruCache(load, { maxSize: CAPACITY }),
+        around: subscribed(),
+      },
     ],
     ratios: [
       ["churn after", "abandonable floor"],
+      ["churn subscribed after", "churn after"],
       ["churn weighed after", "churn after"],
     ],
   };
@@ -276,8 +319,10 @@ async function main(): Promise<void> {
       // Warm every variant the same way: the keys once (a hit case keeps
       // them), then a few rounds' worth of calls so that V8 has compiled the
       // path before the first timed round.
+      variant.around?.start();
       await time(call, benchCase.keys, benchCase.keys);
       await time(call, benchCase.keys, calls, benchCase.order);
+      variant.around?.stop();
       loads.set(variant.name, call);
     }
     const perRound = new Map<string, number[]>();
@@ -285,12 +330,14 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const measured = new Map<string, number>();
       for (const variant of shuffle(benchCase.variants)) {
+        variant.around?.start();
         const ns = await time(
           loads.get(variant.name)!,
           benchCase.keys,
           calls,
           benchCase.order,
         );
+        variant.around?.stop();
         measured.set(variant.name, ns);
         perRound.set(variant.name, [...perRound.get(variant.name) ?? [], ns]);
       }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { npmPackage } from "./runtimes/build.ts";
-import { assertChecks, runSmoke } from "./runtimes/report.ts";
+import { assertChecks, CHANNELS_HEARD, runSmoke } from "./runtimes/report.ts";
 
 const REPO = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
@@ -57,4 +57,9 @@ Deno.test("Bun: the smoke passes on the TypeScript sources", async () => {
     `not the Bun of the platform package\n${context}`,
   );
   assertChecks(`Bun ${report.versions.bun}`, report.checks, context);
+  assert.deepEqual(
+    report.channels,
+    CHANNELS_HEARD,
+    `the channels, subscribed on Bun\n${context}`,
+  );
 });

@@ -137,10 +137,15 @@ Deno.test("now() throwing when an entry settles: its callers reject with the err
       const load = alruCache(async function load(key: number) {
         return await Promise.resolve(key);
       }, { ttl: 100, clock: hookedClock(clock, hooks) });
-      hooks.now = once(throwBoom);
       const calls = [load(1), load(1)];
+      // From the start of the load to its settling: timing the load loses
+      // its time only (§16.6), and keeping its value fails.
+      hooks.now = throwBoom;
       for (const call of calls) await assert.rejects(call, (e) => e === boom);
+      hooks.now = undefined;
       checkLru(load, { hits: 1, misses: 1, currSize: 0, tasks: 0 });
+      assert.equal(load.cacheStats().loads, 1);
+      assert.equal(load.cacheStats().loadTime, 0);
       assertReported(errors, 0);
       assert.equal(await load(1), 1);
       assert.equal(clock.pending, 1);

@@ -83,6 +83,9 @@ Deno.test("obj.method is stable and carries that instance's cache", async () => 
     jitter: undefined,
     tasks: 0,
     closed: false,
+    name: "describe",
+    softTimeout: undefined,
+    hardTimeout: undefined,
   });
   assert.equal(method.cacheInvalidate(7), true);
   assert.equal(method.cacheContains(7), false);

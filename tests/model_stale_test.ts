@@ -27,7 +27,7 @@ import {
   type AlruCacheOptions,
   type CachedFunction,
 } from "../mod.ts";
-import { assertWhole } from "./_helpers.ts";
+import { assertWhole, statsOf } from "./_helpers.ts";
 import {
   type Mode,
   type StaleConfig,
@@ -333,7 +333,7 @@ function compare(model: StaleModel, real: StaleReal): void {
     maxSize: config.maxSize,
     currSize: model.entries.length,
   }, "cacheInfo()");
-  assert.deepEqual(cached.cacheStats(), model.stats, "cacheStats()");
+  assert.deepEqual(statsOf(cached), model.stats, "cacheStats()");
   const parameters = cached.cacheParameters();
   assert.deepEqual({
     maxSize: parameters.maxSize,

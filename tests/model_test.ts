@@ -367,6 +367,9 @@ function compare(model: ReferenceModel, real: CoreReal): void {
     jitter: model.config.jitter,
     tasks: model.tasks,
     closed: model.closed,
+    name: "fn",
+    softTimeout: undefined,
+    hardTimeout: undefined,
   }, "cacheParameters()");
   for (const key of KEYS) {
     for (const alt of [false, true]) {

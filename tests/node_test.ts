@@ -14,7 +14,7 @@ import {
   specifiersNotEndingInJs,
   writeConsumer,
 } from "./runtimes/build.ts";
-import { assertChecks, runSmoke } from "./runtimes/report.ts";
+import { assertChecks, CHANNELS_HEARD, runSmoke } from "./runtimes/report.ts";
 
 // The module uses ES2024's String.prototype.isWellFormed, which Node has
 // from 20 on.
@@ -52,6 +52,11 @@ Deno.test("Node: the per-file build type-checks with TypeScript 5.4 and 5.x, and
       `Node ${report.versions.node} is older than ${OLDEST_NODE}\n${context}`,
     );
     assertChecks(`Node ${report.versions.node}`, report.checks, context);
+    assert.deepEqual(
+      report.channels,
+      CHANNELS_HEARD,
+      `the channels, subscribed on Node\n${context}`,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

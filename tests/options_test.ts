@@ -213,7 +213,14 @@ Deno.test("valid option edge values are accepted and reported back", () => {
     const f = make(options);
     assert.deepEqual(
       f.cacheParameters(),
-      { ...expected, tasks: 0, closed: false },
+      {
+        ...expected,
+        tasks: 0,
+        closed: false,
+        name: "work",
+        softTimeout: undefined,
+        hardTimeout: undefined,
+      },
       Deno.inspect(options),
     );
     assert.deepEqual(f.cacheInfo(), {
@@ -335,7 +342,7 @@ Deno.test("an unknown option with no close name lists the options", () => {
   for (const given of ["maxAge", "size", "k", "expires", "capacity", ""]) {
     assert.equal(
       typeErrorMessage({ [given]: 1 }),
-      `alruCache option "${given}" is not known; the options are maxSize, ttl, jitter, key, clock, random, policy, signal, shouldCache, errorTtl, staleWhileRevalidate, staleIfError, onEvent, maxWeight, weigher, store, lease, storeTimeout, localTtl, breakerThreshold, breakerCooldown, serialize and deserialize`,
+      `alruCache option "${given}" is not known; the options are maxSize, ttl, jitter, key, clock, random, policy, signal, shouldCache, errorTtl, staleWhileRevalidate, staleIfError, onEvent, maxWeight, weigher, store, lease, storeTimeout, localTtl, breakerThreshold, breakerCooldown, serialize, deserialize, name, softTimeout and hardTimeout`,
     );
   }
 });
@@ -372,7 +379,7 @@ Deno.test("a symbol key is an unknown option, described in the message", () => {
   const tag = Symbol("maxSize");
   assert.equal(
     typeErrorMessage({ [tag]: 3 }),
-    "alruCache option Symbol(maxSize) is not known; the options are maxSize, ttl, jitter, key, clock, random, policy, signal, shouldCache, errorTtl, staleWhileRevalidate, staleIfError, onEvent, maxWeight, weigher, store, lease, storeTimeout, localTtl, breakerThreshold, breakerCooldown, serialize and deserialize",
+    "alruCache option Symbol(maxSize) is not known; the options are maxSize, ttl, jitter, key, clock, random, policy, signal, shouldCache, errorTtl, staleWhileRevalidate, staleIfError, onEvent, maxWeight, weigher, store, lease, storeTimeout, localTtl, breakerThreshold, breakerCooldown, serialize, deserialize, name, softTimeout and hardTimeout",
   );
   // Not enumerable: not an option, like any hidden key.
   const hidden = Object.defineProperty({ maxSize: 3 }, tag, { value: 3 });

@@ -4,7 +4,8 @@
  * the cache calls (the clock's now, setTimeout and clearTimeout, the random
  * source, the key function, the function itself and its abort listener, and
  * the options that judge outcomes and watch the cache: shouldCache, ttl and
- * errorTtl as functions, the weigher, onEvent) may, on any call, call any public method of
+ * errorTtl as functions, the weigher, onEvent, and the subscribers of the
+ * events and tracing channels) may, on any call, call any public method of
  * the same cache, cacheRefresh and cacheStats included.
  *
  * Checked at every step, and each time user code is entered (by the hooks,
@@ -25,6 +26,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import dc from "node:diagnostics_channel";
 import {
   alruCache,
   type AlruCacheOptions,
@@ -73,7 +75,9 @@ type Hook =
   | "ttl"
   | "errorTtl"
   | "weigher"
-  | "onEvent";
+  | "onEvent"
+  | "channel"
+  | "trace";
 
 interface Config {
   maxSize: number;
@@ -88,6 +92,11 @@ interface Config {
   ttlFunction: boolean;
   onEvent: boolean;
   maxWeight: number | undefined;
+  /** Subscribers on both channels. */
+  channels: boolean;
+  hardTimeout: number | undefined;
+  /** Only with staleIfError. */
+  softTimeout: number | undefined;
 }
 
 const keyArb = fc.oneof(
@@ -165,10 +174,23 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   onEvent: fc.boolean(),
   // 3: key 3's value, which weighs 4, is too heavy to keep.
   maxWeight: fc.constantFrom(undefined, 0, 3, 6),
-}).map((config) =>
+  channels: fc.boolean(),
+  hardTimeout: fc.constantFrom(undefined, 60),
+  softTimeout: fc.constantFrom(undefined, 30),
+}).map((config): Config =>
   config.ttl === undefined
-    ? { ...config, jitter: undefined, stale: "none", ttlFunction: false }
+    ? {
+      ...config,
+      jitter: undefined,
+      stale: "none" as const,
+      ttlFunction: false,
+      softTimeout: undefined,
+    }
     : config
+).map((config) =>
+  config.stale === "sie" || config.stale === "both"
+    ? config
+    : { ...config, softTimeout: undefined }
 );
 
 // What each hook does when it runs: nothing, or one action, in turn.
@@ -276,8 +298,13 @@ class Harness {
     }
     // A hit on a stale entry or a kept failure may run the clock's timer
     // functions after it counts, and so may onEvent: they may clear.
-    this.exactCounts = !config.onEvent && stale !== "swr" && stale !== "both" &&
-      config.errorTtl === undefined;
+    // So may the clock a caller's hard deadline is read from.
+    this.exactCounts = !config.onEvent && !config.channels &&
+      config.hardTimeout === undefined && stale !== "swr" &&
+      stale !== "both" && config.errorTtl === undefined;
+    options.hardTimeout = config.hardTimeout;
+    options.softTimeout = config.softTimeout;
+    if (config.channels) this.#listen();
     if (config.keyOption) {
       options.key = (...args: number[]) => {
         this.hook("key");
@@ -316,6 +343,38 @@ class Harness {
     // door to user code, each time it opens it: thenables and sharing a
     // settled value included.
     checkEachEntryToUserCode(this.cached);
+  }
+
+  // Subscribes to both channels until dispose().
+  #listen(): void {
+    const onEvent = () => this.hook("channel");
+    const trace = () => this.hook("trace");
+    const handlers = {
+      start: trace,
+      // A miss counts once its trace has ended, which may have cleared.
+      end: () => {
+        trace();
+        const call = this.#stack.at(-1);
+        if (call?.miss) call.epoch = this.#epoch;
+      },
+      asyncStart: trace,
+      asyncEnd: trace,
+      error: trace,
+    };
+    const tracing = dc.tracingChannel("async-lru");
+    dc.subscribe("async-lru:events", onEvent);
+    tracing.subscribe(handlers);
+    this.#unsubscribe = () => {
+      dc.unsubscribe("async-lru:events", onEvent);
+      tracing.unsubscribe(handlers);
+    };
+  }
+
+  #unsubscribe: (() => void) | undefined = undefined;
+
+  /** Removes the channels' subscribers. */
+  dispose(): void {
+    this.#unsubscribe?.();
   }
 
   /** User code runs: the cache must be whole; then maybe call it back. */
@@ -497,7 +556,10 @@ class Harness {
       { hits: info.hits, misses: info.misses },
       "cacheStats and cacheInfo",
     );
-    assert.ok(stats.hits >= stats.staleHits + stats.errorHits, "hits");
+    // A caller answered at a soft deadline is a stale hit and not a hit.
+    if (this.#config.softTimeout === undefined) {
+      assert.ok(stats.hits >= stats.staleHits + stats.errorHits, "hits");
+    }
     if (this.exactCounts) {
       assert.deepEqual(
         { hits: info.hits, misses: info.misses },
@@ -511,7 +573,13 @@ class Harness {
     for (const call of this.calls.slice(0, this.abandonedBefore ?? 0)) {
       assert.notEqual(call.outcome, "pending", "closing left a call waiting");
     }
-    if (this.cached.cacheParameters().closed) {
+    // Callers still waiting keep their hard deadlines through a close with
+    // wait (§16.9); nothing else keeps a timer.
+    const waiting = this.#config.hardTimeout !== undefined &&
+      [...this.calls, ...this.refreshes].some((call) =>
+        call.outcome === "pending"
+      );
+    if (this.cached.cacheParameters().closed && !waiting) {
       assert.equal(this.clock.pending, 0, "a closed cache keeps a timer");
     }
   }
@@ -529,46 +597,10 @@ Deno.test("re-entrant user code: random sequences leave the cache whole, countin
         reentryArb,
         async (config, steps, reentry) => {
           const harness = new Harness(config, reentry);
-          for (const step of steps) {
-            harness.run(step);
-            harness.check();
-            await flush();
-            harness.check();
-            harness.checkCounters();
-          }
-          // Every work settles (settling may start more); then every call
-          // has settled.
-          for (;;) {
-            const open = harness.works.filter((entry) => !entry.done);
-            if (open.length === 0) break;
-            for (const entry of open) {
-              entry.done = true;
-              entry.work.resolve({ key: entry.key });
-            }
-            await flush();
-          }
-          for (const call of [...harness.calls, ...harness.refreshes]) {
-            assert.notEqual(call.outcome, "pending", `call ${call.key} hangs`);
-            if (call.outcome === "fulfilled") {
-              assert.deepEqual(call.value, { key: call.key });
-            }
-          }
-          await Promise.all(harness.closings);
-          await harness.cached.cacheClose();
-          harness.check();
-          assert.equal(harness.clock.pending, 0);
-          if (
-            unhandled.reasons.length > 0 ||
-            harness.calls.some((call) =>
-              call.outcome === "rejected" &&
-              call.reason instanceof CacheClosedError && call.counted
-            )
-          ) {
-            assert.fail(
-              `unhandled rejections: ${
-                unhandled.reasons.map(String).join(", ")
-              }`,
-            );
+          try {
+            await exercise(harness, steps);
+          } finally {
+            harness.dispose();
           }
         },
       ),
@@ -582,5 +614,47 @@ Deno.test("re-entrant user code: random sequences leave the cache whole, countin
     );
   } finally {
     unhandled.stop();
+  }
+
+  async function exercise(harness: Harness, steps: Step[]): Promise<void> {
+    for (const step of steps) {
+      harness.run(step);
+      harness.check();
+      await flush();
+      harness.check();
+      harness.checkCounters();
+    }
+    // Every work settles (settling may start more); then every call
+    // has settled.
+    for (;;) {
+      const open = harness.works.filter((entry) => !entry.done);
+      if (open.length === 0) break;
+      for (const entry of open) {
+        entry.done = true;
+        entry.work.resolve({ key: entry.key });
+      }
+      await flush();
+    }
+    for (const call of [...harness.calls, ...harness.refreshes]) {
+      assert.notEqual(call.outcome, "pending", `call ${call.key} hangs`);
+      if (call.outcome === "fulfilled") {
+        assert.deepEqual(call.value, { key: call.key });
+      }
+    }
+    await Promise.all(harness.closings);
+    await harness.cached.cacheClose();
+    harness.check();
+    assert.equal(harness.clock.pending, 0);
+    if (
+      unhandled.reasons.length > 0 ||
+      harness.calls.some((call) =>
+        call.outcome === "rejected" &&
+        call.reason instanceof CacheClosedError && call.counted
+      )
+    ) {
+      assert.fail(
+        `unhandled rejections: ${unhandled.reasons.map(String).join(", ")}`,
+      );
+    }
   }
 });

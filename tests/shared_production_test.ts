@@ -269,7 +269,7 @@ Deno.test("a subscription that was lost and is back drops every local copy, sinc
   assert.equal(cached.cacheStats().storeGaps, 1);
   assert.deepEqual(
     events.filter((event) => event.type === "storeGap"),
-    [{ type: "storeGap", key: undefined }],
+    [{ type: "storeGap", key: undefined, name: "anonymous" }],
   );
   // Read again from the store, not computed again.
   await cached("a");

@@ -98,6 +98,9 @@ Deno.test("cacheParameters shows maxWeight and currWeight only when maxWeight is
     jitter: undefined,
     tasks: 0,
     closed: false,
+    name: "anonymous",
+    softTimeout: undefined,
+    hardTimeout: undefined,
   });
   const { cached } = byLength(10);
   const running = cached("abc");
@@ -107,6 +110,9 @@ Deno.test("cacheParameters shows maxWeight and currWeight only when maxWeight is
     jitter: undefined,
     tasks: 1,
     closed: false,
+    name: "anonymous",
+    softTimeout: undefined,
+    hardTimeout: undefined,
     maxWeight: 10,
     currWeight: 0, // in flight: weighs nothing yet
   });

@@ -230,6 +230,8 @@ Deno.test("no timer stays armed when the clock or the random source drops or clo
           },
         );
         let closing: Promise<void> | undefined;
+        const call = cached(1);
+        // Set once the load has started, which reads the clock too (§16.6).
         reenter = () => {
           if (action === "invalidate") cached.cacheInvalidate(1);
           else if (action === "clear") cached.cacheClear();
@@ -237,7 +239,6 @@ Deno.test("no timer stays armed when the clock or the random source drops or clo
               wait: action === "close and wait",
             });}
         };
-        const call = cached(1);
         // Closing without wait while the entry still runs abandons its work.
         if (action === "close" && source !== "setTimeout") {
           await assert.rejects(call, { name: "AbortError" }, label);

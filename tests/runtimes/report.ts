@@ -125,3 +125,13 @@ export async function runSmoke(
   );
   return { report, context };
 }
+
+/** What tests/runtimes/main.ts's subscriber hears of a miss and a hit. */
+export const CHANNELS_HEARD: readonly string[] = [
+  "start miss 1",
+  "end miss 1",
+  "event miss traced",
+  "asyncStart miss 1",
+  "asyncEnd miss 1",
+  "event hit traced",
+];
