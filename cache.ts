@@ -56,8 +56,7 @@ import {
 import { parametersOf } from "./parameters.ts";
 import type { Slot } from "./policy.ts";
 import { SchedulerGuard } from "./scheduler_guard.ts";
-import { jsonSerializer } from "./serializer.ts";
-import { SharedLink } from "./shared_link.ts";
+import { linkSettingsOf, SharedLink } from "./shared_link.ts";
 import { Runs } from "./runs.ts";
 import type {
   CacheInfo,
@@ -140,30 +139,25 @@ export class AsyncLruCache<R> {
     this.#argumentLists = keying.argumentLists;
     this.#counters = this.#tier.counters;
     if (store !== undefined) {
-      this.#shared = new SharedLink(store, {
-        lease: options.lease,
-        storeTimeout: options.storeTimeout,
-        breakerThreshold: options.breakerThreshold,
-        breakerCooldown: options.breakerCooldown,
-        longestLifetime: (options.ttl ?? Infinity) + (options.jitter ?? 0),
-        serializer: user.serializer({
-          serialize: options.serialize ?? jsonSerializer.serialize,
-          deserialize: options.deserialize ?? jsonSerializer.deserialize,
-        }),
-        clock: () => user.clock(this.#currentClock()),
-        call: (operation) => user.store(operation),
-        readsMany: options.readsMany,
-      }, {
-        storeCleared: () => this.#drained(this.#tier.dropAll()),
-        storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
-        storeGap: () => this.#drained(this.#tier.storeGap()),
-        breakerChanged: (open) =>
-          this.#drained(
-            this.#tier.record(open ? "breakerOpen" : "breakerClose", undefined),
-          ),
-        storeFailed: (storeKey, error, shown) =>
-          this.#storeFailed(storeKey, error, shown),
-      });
+      const clock = () => this.#currentClock();
+      this.#shared = new SharedLink(
+        store,
+        linkSettingsOf(options, { user, clock }),
+        {
+          storeCleared: () => this.#drained(this.#tier.dropAll()),
+          storeDeleted: (key) => this.#drained(this.#tier.storeDeleted(key)),
+          storeGap: () => this.#drained(this.#tier.storeGap()),
+          breakerChanged: (open) =>
+            this.#drained(
+              this.#tier.record(
+                open ? "breakerOpen" : "breakerClose",
+                undefined,
+              ),
+            ),
+          storeFailed: (storeKey, error, shown) =>
+            this.#storeFailed(storeKey, error, shown),
+        },
+      );
     }
     if (options.clock !== undefined) this.#useClock(options.clock);
     else this.#guard = new SchedulerGuard();

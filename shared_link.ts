@@ -9,12 +9,16 @@
  * @module
  */
 
+import type { Clock } from "./clock.ts";
+import type { ResolvedOptions } from "./options.ts";
+import { jsonSerializer } from "./serializer.ts";
 import {
   type SharedOutcome,
   SharedTier,
   type SharedTierSettings,
 } from "./shared_tier.ts";
 import type { CacheStore, StoreEvent } from "./store.ts";
+import type { UserCode } from "./user_code.ts";
 
 /**
  * What the shared tier needs of the cache. Each is called at a boundary of
@@ -49,6 +53,32 @@ export type SharedLinkSettings = Omit<
   SharedTierSettings,
   "onError" | "onBreaker"
 >;
+
+/**
+ * The link's settings from the cache's options, with the serializer, the
+ * clock in effect and the store's operations reached through the door to
+ * user code.
+ */
+export function linkSettingsOf(
+  options: ResolvedOptions,
+  door: { user: UserCode; clock: () => Clock },
+): SharedLinkSettings {
+  const { user } = door;
+  return {
+    lease: options.lease,
+    storeTimeout: options.storeTimeout,
+    breakerThreshold: options.breakerThreshold,
+    breakerCooldown: options.breakerCooldown,
+    longestLifetime: (options.ttl ?? Infinity) + (options.jitter ?? 0),
+    serializer: user.serializer({
+      serialize: options.serialize ?? jsonSerializer.serialize,
+      deserialize: options.deserialize ?? jsonSerializer.deserialize,
+    }),
+    clock: () => user.clock(door.clock()),
+    call: (operation) => user.store(operation),
+    readsMany: options.readsMany,
+  };
+}
 
 /** One cache's link to its store. */
 export class SharedLink {

@@ -178,7 +178,7 @@ Deno.test("batchDelay: not a number is a TypeError, negative, NaN or Infinity a 
   );
 });
 
-Deno.test("cacheParameters has the fields of alruCache's, maxBatchSize and batchDelay; tasks counts keys waiting in an open batch", async () => {
+Deno.test("cacheParameters has the fields of alruCache's (load's name among them), maxBatchSize and batchDelay; tasks counts keys waiting in an open batch", async () => {
   const clock = new ManualClock();
   const { load, calls } = recordingLoad((key: number) => key);
   const cached = alruBatch(load, {
@@ -194,6 +194,9 @@ Deno.test("cacheParameters has the fields of alruCache's, maxBatchSize and batch
     jitter: undefined,
     tasks: 3,
     closed: false,
+    name: "load",
+    softTimeout: undefined,
+    hardTimeout: undefined,
     maxBatchSize: 10,
     batchDelay: 5,
   });
