@@ -106,12 +106,15 @@ function storeOf(value: unknown, timed: boolean): CacheStore | undefined {
   return value as CacheStore;
 }
 
-// A duration that must be positive and finite, with a default.
-function positiveDuration(
+/**
+ * The option `name`'s `value`, a duration that must be a positive, finite
+ * number of milliseconds, or `fallback` when it is undefined.
+ */
+export function positiveDuration<T>(
   name: string,
   value: unknown,
-  fallback: number,
-): number {
+  fallback: T,
+): number | T {
   if (value === undefined) return fallback;
   if (typeof value !== "number") {
     throw new TypeError(

@@ -6,6 +6,7 @@
  */
 
 import { describe } from "./errors.ts";
+import { positiveDuration } from "./store_options.ts";
 
 /** The name and the deadlines of a cache, checked. */
 export interface WatchOptions {
@@ -67,19 +68,7 @@ function nameOf(value: unknown): string | undefined {
   return value;
 }
 
+// A timeout, for which null is unset as undefined is.
 function timeoutOf(name: string, value: unknown): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `alruCache option "${name}" must be a number; received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!(value > 0) || value === Infinity) {
-    throw new RangeError(
-      `alruCache option "${name}" must be a positive, finite number of milliseconds; received ${value}`,
-    );
-  }
-  return value;
+  return positiveDuration(name, value ?? undefined, undefined);
 }
