@@ -24,13 +24,13 @@ import { FrequencySketch, nextRandom } from "./sketch.ts";
 const NONE = NO_SLOT;
 const INITIAL_CAPACITY = 16;
 
-// The regions, which are also the numbers of their lists' sentinel nodes;
-// slot s is node s + SENTINELS.
+// The regions a node can be in.
 const WINDOW = 0;
 const PROBATION = 1;
 const PROTECTED = 2;
-// The lists: the window's, and the main region's, which holds probation's
-// entries, then protected's, each least recent first.
+// The lists, numbered as their sentinel nodes: the window's (node WINDOW),
+// and the main region's, which holds probation's entries, then protected's,
+// each least recent first. Slot s is node s + SENTINELS.
 const MAIN = 1;
 const SENTINELS = 2;
 
