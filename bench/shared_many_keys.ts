@@ -29,11 +29,11 @@
  * on stdin. Runs are counted in each process and summed by the parent, so
  * that counting them costs the server nothing.
  */
-import { once } from "node:events";
 import { alruCache } from "../mod.ts";
 import { redisStore } from "../redis.ts";
 import { redisCommand, type RedisServer, startRedis } from "../tools/redis.ts";
 import { median } from "./rounds.ts";
+import { eachLine, openIoredis, sleep } from "./shared_fleet.ts";
 
 type Client = "node-redis" | "ioredis";
 type Mode = "leader" | "together";
@@ -65,10 +65,6 @@ interface ChildReport {
 
 // --- the child: one process of the fleet -------------------------------------
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 async function openClient(client: Client, url: string) {
   if (client === "node-redis") {
     const { createClient } = await import("redis");
@@ -77,20 +73,7 @@ async function openClient(client: Client, url: string) {
     await redis.connect();
     return { client: redis, close: async () => void await redis.close() };
   }
-  // The named export: under Deno's npm interop the default export's types
-  // do not resolve to the class.
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url);
-  redis.on("error", () => {});
-  await once(redis, "ready");
-  return {
-    client: redis,
-    async close() {
-      const ended = once(redis, "end");
-      await redis.quit();
-      await ended;
-    },
-  };
+  return await openIoredis(url);
 }
 
 async function child(config: ChildConfig): Promise<void> {
@@ -165,22 +148,6 @@ interface RoundResult {
   /** EVALSHA calls the server ran during the round. */
   scripts: number;
   wall: number;
-}
-
-async function eachLine(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let end: number;
-    while ((end = rest.indexOf("\n")) !== -1) {
-      onLine(rest.slice(0, end));
-      rest = rest.slice(end + 1);
-    }
-  }
-  if (rest !== "") onLine(rest);
 }
 
 async function scriptCalls(url: string): Promise<number> {
