@@ -7,8 +7,8 @@
 import type { Clock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import { rejectUnknownOptions } from "./option_names.ts";
-import { storeOptionsOf } from "./store_options.ts";
-import { watchOptionsOf } from "./watch_options.ts";
+import { type StoreOptions, storeOptionsOf } from "./store_options.ts";
+import { type WatchOptions, watchOptionsOf } from "./watch_options.ts";
 import type { CacheEvent } from "./stats.ts";
 import type { CacheStore } from "./store.ts";
 
@@ -219,7 +219,7 @@ export interface AlruCacheOptions<
 }
 
 /** Options after validation, with defaults applied. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends StoreOptions, WatchOptions {
   maxSize: number;
   ttl: number | undefined;
   jitter: number | undefined;
@@ -240,12 +240,6 @@ export interface ResolvedOptions {
   onEvent: ((event: CacheEvent) => void) | undefined;
   maxWeight: number | undefined;
   weigher: ((value: unknown, args: unknown[]) => unknown) | undefined;
-  store: CacheStore | undefined;
-  lease: number;
-  storeTimeout: number;
-  localTtl: number;
-  breakerThreshold: number;
-  breakerCooldown: number;
   serialize: ((value: unknown) => string) | undefined;
   deserialize: ((text: string) => unknown) | undefined;
   /**
@@ -253,9 +247,6 @@ export interface ResolvedOptions {
    * `readOrLeaseMany`: set by `alruBatch`, never an option.
    */
   readsMany: boolean;
-  name: string | undefined;
-  softTimeout: number | undefined;
-  hardTimeout: number | undefined;
 }
 
 const DEFAULT_MAX_SIZE = 128;
