@@ -551,6 +551,29 @@ export function statsOf(cached: { cacheStats(): Stats }): Stats {
   ) as Stats;
 }
 
+// The counter each event type steps, one to one.
+const COUNTER_OF: Record<string, keyof Stats> = {
+  hit: "hits",
+  miss: "misses",
+  stale: "staleHits",
+  errorHit: "errorHits",
+  refresh: "refreshes",
+  refreshFailure: "refreshFailures",
+  error: "runFailures",
+  evict: "evictions",
+  expire: "expirations",
+  invalidate: "invalidations",
+};
+
+/** The counters that `events` step, counted by type. */
+export function countersOfEvents(
+  events: readonly { type: string }[],
+): Stats {
+  const counted = { ...ZERO_STATS };
+  for (const { type } of events) counted[COUNTER_OF[type]]++;
+  return counted;
+}
+
 /** Compares all ten counters; those not given must be 0. */
 export function assertStats(
   cached: { cacheStats(): Stats },

@@ -13,6 +13,7 @@ import { memoryStore } from "../memory.ts";
 import {
   assertStats,
   assertWhole,
+  countersOfEvents,
   flush,
   pendingRunsCache,
   rejectionOf,
@@ -21,21 +22,7 @@ import {
   type Stats,
   statsOf,
   withoutUnhandledRejections,
-  ZERO_STATS,
 } from "./_helpers.ts";
-
-const COUNTER_OF: Record<string, keyof Stats> = {
-  hit: "hits",
-  miss: "misses",
-  stale: "staleHits",
-  errorHit: "errorHits",
-  refresh: "refreshes",
-  refreshFailure: "refreshFailures",
-  error: "runFailures",
-  evict: "evictions",
-  expire: "expirations",
-  invalidate: "invalidations",
-};
 
 // Each event is one step of one counter: counted by type, the events are
 // the counters.
@@ -43,9 +30,7 @@ function assertEventsAreCounters(
   cached: { cacheStats(): Stats },
   events: readonly SeenEvent[],
 ): void {
-  const counted = { ...ZERO_STATS };
-  for (const { type } of events) counted[COUNTER_OF[type]]++;
-  assert.deepEqual(counted, statsOf(cached));
+  assert.deepEqual(countersOfEvents(events), statsOf(cached));
 }
 
 function assertRunning(

@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { alruCache, cacheOf, ManualClock } from "../mod.ts";
 import {
   assertWhole,
+  countersOfEvents,
   type Deferred,
   deferred,
   flush,
@@ -29,27 +30,6 @@ interface Seen {
 }
 
 const ev = (type: string, key: unknown): Seen => ({ type, key });
-
-// The counter each event type steps, one to one.
-const COUNTER_OF: Record<string, keyof Stats> = {
-  hit: "hits",
-  miss: "misses",
-  stale: "staleHits",
-  errorHit: "errorHits",
-  refresh: "refreshes",
-  refreshFailure: "refreshFailures",
-  error: "runFailures",
-  evict: "evictions",
-  expire: "expirations",
-  invalidate: "invalidations",
-};
-
-// The counters that `events` step, counted by type.
-function countersOfEvents(events: readonly Seen[]): Stats {
-  const counted = { ...ZERO_STATS };
-  for (const { type } of events) counted[COUNTER_OF[type]]++;
-  return counted;
-}
 
 Deno.test("cacheStats starts at zero with its ten counters, and cacheInfo keeps exactly its four fields", async () => {
   const cached = alruCache(async (n: number) => await Promise.resolve(n));
