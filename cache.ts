@@ -35,7 +35,7 @@ import { eventsHeard } from "./channels.ts";
 import { CacheClosedError } from "./errors.ts";
 import type { Flight } from "./inflight.ts";
 import { KeepPolicy } from "./keeping.ts";
-import type { Loads } from "./loads.ts";
+import { listOf, type Loads } from "./loads.ts";
 import type { ArgumentsKeys } from "./key.ts";
 import { ABSENT, isPlainPrimitive } from "./keying.ts";
 import {
@@ -65,10 +65,6 @@ import type {
   Counters,
 } from "./stats.ts";
 import { UserCode } from "./user_code.ts";
-
-function listOf(arity: number, first: unknown, second: unknown): unknown[] {
-  return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
-}
 
 /** An LRU cache of the outcomes of one async function. */
 export class AsyncLruCache<R> {

@@ -18,6 +18,15 @@ import { ABSENT } from "./keying.ts";
 import type { Counters } from "./stats.ts";
 import type { UserCode } from "./user_code.ts";
 
+/** The first `arity` (0 to 2) of `first` and `second`, as a new list. */
+export function listOf(
+  arity: number,
+  first: unknown,
+  second: unknown,
+): unknown[] {
+  return arity === 1 ? [first] : arity === 0 ? [] : [first, second];
+}
+
 /** What a run is traced as: a miss's, or a refresh's. */
 export type LoadKind = "miss" | "refresh";
 
@@ -93,7 +102,7 @@ export class Loads {
     controller: AbortController | undefined,
   ): unknown {
     if (tracingHeard()) {
-      const args = arity === 1 ? [first] : arity === 0 ? [] : [first, second];
+      const args = listOf(arity, first, second);
       // Argument keys: one argument is its own key; a list shows as itself.
       const found = arity === 1 ? first : ABSENT;
       return this.run(thisArg, args, controller, found, "miss");
